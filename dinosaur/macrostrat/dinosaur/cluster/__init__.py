@@ -1,0 +1,192 @@
+"""Throwaway PostgreSQL/PostGIS clusters, from local binaries or Docker.
+
+`database_cluster` is the entry point: a context manager yielding a connected
+`macrostrat.database.Database`.  The ``local`` backend needs PostgreSQL server
+binaries on this machine (no Docker); the ``docker`` backend needs a Docker
+engine and the ``docker`` extra; ``auto`` prefers Docker when an engine answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from macrostrat.database import Database
+
+from ..errors import BackendUnavailableError, PostgresNotFoundError
+from ._binaries import BINDIR_ENV, PostgresBinaries, find_postgres_binaries
+from ._settings import TESTING_SETTINGS, build_postgres_command
+from .docker import docker_client_or_none, docker_cluster_url, docker_engine_available
+from .local import RUN_AS_ENV, LocalCluster
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+
+__all__ = [
+    "BINDIR_ENV",
+    "DEFAULT_IMAGE",
+    "RUN_AS_ENV",
+    "TESTING_SETTINGS",
+    "Backend",
+    "LocalCluster",
+    "PostgresBinaries",
+    "build_postgres_command",
+    "choose_backend",
+    "database_cluster",
+    "docker_client_or_none",
+    "docker_engine_available",
+    "find_postgres_binaries",
+]
+
+log = logging.getLogger(__name__)
+
+Backend = Literal["auto", "local", "docker"]
+
+DEFAULT_IMAGE = "postgis/postgis:15-3.3"
+"""The image the Docker backend runs when none is named and ``$POSTGRES_IMAGE`` is unset."""
+
+_LOCAL_OPTIONS = frozenset(
+    {"password", "run_as", "start_timeout", "version", "binaries"}
+)
+
+
+def choose_backend(backend: str = "auto") -> Literal["local", "docker"]:
+    """Resolve ``backend`` to ``"local"`` or ``"docker"``.
+
+    ``auto`` gives ``docker`` when a Docker engine answers, else ``local`` when
+    PostgreSQL server binaries are installed.
+
+    Raises:
+        ValueError: ``backend`` is not one of ``auto``, ``local``, ``docker``.
+        BackendUnavailableError: ``auto`` found neither; the message names the
+            three ways to get a database.
+    """
+    if backend not in ("auto", "local", "docker"):
+        raise ValueError(
+            f"backend must be 'auto', 'local' or 'docker', not {backend!r}"
+        )
+    if backend != "auto":
+        return backend  # type: ignore[return-value]
+    if docker_engine_available():
+        return "docker"
+    try:
+        find_postgres_binaries()
+    except PostgresNotFoundError as exc:
+        raise BackendUnavailableError(
+            "No way to start a PostgreSQL cluster here. Either start a Docker engine "
+            "(and pip install 'macrostrat.dinosaur[docker]'), or install the PostgreSQL "
+            "server binaries and PostGIS (e.g. apt-get install postgresql-15 "
+            f"postgresql-15-postgis-3, or set {BINDIR_ENV}), or point TESTING_DATABASE "
+            f"at an existing server. ({exc})"
+        ) from exc
+    return "local"
+
+
+@contextlib.contextmanager
+def database_cluster(
+    image_tag: str | None = None,
+    *,
+    backend: Backend = "auto",
+    build: bool = False,
+    context: str | os.PathLike[str] | None = None,
+    in_memory: bool = True,
+    optimize_for_testing: bool = False,
+    config: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    environment: Mapping[str, str] | None = None,
+    data_volume: str | None = None,
+    user: str | None = None,
+    database: str | None = None,
+    driver: str | None = None,
+    docker_client: DockerClient | None = None,
+    extensions: Iterable[str] = (),
+    **kwargs: Any,
+) -> Iterator[Database]:
+    """Start a throwaway PostgreSQL cluster and yield a `Database` connected to it.
+
+    On exit (normal, exception or ``KeyboardInterrupt``) the database's engine is
+    disposed and the cluster is stopped and removed: no server process, container
+    or temporary directory is left behind.
+
+    Parameters:
+        image_tag: Docker image to run (default ``$POSTGRES_IMAGE``, then
+            `DEFAULT_IMAGE`); ignored by the local backend.
+        backend: ``"local"`` (server binaries on this machine), ``"docker"``, or
+            ``"auto"`` (Docker when an engine answers, else local).
+        build: (docker) build ``image_tag`` from ``context`` even if it exists.
+        context: (docker) a directory with a Dockerfile to build a missing image.
+        in_memory: keep the data directory in memory (``/dev/shm`` or a tmpfs).
+        optimize_for_testing: turn off fsync and other durability settings.
+        config: server settings as a mapping, or the path of a settings file.
+        environment: extra environment variables for the server.
+        data_volume: keep the data in this directory (local) or named volume
+            (docker); it survives the cluster and turns ``in_memory`` off.
+        user: the superuser's name (default ``postgres``).
+        database: the database to create and connect to (default ``postgres``).
+        driver: SQLAlchemy driver to put in the URL (the `Database` uses psycopg 3
+            whatever this says).
+        docker_client: (docker) the client to use.
+        extensions: extensions to create in ``database``, e.g. ``("postgis",)``.
+        **kwargs: for docker, options of testcontainers' ``PostgresContainer``
+            (e.g. ``password``); for local, ``password``, ``run_as``,
+            ``start_timeout``, ``version`` or ``binaries``.
+
+    Raises:
+        TypeError: an option the chosen backend does not know.
+        BackendUnavailableError: the chosen backend cannot run here.
+        ClusterStartError: the server did not start; carries its log's last lines.
+    """
+    chosen = choose_backend(backend)
+    extensions = tuple(extensions)
+    if chosen == "local":
+        unknown = set(kwargs) - _LOCAL_OPTIONS
+        if unknown:
+            raise TypeError(
+                f"database_cluster(backend='local') got unexpected option(s): "
+                f"{', '.join(sorted(unknown))}"
+            )
+        if build or context is not None:
+            log.debug("build/context apply to the Docker backend only; ignored")
+        cluster = LocalCluster(
+            user=user,
+            database=database,
+            in_memory=in_memory and data_volume is None,
+            optimize_for_testing=optimize_for_testing and data_volume is None,
+            config=config,
+            environment=environment,
+            data_directory=data_volume,
+            extensions=extensions,
+            **kwargs,
+        )
+        with cluster:
+            yield from _yield_database(cluster.url(driver=driver))
+        return
+
+    image = image_tag or os.environ.get("POSTGRES_IMAGE") or DEFAULT_IMAGE
+    with docker_cluster_url(
+        image,
+        build=build,
+        context=context,
+        optimize_for_testing=optimize_for_testing,
+        data_volume=data_volume,
+        user=user,
+        database=database,
+        driver=driver,
+        environment=environment,
+        config=config,
+        in_memory=in_memory,
+        docker_client=docker_client,
+        extensions=extensions,
+        **kwargs,
+    ) as url:
+        yield from _yield_database(url)
+
+
+def _yield_database(url: str) -> Iterator[Database]:
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        db.cleanup()

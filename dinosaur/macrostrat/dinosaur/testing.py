@@ -1,0 +1,286 @@
+"""A pytest plugin with PostgreSQL/PostGIS fixtures.
+
+Opt in from a ``conftest.py``::
+
+    pytest_plugins = ["macrostrat.dinosaur.testing"]
+
+Importing this module imports nothing but pytest; the database packages (and
+Docker) are imported only when a fixture that needs them runs.
+
+Fixtures:
+    database_url (session): a ``str`` URL of a PostGIS-enabled database. It is
+        ``$TESTING_DATABASE`` when that server answers (a warning is issued and
+        a throwaway cluster is used when it is set but unreachable); otherwise a
+        throwaway cluster from `database_cluster` (``backend="auto"``;
+        ``$POSTGRES_IMAGE`` picks the Docker image).
+    database_template (session): the name of a template database with PostGIS
+        on that server (``macrostrat_test_template``, or ``$MACROSTRAT_TEST_TEMPLATE``),
+        created once and reused across runs on a persistent ``$TESTING_DATABASE``
+        server unless ``--teardown`` is given.
+    module_database_url / empty_database_url: the URL of a fresh database cloned
+        from the template, per module / per test, dropped afterwards.
+    db / empty_db: a `macrostrat.database.Database` on those databases.
+    docker_client (session): a Docker client; skips the test, naming the
+        reason, when no engine answers.
+
+Options:
+    --teardown: also drop the template database at the end of the session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+
+    from macrostrat.database import Database
+
+__all__ = [
+    "TEMPLATE_ENV",
+    "TEMPLATE_NAME",
+    "TEST_DATABASE_PREFIX",
+    "clone_database",
+    "create_template_database",
+    "database_template",
+    "database_url",
+    "db",
+    "docker_client",
+    "drop_database_if_exists",
+    "empty_database_url",
+    "empty_db",
+    "module_database_url",
+    "pytest_addoption",
+]
+
+TEMPLATE_NAME = "macrostrat_test_template"
+"""The template database the fixtures clone, unless ``$MACROSTRAT_TEST_TEMPLATE`` names another."""
+
+TEMPLATE_ENV = "MACROSTRAT_TEST_TEMPLATE"
+
+TEST_DATABASE_PREFIX = "macrostrat_test_"
+"""Every database these fixtures create starts with this prefix."""
+
+_LOCK_KEY = 0x6D616372  # advisory lock guarding template creation across processes
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register ``--teardown``."""
+    group = parser.getgroup("macrostrat", "macrostrat database fixtures")
+    group.addoption(
+        "--teardown",
+        action="store_true",
+        dest="teardown",
+        default=False,
+        help="Tear down the test template database after the tests run",
+    )
+
+
+def _conninfo(url: str, dbname: str | None = None) -> str:
+    """A libpq connection string for ``url`` (any SQLAlchemy driver suffix removed)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if dbname is not None:
+        parsed = parsed.set(database=dbname)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _answers(url: str) -> str | None:
+    """None when ``url`` accepts a connection, else the reason it does not."""
+    import psycopg
+
+    try:
+        with psycopg.connect(_conninfo(url), connect_timeout=5):
+            return None
+    except Exception as exc:
+        return str(exc).strip() or type(exc).__name__
+
+
+def create_template_database(
+    url: str, name: str = TEMPLATE_NAME, extensions: tuple[str, ...] = ("postgis",)
+) -> str:
+    """Create template database ``name`` with ``extensions`` unless it exists.
+
+    Safe when several processes race: creation happens under an advisory lock.
+
+    Parameters:
+        url: a URL of any database on the server (used as the maintenance
+            connection).
+        name: the template's name.
+        extensions: extensions to create in it.
+    """
+    import psycopg
+    from psycopg import sql
+
+    from macrostrat.dinosaur.cluster._extensions import create_extensions
+
+    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        try:
+            found = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
+            if found is None:
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(
+                        sql.Identifier(name)
+                    )
+                )
+                try:
+                    with psycopg.connect(
+                        _conninfo(url, name), autocommit=True
+                    ) as tconn:
+                        create_extensions(tconn, extensions)
+                    conn.execute(
+                        sql.SQL("ALTER DATABASE {} IS_TEMPLATE true").format(
+                            sql.Identifier(name)
+                        )
+                    )
+                except BaseException:
+                    drop_database_if_exists(url, name)
+                    raise
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    return name
+
+
+def drop_database_if_exists(url: str, name: str) -> None:
+    """Drop database ``name`` (even a template), closing its sessions first."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
+        if exists is None:
+            return
+        ident = sql.Identifier(name)
+        conn.execute(sql.SQL("ALTER DATABASE {} IS_TEMPLATE false").format(ident))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+
+
+@contextlib.contextmanager
+def clone_database(url: str, template: str) -> Iterator[str]:
+    """Create a database from ``template``, yield its URL, then drop it.
+
+    The new database is named ``macrostrat_test_<random>``.
+    """
+    import psycopg
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
+    name = f"{TEST_DATABASE_PREFIX}{secrets.token_hex(6)}"
+    with psycopg.connect(_conninfo(url), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        drop_database_if_exists(url, name)
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[DockerClient]:
+    """A Docker client; skips the test when no Docker engine answers."""
+    from macrostrat.dinosaur.cluster import docker_client_or_none
+
+    client = docker_client_or_none()
+    if client is None:
+        pytest.skip(
+            "requires docker engine (none answers on DOCKER_HOST or the socket)"
+        )
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """The URL (a ``str``) of a PostGIS-enabled database for the test session."""
+    url = os.environ.get("TESTING_DATABASE")
+    if url:
+        reason = _answers(url)
+        if reason is None:
+            import psycopg
+
+            from macrostrat.dinosaur.cluster._extensions import create_extensions
+
+            with psycopg.connect(_conninfo(url), autocommit=True) as conn:
+                create_extensions(conn, ("postgis",))
+            yield url
+            return
+        warnings.warn(
+            f"TESTING_DATABASE is set but does not answer ({reason}); "
+            "falling back to a throwaway cluster",
+            pytest.PytestWarning,
+            stacklevel=1,
+        )
+    from macrostrat.dinosaur.cluster import database_cluster
+
+    image = os.environ.get("POSTGRES_IMAGE")
+    with database_cluster(
+        image, backend="auto", optimize_for_testing=True, extensions=("postgis",)
+    ) as cluster_db:
+        cluster_url = cluster_db.engine.url.render_as_string(hide_password=False)
+        cluster_db.cleanup()
+        yield cluster_url
+
+
+@pytest.fixture(scope="session")
+def database_template(
+    database_url: str, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """The name of a template database with PostGIS, created once per server."""
+    name = create_template_database(
+        database_url, os.environ.get(TEMPLATE_ENV) or TEMPLATE_NAME
+    )
+    yield name
+    if request.config.getoption("teardown", default=False):
+        drop_database_if_exists(database_url, name)
+
+
+@pytest.fixture(scope="module")
+def module_database_url(database_url: str, database_template: str) -> Iterator[str]:
+    """The URL of a fresh PostGIS database for this test module, dropped after it."""
+    with clone_database(database_url, database_template) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_database_url(database_url: str, database_template: str) -> Iterator[str]:
+    """The URL of a fresh PostGIS database for this test, dropped after it."""
+    with clone_database(database_url, database_template) as url:
+        yield url
+
+
+def _database(url: str) -> Iterator[Database]:
+    from macrostrat.database import Database
+
+    database = Database(url)
+    try:
+        yield database
+    finally:
+        database.cleanup()
+
+
+@pytest.fixture(scope="module")
+def db(module_database_url: str) -> Iterator[Database]:
+    """A `Database` on this module's fresh PostGIS database."""
+    yield from _database(module_database_url)
+
+
+@pytest.fixture
+def empty_db(empty_database_url: str) -> Iterator[Database]:
+    """A `Database` on this test's own fresh PostGIS database."""
+    yield from _database(empty_database_url)
