@@ -1,0 +1,64 @@
+"""Exception types shared by the macrostrat libraries."""
+
+from __future__ import annotations
+
+__all__ = ["ApplicationError", "BaseError", "GitError"]
+
+
+class BaseError(Exception):
+    """Base class for errors an application is expected to catch and report.
+
+    Raise subclasses of this class for conditions that are the user's or the
+    environment's fault (bad input, missing resources) rather than bugs, so that
+    a command-line front end can print them nicely instead of a traceback.
+    """
+
+
+class ApplicationError(BaseError):
+    """An error with a short message and optional longer details.
+
+    `str(error)` is the message alone. The details are meant for a second,
+    less prominent line of output.
+
+    Args:
+        message: A one-line description of what went wrong.
+        details: Optional extra explanation, e.g. how to fix the problem.
+
+    Attributes:
+        message: The message given to the constructor.
+        details: The details given to the constructor, or `None`.
+    """
+
+    message: str
+    details: str | None
+
+    def __init__(self, message: str, details: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def render(self) -> str:
+        """Render the error as Rich console markup.
+
+        The message is wrapped in the `danger` style and the details (if any)
+        in the `details` style; both are expected to be defined by the
+        consumer's Rich theme. Without such a theme Rich prints the text
+        unstyled. Each part ends with a newline.
+
+        Returns:
+            The markup string, e.g. `"[danger]Oops[/]\\n[details]Try again[/]\\n"`.
+        """
+        text = f"[danger]{self.message}[/]\n"
+        if self.details:
+            text += f"[details]{self.details}[/]\n"
+        return text
+
+
+class GitError(ApplicationError):
+    """A `git` command failed, e.g. because the directory is not in a repository.
+
+    Raised by [`git_revision`][macrostrat.utils.shell.git_revision] and
+    [`git_has_changes`][macrostrat.utils.shell.git_has_changes]. The message
+    names the command, the directory and git's first line of error output; the
+    details hold git's full error output.
+    """
