@@ -1,0 +1,16 @@
+"""The package installs as part of the macrostrat namespace."""
+
+from importlib.metadata import version
+
+import macrostrat.app_frame
+
+
+def test_version_matches_the_distribution():
+    assert macrostrat.app_frame.__version__ == version("macrostrat.app_frame")
+
+
+def test_macrostrat_is_a_namespace_package():
+    import macrostrat
+
+    assert getattr(macrostrat, "__file__", None) is None
+    assert len(list(macrostrat.__path__)) >= 1
