@@ -65,7 +65,7 @@ def _force_drop(server_url: str, name: str) -> None:
 @pytest.fixture(autouse=True)
 def _short_settle(monkeypatch: pytest.MonkeyPatch) -> None:
     """Call a database busy after 0.2 s instead of 1 s, to keep the tests fast."""
-    monkeypatch.setattr(admin, "_SETTLE_SECONDS", 0.2)
+    monkeypatch.setattr(admin._connection, "_SETTLE_SECONDS", 0.2)
 
 
 @pytest.fixture
