@@ -33,14 +33,17 @@ _DATA_DIR = "/var/lib/postgresql/data"
 _CONFIG_PATH = "/etc/postgresql/macrostrat-extra.conf"
 
 
+_MISSING_EXTRA = (
+    "The Docker backend needs the 'docker' extra: "
+    "pip install 'macrostrat.dinosaur[docker]'"
+)
+
+
 def _import_docker() -> Any:
     try:
         import docker
     except ImportError as exc:
-        raise BackendUnavailableError(
-            "The Docker backend needs the 'docker' extra: "
-            "pip install 'macrostrat.dinosaur[docker]'"
-        ) from exc
+        raise BackendUnavailableError(_MISSING_EXTRA) from exc
     return docker
 
 
@@ -176,10 +179,7 @@ def docker_cluster_url(
         try:
             from testcontainers.postgres import PostgresContainer
         except ImportError as exc:
-            raise BackendUnavailableError(
-                "The Docker backend needs the 'docker' extra: "
-                "pip install 'macrostrat.dinosaur[docker]'"
-            ) from exc
+            raise BackendUnavailableError(_MISSING_EXTRA) from exc
 
     _ensure_image(
         client, image_tag, build=build, context=Path(context) if context else None
