@@ -30,6 +30,7 @@ from macrostrat.database.admin import (
 )
 from macrostrat.database.errors import (
     DatabaseExistsError,
+    DatabaseInUseError,
     DatabaseNotFoundError,
     InvalidOptionError,
 )
@@ -156,8 +157,11 @@ def test_replace_terminates_sessions_only_when_forced(
     url = new_url()
     create_database(url)
     with _connect(url) as other:
-        with pytest.raises(RuntimeError, match="force=True"):
+        with pytest.raises(DatabaseInUseError, match="force=True") as info:
             create_database(url, replace=True)
+        assert isinstance(info.value, RuntimeError)
+        assert info.value.database == make_url(url).database
+        assert info.value.sessions == 1
         assert not other.closed
         other.execute("SELECT 1")  # untouched
         assert create_database(url, replace=True, force=True) is True
@@ -184,7 +188,7 @@ def test_drop_does_not_force_by_default(database_url: str, new_url) -> None:
     create_database(url)
     with _connect(url) as other:
         with pytest.raises(
-            RuntimeError, match=r"in use by 1 other session.*force=True"
+            DatabaseInUseError, match=r"in use by 1 other session.*force=True"
         ):
             drop_database(url)
         assert _exists(database_url, url.database)
@@ -371,7 +375,7 @@ def test_missing_or_busy_template(new_url) -> None:
     create_database(source)
     with (
         _connect(source),
-        pytest.raises(RuntimeError, match="in use by 1 other session"),
+        pytest.raises(DatabaseInUseError, match="in use by 1 other session"),
     ):
         create_database(new_url(), template=source.database)
 
@@ -424,7 +428,7 @@ def test_temporary_database_leaked_connection(
             if fail:
                 raise ZeroDivisionError
 
-    with pytest.raises(RuntimeError, match="force=True"):
+    with pytest.raises(DatabaseInUseError, match="force=True"):
         block()
     assert _exists(database_url, url.database)
     leaked.pop().invalidate()  # its engine was disposed: close() would not disconnect
@@ -531,7 +535,7 @@ def test_template_database_busy_source(database_url: str, new_url) -> None:
         with source_engine.connect() as conn:  # a pooled connection stays open
             conn.execute(text("SELECT 1"))
         with (
-            pytest.raises(RuntimeError, match="in use by 2 other session"),
+            pytest.raises(DatabaseInUseError, match="in use by 2 other session"),
             template_database(source_engine),
         ):
             pass  # pragma: no cover

@@ -13,7 +13,10 @@ keeps working::
     ├── ModelCacheError                    the model cache cannot be used safely
     ├── DatabaseExistsError                create_database on an existing name
     ├── DatabaseNotFoundError (LookupError) drop_database on a missing name
-    └── InvalidOptionError (TypeError)     an unknown or invalid keyword option
+    ├── DatabaseInUseError (RuntimeError)  other sessions block a drop or copy
+    ├── InvalidOptionError (TypeError)     an unknown or invalid keyword option
+    └── TransactionError                   a transaction or savepoint could not
+                                           end as asked (its work was rolled back)
 
 The driver's or SQLAlchemy's own exception is always kept as ``__cause__``.
 """
@@ -22,17 +25,47 @@ from __future__ import annotations
 
 __all__ = [
     "DatabaseExistsError",
+    "DatabaseInUseError",
     "DatabaseNotFoundError",
     "InvalidOptionError",
     "MacrostratDatabaseError",
     "ModelCacheError",
     "ModelNotFoundError",
+    "SQLSyntaxError",
     "StatementError",
+    "TransactionError",
 ]
 
 
 class MacrostratDatabaseError(Exception):
     """Base class of every error raised by macrostrat.database."""
+
+
+class SQLSyntaxError(MacrostratDatabaseError, ValueError):
+    """A lexical error in SQL source: an unterminated literal, comment or COPY block.
+
+    Attributes:
+        line: 1-based line where the offending construct starts.
+        column: 1-based column (in characters) where it starts.
+        source: the file name or other origin of the text, or None.
+        reason: the message without its location.
+    """
+
+    def __init__(
+        self, reason: str, line: int, column: int, source: str | None = None
+    ) -> None:
+        self.reason = reason
+        self.line = line
+        self.column = column
+        self.source = source
+        where = f" of {source}" if source else ""
+        super().__init__(f"{reason} at line {line}, column {column}{where}")
+
+    def __reduce__(
+        self,
+    ) -> tuple[type[SQLSyntaxError], tuple[str, int, int, str | None]]:
+        """Pickle with the structured attributes (not the formatted message)."""
+        return (type(self), (self.reason, self.line, self.column, self.source))
 
 
 class StatementError(MacrostratDatabaseError):
@@ -67,5 +100,29 @@ class DatabaseNotFoundError(MacrostratDatabaseError, LookupError):
     """A database of that name does not exist."""
 
 
+class DatabaseInUseError(MacrostratDatabaseError, RuntimeError):
+    """Other sessions are connected to a database that must be dropped or copied.
+
+    Attributes:
+        database: the database's name.
+        sessions: how many other sessions were connected.
+    """
+
+    def __init__(self, message: str, *, database: str, sessions: int) -> None:
+        super().__init__(message)
+        self.database = database
+        self.sessions = sessions
+
+
 class InvalidOptionError(MacrostratDatabaseError, TypeError):
     """An unknown keyword option, or an option given an invalid value."""
+
+
+class TransactionError(MacrostratDatabaseError):
+    """A transaction or savepoint could not end the way it was asked to.
+
+    Raised when ``Database.transaction()`` or ``Database.savepoint()`` finds,
+    on exit, that the work inside it cannot be committed (a statement failed
+    and was not rolled back to a savepoint) or that its savepoint no longer
+    exists. Everything the block did has been rolled back when it is raised.
+    """

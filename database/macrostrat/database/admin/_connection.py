@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Union
 import psycopg
 from sqlalchemy import URL, Connection, Engine, make_url
 
-from ..errors import InvalidOptionError
+from ..errors import DatabaseInUseError, InvalidOptionError
 
 if TYPE_CHECKING:
     from ..core import Database
@@ -207,8 +207,9 @@ def _settle(conn: psycopg.Connection[Any], name: str, grace: float) -> int:
         delay = min(delay * 2, 0.05)
 
 
-def _in_use_error(name: str, count: int, action: str, hint: str) -> RuntimeError:
-    # TODO: DatabaseInUseError (see the report); RuntimeError meanwhile.
-    return RuntimeError(
-        f"cannot {action}: {name!r} is in use by {count} other session(s); {hint}"
+def _in_use_error(name: str, count: int, action: str, hint: str) -> DatabaseInUseError:
+    return DatabaseInUseError(
+        f"cannot {action}: {name!r} is in use by {count} other session(s); {hint}",
+        database=name,
+        sessions=count,
     )
