@@ -1,0 +1,374 @@
+"""Publish the workspace's packages: in dependency order, skipping what is already there.
+
+`plan_publish` decides, per package, whether to publish it: packages marked
+`Private :: Do Not Upload` or without classifiers are never published (the
+upstream rule), and versions whose wheel and sdist are both on the index
+already are skipped. `publish_packages` then
+
+1. refuses to start on a dirty working tree or when a release tag already
+   points at another commit;
+2. builds every package to publish and checks the wheels' metadata, before
+   anything is uploaded;
+3. uploads each package in dependency order with `uv publish --check-url`
+   (so files already uploaded by an interrupted run are skipped) and tags it
+   `<name>-v<version>` right after its upload succeeds;
+4. stops at the first failure, and pushes the tags made so far only when
+   asked (`push_tags`).
+
+Running it again after a failure picks up where it stopped. Nothing in the
+working tree is changed or committed.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from macrostrat.utils import GitError, git_has_changes
+
+from ._git import head_commit, is_repository, tag_commit
+from ._process import Command
+from .build import build_command, build_packages, check_wheels
+from .changelog import find_section
+from .errors import CommandError, PublishError
+from .index import DEFAULT_CHECK_URL, DEFAULT_TIMEOUT, published_files
+from .pyproject import read_text
+from .workspace import PRIVATE_CLASSIFIER, Package, Workspace
+
+__all__ = [
+    "Action",
+    "PublishItem",
+    "PublishPlan",
+    "PublishResult",
+    "plan_publish",
+    "publish_packages",
+    "readiness_problems",
+]
+
+log = logging.getLogger(__name__)
+
+
+class Action(str, enum.Enum):
+    """What `publish_packages` does with a package."""
+
+    PUBLISH = "publish"
+    PRIVATE = "private"
+    NO_CLASSIFIERS = "no-classifiers"
+    PUBLISHED = "published"
+
+
+@dataclass(frozen=True)
+class PublishItem:
+    """The decision for one package.
+
+    Attributes:
+        package: The package.
+        action: What happens to it.
+        reason: Why, in words.
+        existing: Its current version's files already on the index.
+    """
+
+    package: Package
+    action: Action
+    reason: str
+    existing: frozenset[str] = frozenset()
+
+
+@dataclass
+class PublishPlan:
+    """What `publish_packages` would do.
+
+    Attributes:
+        workspace: The workspace.
+        items: One decision per selected package, in dependency order.
+        out_dir: Where packages are built.
+        check_url: The simple index asked for existing files.
+        publish_url: The upload URL (`None`: uv's default, PyPI).
+        push_tags: Whether to push the tags.
+        remote: The git remote tags are pushed to.
+        warnings: Things worth knowing that don't stop publishing.
+    """
+
+    workspace: Workspace
+    items: list[PublishItem]
+    out_dir: Path
+    check_url: str = DEFAULT_CHECK_URL
+    publish_url: str | None = None
+    push_tags: bool = False
+    remote: str = "origin"
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def to_publish(self) -> list[Package]:
+        """The packages to upload, in dependency order."""
+        return [i.package for i in self.items if i.action is Action.PUBLISH]
+
+    def upload_command(self, files: Iterable[str | os.PathLike[str]]) -> Command:
+        """The `uv publish` command for some files."""
+        url = ["--publish-url", self.publish_url] if self.publish_url else []
+        return Command.of(
+            "uv",
+            "publish",
+            *url,
+            "--check-url",
+            self.check_url,
+            *files,
+            cwd=self.workspace.root,
+        )
+
+    def tag_command(self, package: Package) -> Command:
+        """The `git tag` command for a package's release."""
+        message = f"{package.name} version {package.version}"
+        return Command.of(
+            "git", "tag", "-a", package.tag, "-m", message, cwd=self.workspace.root
+        )
+
+    def push_command(self, tags: Iterable[str]) -> Command:
+        """The `git push` command for some tags (only those, never `--tags`)."""
+        refs = [f"refs/tags/{tag}" for tag in tags]
+        return Command.of("git", "push", self.remote, *refs, cwd=self.workspace.root)
+
+    def commands(self) -> list[Command]:
+        """Every command `publish_packages` would run, in order (for a dry run).
+
+        Upload commands name the files as globs, since they don't exist yet.
+        """
+        packages = self.to_publish
+        steps = [build_command(self.workspace, p, self.out_dir) for p in packages]
+        for package in packages:
+            stem = f"{package.key.replace('-', '_')}-{package.version}"
+            files = [self.out_dir / f"{stem}.tar.gz", self.out_dir / f"{stem}-*.whl"]
+            steps.append(self.upload_command(files))
+            steps.append(self.tag_command(package))
+        if self.push_tags and packages:
+            steps.append(self.push_command(p.tag for p in packages))
+        return steps
+
+
+@dataclass
+class PublishResult:
+    """What `publish_packages` did.
+
+    Attributes:
+        published: The packages uploaded.
+        tags: The tags created.
+        pushed: The tags pushed.
+    """
+
+    published: list[Package] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    pushed: list[str] = field(default_factory=list)
+
+
+def _decide(package: Package, check_url: str, timeout: float) -> PublishItem:
+    if package.private:
+        return PublishItem(package, Action.PRIVATE, f"marked {PRIVATE_CLASSIFIER!r}")
+    if not package.classifiers:
+        return PublishItem(
+            package,
+            Action.NO_CLASSIFIERS,
+            f"has no classifiers (add some, or {PRIVATE_CLASSIFIER!r} to keep it private)",
+        )
+    existing = published_files(
+        check_url, package.name, package.version, timeout=timeout
+    )
+    wheel = any(name.endswith(".whl") for name in existing)
+    sdist = any(not name.endswith(".whl") for name in existing)
+    if wheel and sdist:
+        return PublishItem(package, Action.PUBLISHED, "already on the index", existing)
+    if existing:
+        reason = f"partly uploaded ({', '.join(sorted(existing))}); uploading the rest"
+        return PublishItem(package, Action.PUBLISH, reason, existing)
+    return PublishItem(package, Action.PUBLISH, "not on the index yet")
+
+
+def plan_publish(
+    workspace: Workspace,
+    *,
+    out_dir: str | os.PathLike[str],
+    omit: Iterable[str] = (),
+    check_url: str | None = None,
+    publish_url: str | None = None,
+    push_tags: bool = False,
+    remote: str = "origin",
+    timeout: float = DEFAULT_TIMEOUT,
+) -> PublishPlan:
+    """Decide what to publish (asks the index; changes nothing).
+
+    Private packages and packages without classifiers are decided without
+    asking the index.
+
+    Args:
+        workspace: The workspace.
+        out_dir: Where packages will be built.
+        omit: Package names to leave out.
+        check_url: The simple index to ask for existing files. Defaults to
+            PyPI's; required when `publish_url` is given.
+        publish_url: The upload URL; `None` for uv's default (PyPI).
+        push_tags: Whether `publish_packages` pushes the tags it makes.
+        remote: The git remote to push tags to.
+        timeout: Seconds to wait for each index request.
+
+    Returns:
+        The plan.
+
+    Raises:
+        PublishError: If `publish_url` is given without `check_url`.
+        IndexQueryError: If the index can't be asked (error or timeout).
+    """
+    if publish_url and not check_url:
+        raise PublishError(
+            "--publish-url needs --check-url",
+            details="Give the simple index URL of the index you upload to, "
+            "so versions already there are skipped.",
+        )
+    check_url = check_url or DEFAULT_CHECK_URL
+    items = [_decide(p, check_url, timeout) for p in workspace.select(omit)]
+    plan = PublishPlan(
+        workspace,
+        items,
+        Path(out_dir).resolve(),
+        check_url,
+        publish_url,
+        push_tags,
+        remote,
+    )
+    skipped = {
+        i.package.key
+        for i in items
+        if i.action in (Action.PRIVATE, Action.NO_CLASSIFIERS)
+    }
+    for item in items:
+        package = item.package
+        if item.action is Action.PUBLISH:
+            if package.changelog.exists():
+                section = find_section(read_text(package.changelog), package.version)
+                if section is not None and section.unreleased:
+                    plan.warnings.append(
+                        f"{package.name} {package.version}: its CHANGELOG section still says "
+                        "Unreleased (run `mono version` to date it)"
+                    )
+            for dep in package.dependencies:
+                if dep.name in skipped:
+                    plan.warnings.append(
+                        f"{package.name} depends on {workspace.packages[dep.name].name}, "
+                        "which is never published"
+                    )
+        elif (
+            item.action is Action.PUBLISHED
+            and is_repository(workspace.root)
+            and tag_commit(workspace.root, package.tag) is None
+        ):
+            plan.warnings.append(
+                f"{package.name} {package.version} is on the index but has no tag {package.tag}"
+            )
+    return plan
+
+
+def readiness_problems(plan: PublishPlan) -> list[str]:
+    """Why `publish_packages` would refuse to start (empty when it can go ahead).
+
+    Publishing needs a git repository with a commit (for the tags), no
+    uncommitted changes or untracked files (so the tag names what was
+    built), and no release tag already pointing at another commit.
+    """
+    root = plan.workspace.root
+    if not plan.to_publish:
+        return []
+    if not is_repository(root):
+        return [f"{root} is not in a git repository (needed for release tags)"]
+    try:
+        head = head_commit(root)
+        dirty = git_has_changes(root)
+    except (CommandError, GitError) as exc:
+        return [f"can't read the git state of {root}: {exc}"]
+    problems = []
+    if dirty:
+        problems.append(
+            f"{root} has uncommitted changes or untracked files; commit or remove them first"
+        )
+    for package in plan.to_publish:
+        tagged = tag_commit(root, package.tag)
+        if tagged is not None and tagged != head:
+            problems.append(
+                f"tag {package.tag} already exists on another commit ({tagged[:12]})"
+            )
+    return problems
+
+
+def _upload_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """uv's credentials from the environment; a bare password is taken as a token."""
+    result = dict(os.environ if env is None else env)
+    if result.get("UV_PUBLISH_PASSWORD") and not result.get("UV_PUBLISH_USERNAME"):
+        result["UV_PUBLISH_USERNAME"] = "__token__"
+    return result
+
+
+def publish_packages(
+    plan: PublishPlan, *, env: Mapping[str, str] | None = None
+) -> PublishResult:
+    """Carry out a publish plan (see the module description for the steps).
+
+    Args:
+        plan: The plan from `plan_publish`.
+        env: The environment for `uv publish` (credentials: `UV_PUBLISH_TOKEN`,
+            or `UV_PUBLISH_USERNAME`/`UV_PUBLISH_PASSWORD`, or trusted
+            publishing); defaults to this process's environment. A password
+            without a user name is sent as a token (user `__token__`).
+
+    Returns:
+        What was published, tagged and pushed.
+
+    Raises:
+        PublishError: If the working tree or the tags are not ready (nothing
+            has been done).
+        CommandError: If a build, upload, tag or push fails (names the
+            command; packages uploaded before it stay uploaded and tagged).
+        MetadataCheckError: If a built wheel lacks internal dependency floors
+            (nothing has been uploaded).
+    """
+    problems = readiness_problems(plan)
+    if problems:
+        raise PublishError("not ready to publish", details="\n".join(problems))
+    result = PublishResult()
+    packages = plan.to_publish
+    if not packages:
+        log.info("Nothing to publish")
+        return result
+    built = build_packages(plan.workspace, packages, plan.out_dir)
+    check_wheels(plan.workspace, built)
+    root = plan.workspace.root
+    upload_env = _upload_env(env)
+    done: list[str] = []
+    failed = False
+    try:
+        for item in built:
+            package = item.package
+            log.info("Uploading %s %s", package.name, package.version)
+            plan.upload_command(item.files).run(env=upload_env)
+            result.published.append(package)
+            if tag_commit(root, package.tag) is None:
+                plan.tag_command(package).run()
+                result.tags.append(package.tag)
+                log.info("Tagged %s", package.tag)
+            done.append(package.tag)
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        if plan.push_tags and done:
+            try:
+                plan.push_command(done).run()
+                result.pushed.extend(done)
+                log.info("Pushed %s to %s", ", ".join(done), plan.remote)
+            except CommandError:
+                if not failed:
+                    raise
+                log.exception(
+                    "could not push the tags of the packages published so far"
+                )
+    return result
