@@ -11,8 +11,6 @@ running server. The cluster lives in memory and is removed when the script ends.
 
 from __future__ import annotations
 
-from sqlalchemy import text
-
 from macrostrat.dinosaur.cluster import database_cluster
 
 SCHEMA = """
@@ -62,32 +60,35 @@ ORDER BY u.age_ma DESC
 
 def main() -> None:
     with database_cluster(backend="local", extensions=("postgis",)) as db:
-        with db.engine.begin() as conn:
-            conn.exec_driver_sql(SCHEMA)
-            conn.execute(
-                text(
-                    "INSERT INTO geology.unit (name, lithology, age_ma, geom) "
-                    "VALUES (:name, :lithology, :age, ST_GeomFromText(:wkt, 4326))"
-                ),
-                UNITS,
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO geology.sample (name, geom) "
-                    "VALUES (:name, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
-                ),
-                SAMPLES,
-            )
-        with db.engine.connect() as conn:
-            rows = conn.execute(text(QUERY)).all()
-            version = conn.exec_driver_sql("SELECT postgis_lib_version()").scalar()
+        # Run a script (split into statements, each committed as psql would) ...
+        db.run_sql(SCHEMA)
+        # ... and statements with parameters: a list of dicts runs executemany.
+        db.run_sql(
+            "INSERT INTO geology.unit (name, lithology, age_ma, geom) "
+            "VALUES (:name, :lithology, :age, ST_GeomFromText(:wkt, 4326))",
+            UNITS,
+        )
+        db.run_sql(
+            "INSERT INTO geology.sample (name, geom) "
+            "VALUES (:name, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))",
+            SAMPLES,
+        )
+        rows = db.run_query(QUERY).all()
 
-    print(f"PostGIS {version}: units by age, with the samples inside each")
-    print(
-        f"{'unit':<20} {'lithology':<10} {'age (Ma)':>8} {'area km2':>9} {'samples':>7}"
-    )
-    for name, lithology, age, area, samples in rows:
-        print(f"{name:<20} {lithology:<10} {age:>8} {area:>9} {samples:>7}")
+        # Reflect the schema into ORM models (one automap base per Database).
+        db.automap(schemas=["geology"])
+        Unit = db.model.geology_unit
+        oldest = db.session.query(Unit).order_by(Unit.age_ma.desc()).first()
+        version = db.run_query("SELECT postgis_lib_version()").scalar()
+
+        print(f"PostGIS {version}: units by age, with the samples inside each")
+        print(
+            f"{'unit':<20} {'lithology':<10} {'age (Ma)':>8} {'area km2':>9} "
+            f"{'samples':>7}"
+        )
+        for name, lithology, age, area, samples in rows:
+            print(f"{name:<20} {lithology:<10} {age:>8} {area:>9} {samples:>7}")
+        print(f"Oldest unit (ORM model {Unit.__name__}): {oldest.name}")
 
 
 if __name__ == "__main__":

@@ -1,47 +1,589 @@
-"""The `Database` class: one engine, one session, and helpers around them."""
+"""The `Database` class: one engine, its sessions, reflection and transactions."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import itertools
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import URL, Engine, Result, text
-from sqlalchemy.orm import Session
+from sqlalchemy import URL, Connection, Engine, MetaData, Table, inspect
+from sqlalchemy.engine.reflection import Inspector
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
-from .engine import create_engine
+from .engine import DatabaseInput, create_engine
+from .errors import InvalidOptionError, ModelNotFoundError
+from .mapper import (
+    DatabaseMapper,
+    DatabaseModelCache,
+    ModelCollection,
+    TableCollection,
+    ViewSpec,
+    model_key,
+    parse_table_name,
+)
+from .transactions import (
+    RollbackMode,
+    SavepointScope,
+    SessionStack,
+    TransactionScope,
+    check_rollback_mode,
+)
+from .utils import get_dataframe, get_or_create, reflect_table
+
+if TYPE_CHECKING:
+    import pandas
 
 __all__ = ["Database"]
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M")
+
+Params = Any
+"""Bind parameters: a mapping, a list of mappings, or positional values."""
 
 
 class Database:
     """A PostgreSQL database reached through one SQLAlchemy engine.
 
-    The engine uses psycopg 3; ``postgresql://`` URLs are normalised to it.
+    ``db_conn`` may be a URL (``postgresql://`` becomes psycopg 3), an
+    ``Engine`` (used as is) or another `Database` (its engine is shared). Engine
+    options (``**engine_kwargs``, ``echo_sql``) only apply to a URL; given with
+    an engine or a `Database` they raise `InvalidOptionError` rather than being
+    ignored. `cleanup` disposes the engine only if this object created it.
+
+    ``db.session`` is the calling thread's default session (from a
+    ``scoped_session``), or the session of the innermost `transaction` or
+    `savepoint` block the thread is in.
 
     Parameters:
-        db_conn: a URL string, a ``URL`` or an existing ``Engine``.
-        echo_sql: log every statement SQLAlchemy sends.
-        **kwargs: passed to `sqlalchemy.create_engine` when a URL is given.
+        db_conn: a URL string, a ``URL``, an ``Engine`` or a `Database`.
+        echo_sql: log every statement (the engine's ``echo``).
+        instance_params: default bind parameters for `run_sql`, `run_query` and
+            `run_fixtures`; explicit parameters override them.
+        metadata: the ``MetaData`` `create_tables` creates (default: a new one).
+        **engine_kwargs: passed to `sqlalchemy.create_engine` for a URL.
+
+    Raises:
+        InvalidOptionError: engine options with an existing engine.
     """
 
+    mapper: DatabaseMapper | None
+    model_cache: DatabaseModelCache | None
+
     def __init__(
-        self, db_conn: str | URL | Engine, *, echo_sql: bool = False, **kwargs: Any
+        self,
+        db_conn: DatabaseInput,
+        *,
+        echo_sql: bool = False,
+        instance_params: Mapping[str, Any] | None = None,
+        metadata: MetaData | None = None,
+        **engine_kwargs: Any,
     ) -> None:
+        self._owns_engine = False
         if echo_sql:
-            kwargs.setdefault("echo", True)
-        self.engine: Engine = create_engine(db_conn, **kwargs)
-        self.session: Session = Session(bind=self.engine)
+            if not isinstance(db_conn, (str, URL)):
+                raise InvalidOptionError(
+                    "echo_sql only applies when Database creates the engine from a "
+                    "URL; set echo=True when creating the engine instead"
+                )
+            engine_kwargs["echo"] = True
+        self.engine: Engine = create_engine(db_conn, **engine_kwargs)
+        self._owns_engine = isinstance(db_conn, (str, URL))
+        self.metadata = metadata if metadata is not None else MetaData()
+        self.instance_params: dict[str, Any] = dict(instance_params or {})
+        self.mapper = None
+        self.model_cache = None
+        self._session_factory = sessionmaker(bind=self.engine)
+        self._scoped = scoped_session(self._session_factory)
+        self._sessions = SessionStack()
+        self._inspector: Inspector | None = None
+        self._table_cache: dict[tuple[str, str], Table] = {}
+        self._table_metadata = MetaData()
+        self._automap_options: dict[str, Any] = {}
+        self._lock = threading.RLock()
+        self._savepoint_ids = itertools.count(1)
 
     def __repr__(self) -> str:
         return f"<Database {self.engine.url.render_as_string(hide_password=True)}>"
 
-    def run_query(
-        self, sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None
-    ) -> Result[Any]:
-        """Run one statement in the session and return its result (not committed)."""
-        return self.session.execute(text(sql), params or {})
+    # -- sessions ----------------------------------------------------------
 
-    def cleanup(self) -> None:
-        """Close the session and dispose of the engine's connection pool."""
-        self.session.close()
-        self.engine.dispose()
+    @property
+    def session(self) -> Session:
+        """This thread's current session.
+
+        Inside a `transaction` or `savepoint` block, that block's session;
+        otherwise the thread's default session. Assigning replaces the default.
+        """
+        return self._sessions.current() or self._scoped()
+
+    @session.setter
+    def session(self, value: Session) -> None:
+        self._scoped.registry.set(value)
+
+    @contextmanager
+    def session_scope(self, commit: bool = True) -> Iterator[Session]:
+        """Yield the current session; commit on success, roll back on error, then close.
+
+        Parameters:
+            commit: commit when the block succeeds (else leave it to the caller).
+        """
+        session = self.session
+        try:
+            yield session
+            if commit:
+                session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def transaction(
+        self,
+        *,
+        rollback: RollbackMode = "on-error",
+        connection: Connection | None = None,
+        raise_errors: bool = True,
+    ) -> AbstractContextManager[Database]:
+        """Run a block in one transaction; ``db.session`` inside is bound to it.
+
+        The block gets this `Database`. Inside, ``session.commit()`` only
+        releases a savepoint and ``session.rollback()`` returns to the last one,
+        so a failed statement that is rolled back never ends the transaction
+        (upstream's rollback killed it and later statements were committed one
+        by one). On exit: ``"on-error"`` commits unless the block raised,
+        ``"always"`` rolls back, ``"never"`` commits what it can even if the
+        block raised. Work that cannot be committed is rolled back entirely
+        and `TransactionError` is raised. See `TransactionScope` for details.
+
+        Parameters:
+            rollback: ``"on-error"``, ``"always"`` or ``"never"``.
+            connection: run on this connection (in a SAVEPOINT if it already
+                has a transaction; it is not closed). Default: inside another
+                `transaction`/`savepoint` block of this thread, that block's
+                connection (so the inner block is a SAVEPOINT of the outer one);
+                otherwise a new connection, closed on exit.
+            raise_errors: re-raise the block's exception (after rolling back).
+
+        Raises:
+            InvalidOptionError: an unknown ``rollback`` value (e.g. ``True``).
+        """
+        if connection is None:
+            current = self._sessions.current()
+            if current is not None and isinstance(current.bind, Connection):
+                connection = current.bind
+        return TransactionScope(
+            self.engine,
+            self,
+            self._sessions,
+            rollback=check_rollback_mode(rollback),
+            connection=connection,
+            raise_errors=raise_errors,
+        )
+
+    def savepoint(
+        self,
+        name: str | None = None,
+        rollback: RollbackMode = "on-error",
+        connection: Connection | None = None,
+    ) -> AbstractContextManager[str]:
+        """Run a block inside ``SAVEPOINT name``; the block gets the name.
+
+        The savepoint is taken on ``connection`` or on the current session's
+        connection (which begins its transaction). On exit it is released, or
+        rolled back to when ``rollback`` is ``"always"`` or (``"on-error"``)
+        the block raised. The enclosing transaction is never committed here.
+        Exceptions from the block are always re-raised. See `SavepointScope`.
+
+        Parameters:
+            name: the savepoint's name (default ``sp_<n>``); any text is quoted.
+            rollback: ``"on-error"``, ``"always"`` or ``"never"``.
+            connection: the connection to use.
+
+        Raises:
+            InvalidOptionError: an unknown ``rollback`` value.
+        """
+        mode = check_rollback_mode(rollback)
+        if name is None:
+            name = f"sp_{next(self._savepoint_ids)}"
+        conn = connection if connection is not None else self.session.connection()
+        return SavepointScope(conn, name, self._sessions, rollback=mode)
+
+    # -- running SQL -------------------------------------------------------
+
+    def _setup_params(self, params: Params, kwargs: dict[str, Any]) -> Params:
+        """Merge the instance parameters into ``params`` (explicit values win).
+
+        Pops ``use_instance_params`` (default True) from ``kwargs``. A mapping
+        gives a new dict (the caller's is never changed); a list or tuple of
+        mappings is merged mapping by mapping; positional parameters (a tuple
+        or list of values) and None without instance parameters pass through
+        untouched.
+        """
+        if not kwargs.pop("use_instance_params", True) or not self.instance_params:
+            return params
+        if params is None:
+            return dict(self.instance_params)
+        if isinstance(params, Mapping):
+            return {**self.instance_params, **params}
+        if (
+            isinstance(params, (list, tuple))
+            and params
+            and all(isinstance(p, Mapping) for p in params)
+        ):
+            return type(params)({**self.instance_params, **p} for p in params)
+        return params
+
+    def run_sql(self, sql: Any, params: Params = None, **kwargs: Any) -> Any:
+        """Run every statement of ``sql`` (see `query.run_sql`).
+
+        Inside a `transaction` or `savepoint` block the statements join that
+        block's transaction. Outside one, the default session's open
+        transaction is committed first and each statement then commits on its
+        own (as ``psql`` does), so the results are visible to other sessions.
+
+        Parameters:
+            sql: SQL text, a file path, or what `macrostrat.database.query.run_sql` takes.
+            params: bind parameters, merged with the instance parameters.
+            **kwargs: `run_sql` options; ``use_instance_params=False`` skips the merge.
+        """
+        from .query import run_sql
+
+        params = self._setup_params(params, kwargs)
+        return run_sql(self._runner_session(), sql, params, **kwargs)
+
+    def run_query(self, sql: Any, params: Params = None, **kwargs: Any) -> Any:
+        """Run one statement in the current session and return its result (see `query.run_query`)."""
+        from .query import run_query
+
+        params = self._setup_params(params, kwargs)
+        return run_query(self.session, sql, params, **kwargs)
+
+    def run_fixtures(self, fixtures: Any, params: Params = None, **kwargs: Any) -> Any:
+        """Run SQL fixture files in the current session (see `query.run_fixtures`)."""
+        from .query import run_fixtures
+
+        params = self._setup_params(params, kwargs)
+        return run_fixtures(self._runner_session(), fixtures, params, **kwargs)
+
+    def _runner_session(self) -> Session:
+        """The session `run_sql` and `run_fixtures` run in.
+
+        Inside a `transaction` or `savepoint` block that is the block's session,
+        and statements join its transaction. Outside one, the default session's
+        open transaction (pending ORM work, or an earlier `run_query`) is
+        committed first, so that each statement commits on its own as with
+        ``psql``; upstream committed the session after every statement.
+        """
+        scoped = self._sessions.current()
+        if scoped is not None:
+            return scoped
+        session = self._scoped()
+        if session.in_transaction():
+            session.commit()
+        return session
+
+    def exec_sql(self, sql: Any, params: Params = None, **kwargs: Any) -> Any:
+        """Deprecated alias of `run_sql`."""
+        warnings.warn(
+            "Database.exec_sql() is deprecated; use Database.run_sql()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.run_sql(sql, params, **kwargs)
+
+    def get_dataframe(self, *args: Any, **kwargs: Any) -> pandas.DataFrame:
+        """Run a query into a pandas ``DataFrame`` (see `utils.get_dataframe`).
+
+        pandas is imported only here; without it an ``ImportError`` says how to
+        install it (``macrostrat.database[pandas]``).
+        """
+        return get_dataframe(self, *args, **kwargs)
+
+    # -- server, schema and reflection --------------------------------------
+
+    def create_tables(self) -> None:
+        """Create the tables of ``self.metadata`` that do not exist yet."""
+        self.metadata.create_all(self.engine)
+
+    def get_server_version(self) -> tuple[int | str, ...] | None:
+        """The server's version as a tuple, e.g. ``(15, 18)``."""
+        with self.engine.connect():
+            return self.engine.dialect.server_version_info
+
+    @property
+    def inspector(self) -> Inspector:
+        """A SQLAlchemy ``Inspector``, cached until `refresh_schema`."""
+        if self._inspector is None:
+            self._inspector = inspect(self.engine)
+        return self._inspector
+
+    def entity_names(self, **kwargs: Any) -> Iterator[str]:
+        """Yield table names, then view names (``kwargs`` such as ``schema=``)."""
+        yield from self.inspector.get_table_names(**kwargs)
+        yield from self.inspector.get_view_names(**kwargs)
+
+    def automap(
+        self,
+        schemas: Iterable[str] | str | None = None,
+        *,
+        use_cache: bool = True,
+        cache: DatabaseModelCache | str | os.PathLike[str] | None = None,
+        views: ViewSpec | None = None,
+    ) -> None:
+        """Reflect ``schemas`` (default ``["public"]``) into new model classes.
+
+        Each call builds a new `DatabaseMapper` (own base, so classes are
+        rebuilt from the current schema) and makes it ``db.mapper``.
+
+        Parameters:
+            schemas: the schemas to map.
+            use_cache: read the model cache if one is set.
+            cache: a `DatabaseModelCache` or cache file path; kept as
+                ``db.model_cache`` for later calls.
+            views: views to map with an explicit primary key,
+                ``{"schema.view": ["id"]}``.
+        """
+        if cache is not None:
+            self.model_cache = (
+                cache
+                if isinstance(cache, DatabaseModelCache)
+                else DatabaseModelCache(cache)
+            )
+        mapper = DatabaseMapper(self, cache=self.model_cache)
+        mapper.reflect_database(schemas, use_cache=use_cache, views=views)
+        with self._lock:
+            self.mapper = mapper
+            self._automap_options = {"schemas": schemas, "views": views}
+
+    def _ensure_mapper(self) -> DatabaseMapper:
+        if self.mapper is None:
+            self.automap(**self._automap_options)
+        assert self.mapper is not None
+        return self.mapper
+
+    @property
+    def model(self) -> ModelCollection:
+        """The mapped classes (automaps the public schema on first use)."""
+        return self._ensure_mapper().models
+
+    mapped_classes = model
+
+    @property
+    def table(self) -> TableCollection:
+        """The tables of the mapped classes (automaps on first use)."""
+        return self._ensure_mapper().tables
+
+    def refresh_schema(self, *, automap: bool | None = None) -> None:
+        """Forget everything known about the schema after DDL.
+
+        Flushes and closes the default session, drops the cached inspector and
+        every table `get_table` cached, and rebuilds the models (new classes,
+        so new columns appear) when ``automap`` is True, or None and models
+        existed. With ``automap=False`` the models are dropped and rebuilt on
+        next use, with the schemas and views of the last `automap`.
+        """
+        if self._sessions.current() is None:
+            session = self._scoped()
+            session.flush()
+            session.close()
+        with self._lock:
+            self._inspector = None
+            self._table_cache.clear()
+            self._table_metadata = MetaData()
+            had_models = self.mapper is not None
+            if had_models:
+                assert self.mapper is not None
+                self._automap_options = {
+                    "schemas": sorted(self.mapper.reflected_schemas),
+                    "views": self.mapper.views or None,
+                }
+            self.mapper = None
+        if automap or (automap is None and had_models):
+            self.automap(**self._automap_options)
+
+    def get_table(
+        self, name: str | tuple[str, str], *, schema: str | None = None
+    ) -> Table:
+        """Return the ``Table`` for ``name``, reflecting only that table if needed.
+
+        A mapped table (or one the mapper reflected) is returned from the
+        mapper; otherwise the table or view is reflected alone (its foreign
+        keys are kept, their targets are not loaded) and cached, so ``"sample"``
+        and ``"public.sample"`` give the identical object until `refresh_schema`.
+
+        Parameters:
+            name: ``"table"``, ``"schema.table"`` or ``(schema, table)``.
+            schema: the schema, if not in ``name`` (it wins over a dotted prefix).
+
+        Raises:
+            sqlalchemy.exc.NoSuchTableError: there is no such table or view.
+        """
+        sch, tbl = parse_table_name(name, schema)
+        mapper = self.mapper
+        if mapper is not None:
+            key = tbl if sch == "public" else f"{sch}.{tbl}"
+            found = mapper.metadata.tables.get(key)
+            if found is not None:
+                return found
+        with self._lock:
+            cached = self._table_cache.get((sch, tbl))
+            if cached is None:
+                cached = Table(
+                    tbl,
+                    self._table_metadata,
+                    schema=None if sch == "public" else sch,
+                    autoload_with=self.engine,
+                    resolve_fks=False,
+                )
+                self._table_cache[(sch, tbl)] = cached
+            return cached
+
+    def get_model(
+        self,
+        name: str | tuple[str, str],
+        *,
+        schema: str | None = None,
+        automap: bool = True,
+    ) -> type:
+        """Return the mapped class for a table, reflecting its schema if needed.
+
+        With no mapper, automaps the table's schema; with one that has not
+        reflected it, reflects that schema too.
+
+        Parameters:
+            name: ``"table"``, ``"schema.table"`` or ``(schema, table)``.
+            schema: the schema, if not in ``name``.
+            automap: reflect when the model is missing (else raise at once).
+
+        Raises:
+            ModelNotFoundError: (a ``LookupError``) no model, or none after
+                reflecting: the table is missing, is a view or has no primary
+                key (map those with ``db.mapper.map_view``).
+        """
+        sch, tbl = parse_table_name(name, schema)
+        key = model_key(sch, tbl)
+        if self.mapper is not None and key in self.mapper.models:
+            return self.mapper.models[key]
+        if not automap:
+            raise ModelNotFoundError(
+                f"No ORM model found for {sch}.{tbl}. Call db.automap() first, or use "
+                "get_table() to reflect the table without mapping it."
+            )
+        if self.mapper is None:
+            self.automap(schemas=[sch])
+        elif sch not in self.mapper.reflected_schemas:
+            self.mapper.reflect_schema(sch)
+        assert self.mapper is not None
+        found = self.mapper.models.get(key)
+        if found is None:
+            raise ModelNotFoundError(
+                f"No ORM model found for {sch}.{tbl} after reflecting schema {sch!r}. "
+                "Verify the table exists and has a primary key (map views with "
+                "db.mapper.map_view()), or use get_table()."
+            )
+        return found
+
+    def __getitem__(self, name: str) -> Table:
+        """``db["schema.table"]`` is `get_table`."""
+        return self.get_table(name)
+
+    def reflect_table(self, *args: Any, **kwargs: Any) -> Table:
+        """Deprecated: use `get_table`. `utils.reflect_table` on this engine."""
+        warnings.warn(
+            "Database.reflect_table() is deprecated; use Database.get_table()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return reflect_table(self.engine, *args, **kwargs)
+
+    # -- ORM helpers ---------------------------------------------------------
+
+    def _resolve_model(self, model: type[M] | str) -> type[M]:
+        return self.model[model] if isinstance(model, str) else model
+
+    def get(self, model: type[M] | str, *args: Any, **kwargs: Any) -> M | None:
+        """Return the instance of ``model`` with this primary key, or None.
+
+        Uses ``Session.get`` (no legacy ``Query.get`` warning). Several
+        positional values form a composite key.
+
+        Parameters:
+            model: a mapped class or model key.
+            *args: the primary key value(s) (or one tuple or dict).
+            **kwargs: ``Session.get`` options (``options``, ``populate_existing``...).
+        """
+        if not args:
+            raise TypeError("Database.get() needs a primary key value")
+        ident = args[0] if len(args) == 1 else args
+        return self.session.get(self._resolve_model(model), ident, **kwargs)
+
+    def get_or_create(
+        self,
+        model: type[M] | str,
+        defaults: dict[str, Any] | None = None,
+        **filters: Any,
+    ) -> M:
+        """Return the first match for ``filters`` or a new (added, unflushed) instance.
+
+        The instance's ``_created`` is False when found, True when new; see
+        `macrostrat.database.utils.get_or_create`.
+
+        Parameters:
+            model: a mapped class or model key.
+            defaults: extra attributes for a new instance.
+            **filters: ``filter_by`` criteria (also set on a new instance).
+        """
+        return get_or_create(
+            self.session, self._resolve_model(model), defaults, **filters
+        )
+
+    # -- lifetime ------------------------------------------------------------
+
+    def cleanup(self, *, dispose_engine: bool | None = None) -> None:
+        """Close this thread's default session and, if owned, dispose the engine.
+
+        Safe to call more than once; the object stays usable (connections are
+        reopened on demand).
+
+        Parameters:
+            dispose_engine: dispose the engine's pool; default: only if this
+                `Database` created the engine (never an engine or `Database`
+                passed in).
+        """
+        try:
+            self._scoped.remove()
+        except OperationalError as exc:
+            log.debug("closing the session failed: %s", exc)
+        if dispose_engine is None:
+            dispose_engine = self._owns_engine
+        if dispose_engine:
+            self.engine.dispose()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.cleanup()
+
+    def __del__(self) -> None:
+        # Only an engine this object created is disposed, and never noisily.
+        if getattr(self, "_owns_engine", False):
+            try:
+                self.engine.dispose(close=True)
+            except Exception:
+                pass

@@ -1,13 +1,24 @@
-"""Engine creation: normalise URLs to the psycopg 3 driver."""
+"""Engines: turn a URL, an engine or a `Database` into a psycopg 3 engine."""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import TYPE_CHECKING, Any, Union
 
 from sqlalchemy import URL, Engine, make_url
 from sqlalchemy import create_engine as _sa_create_engine
 
-__all__ = ["create_engine", "normalize_url"]
+from .errors import InvalidOptionError
+
+if TYPE_CHECKING:
+    from .core import Database
+
+__all__ = ["DatabaseInput", "create_engine", "normalize_url"]
+
+log = logging.getLogger(__name__)
+
+DatabaseInput = Union["Database", Engine, str, URL]
+"""What `create_engine` and `Database` accept: a `Database`, an engine or a URL."""
 
 _PLAIN_POSTGRES = ("postgresql", "postgres")
 
@@ -27,15 +38,40 @@ def normalize_url(url: str | URL) -> URL:
     return url
 
 
-def create_engine(db_conn: str | URL | Engine, **kwargs: Any) -> Engine:
-    """Create a SQLAlchemy engine for ``db_conn``, or return it if it is one.
+def create_engine(db_conn: DatabaseInput, **kwargs: Any) -> Engine:
+    """Create a SQLAlchemy engine for ``db_conn``, or return the one it already has.
 
-    Plain PostgreSQL URLs are normalised to psycopg 3 (see `normalize_url`).
+    A `Database` gives its own engine and an ``Engine`` is returned as is (so
+    ``create_engine(engine) is engine``); neither can take engine options,
+    because they would silently not apply, so passing any raises. A string or
+    ``URL`` makes a new engine; plain PostgreSQL URLs are normalised to
+    psycopg 3 (see `normalize_url`).
 
     Parameters:
-        db_conn: a URL string, a ``URL`` or an existing ``Engine`` (returned as is).
-        **kwargs: passed to `sqlalchemy.create_engine`.
+        db_conn: a `Database`, an ``Engine``, a URL string or a ``URL``.
+        **kwargs: passed to `sqlalchemy.create_engine` (URL input only).
+
+    Raises:
+        InvalidOptionError: options were given with a `Database` or ``Engine``.
+        TypeError: ``db_conn`` is none of the accepted types.
     """
+    from .core import Database
+
+    if isinstance(db_conn, Database):
+        db_conn = db_conn.engine
     if isinstance(db_conn, Engine):
+        if kwargs:
+            raise InvalidOptionError(
+                "engine options cannot be applied to an existing engine "
+                f"(got {', '.join(sorted(kwargs))}); create the engine with them, "
+                "or pass a URL instead"
+            )
         return db_conn
-    return _sa_create_engine(normalize_url(db_conn), **kwargs)
+    if not isinstance(db_conn, (str, URL)):
+        raise TypeError(
+            "expected a Database, an Engine, a URL or a URL string, "
+            f"not {type(db_conn).__name__}"
+        )
+    url = normalize_url(db_conn)
+    log.debug("creating an engine for %s", url.render_as_string(hide_password=True))
+    return _sa_create_engine(url, **kwargs)

@@ -15,6 +15,11 @@ keeps working::
     ├── DatabaseNotFoundError (LookupError) drop_database on a missing name
     ├── DatabaseInUseError (RuntimeError)  other sessions block a drop or copy
     ├── InvalidOptionError (TypeError)     an unknown or invalid keyword option
+    ├── BindParameterError (StatementError, ValueError; also
+    │   sqlalchemy.exc.StatementError)     parameters do not fit a statement
+    ├── StatementNotAllowedError (StatementError, ValueError)
+    │                                      a statement cannot run in this mode
+    ├── NoResultError (LookupError)        run_query got no result
     └── TransactionError                   a transaction or savepoint could not
                                            end as asked (its work was rolled back)
 
@@ -23,7 +28,12 @@ The driver's or SQLAlchemy's own exception is always kept as ``__cause__``.
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy.exc import StatementError as _SAStatementError
+
 __all__ = [
+    "BindParameterError",
     "DatabaseExistsError",
     "DatabaseInUseError",
     "DatabaseNotFoundError",
@@ -31,8 +41,10 @@ __all__ = [
     "MacrostratDatabaseError",
     "ModelCacheError",
     "ModelNotFoundError",
+    "NoResultError",
     "SQLSyntaxError",
     "StatementError",
+    "StatementNotAllowedError",
     "TransactionError",
 ]
 
@@ -125,4 +137,82 @@ class TransactionError(MacrostratDatabaseError):
     on exit, that the work inside it cannot be committed (a statement failed
     and was not rolled back to a savepoint) or that its savepoint no longer
     exists. Everything the block did has been rolled back when it is raised.
+    """
+
+
+class BindParameterError(StatementError, _SAStatementError, ValueError):
+    """Parameters that do not fit a statement; nothing was sent to the server.
+
+    Raised (whatever ``raise_errors`` says) for a missing named parameter, a
+    wrong number of positional parameters, mixed placeholder styles in one
+    statement, or a ``{name}`` whose value is not a psycopg ``Composable``.
+    It is also a ``sqlalchemy.exc.StatementError`` (what SQLAlchemy raised for
+    a missing bind value) and a ``ValueError``.
+
+    Attributes:
+        index, source, line, statement: see `StatementError`.
+        parameter: the name of the offending parameter, or None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        index: int | None = None,
+        source: str | None = None,
+        line: int | None = None,
+        statement: str | None = None,
+        parameter: str | None = None,
+    ) -> None:
+        _SAStatementError.__init__(self, message, statement, None, None)
+        self.index = index
+        self.source = source
+        self.line = line
+        self.statement = statement
+        self.parameter = parameter
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with the message and the attributes."""
+        return (type(self), (self.args[0],), dict(self.__dict__))
+
+
+class StatementNotAllowedError(StatementError, ValueError):
+    """A statement that cannot run the way it was asked to; nothing was run.
+
+    For example ``VACUUM`` or ``CREATE DATABASE`` (which cannot run inside a
+    transaction block) or ``COMMIT`` inside a transaction the caller holds or
+    with ``atomic=True``, or a psql meta-command such as ``\\connect``.
+
+    Attributes:
+        index, source, line, statement: see `StatementError`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        index: int | None = None,
+        source: str | None = None,
+        line: int | None = None,
+        statement: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.index = index
+        self.source = source
+        self.line = line
+        self.statement = statement
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with the message and the attributes."""
+        return (type(self), (self.args[0],), dict(self.__dict__))
+
+
+class NoResultError(MacrostratDatabaseError, LookupError):
+    """``run_query`` ran no statement that gave a result.
+
+    The SQL was empty, its statement was skipped, or it failed and
+    ``raise_errors=False`` swallowed the error (then kept as ``__cause__``).
     """

@@ -1,0 +1,266 @@
+"""Statements as the runner tracks them (`Unit`), and how they are made.
+
+`build_units` turns source texts into units: split (`lexer`), classified
+(`kinds`), given their parameters (`params.distribute`) and checked against
+the run's mode before anything runs.  `Binder` fits each unit's parameters
+(`params.bind`).  `directive_units` turns the directives a hook returned into
+units.  A unit also records its outcome, turned into a public
+`StatementOutcome` only when asked for (a run of 20,000 statements should not
+build 20,000 extra objects it may never need).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql as pgsql
+
+from ..errors import StatementNotAllowedError
+from .kinds import StatementClass, classify
+from .lexer import Statement, split_statements
+from .options import StatementContext, StatementDirective
+from .params import bind, distribute, needs_binding
+from .results import OutcomeStatus, QueryResult, StatementOutcome, describe
+from .source import SQLSource, read_sources
+
+__all__ = ["Binder", "Unit", "build_units", "check_unit", "directive_units"]
+
+_SKIPPED_META = ("\\restrict", "\\unrestrict", "\\set")
+
+
+@dataclass(slots=True, eq=False)
+class Unit:
+    """One statement to run, what the runner learns about it, and its outcome.
+
+    ``sql`` is None until the statement is bound; then ``sql`` is the text to
+    send, ``send`` the driver parameters (None: none), ``many`` whether
+    ``send`` is a list of parameter sets, and ``display`` the text shown.
+    """
+
+    index: int
+    stmt: Statement
+    cls: StatementClass
+    params: Any
+    sql: str | None = None
+    send: Any = None
+    many: bool = False
+    display: str | None = None
+    label: str | None = None
+    skip: bool = False
+    recovery: bool = False
+    transformed: bool = False
+    single: bool = False
+    group: int = 0
+    counted: bool = True
+    status: OutcomeStatus | None = None
+    result: QueryResult | None = None
+    error: BaseException | None = None
+    recovered: bool = False
+
+    @property
+    def origin(self) -> str | None:
+        """The file the statement came from."""
+        return self.stmt.origin
+
+    @property
+    def line(self) -> int:
+        """The statement's first line."""
+        return self.stmt.line
+
+    @property
+    def shown(self) -> str:
+        """The text printed and reported for the statement."""
+        return self.display if self.display is not None else self.stmt.text
+
+    @property
+    def plain(self) -> bool:
+        """Bound, parameter-less ordinary SQL: may go in a batch."""
+        return (
+            self.cls == "plain"
+            and self.stmt.kind == "sql"
+            and self.sql is not None
+            and self.send is None
+        )
+
+    def describe(self) -> str:
+        """``statement 3 (schema.sql, line 12)``."""
+        return describe(self.index, self.stmt.origin, self.stmt.line)
+
+    def context(self) -> StatementContext:
+        """The statement as hooks see it."""
+        return StatementContext(
+            self.index, self.stmt.text, self.params, self.shown, self.origin, self.line
+        )
+
+    def outcome(self) -> StatementOutcome:
+        """The public record of what happened to the statement."""
+        outcome = StatementOutcome(
+            self.index,
+            self.origin,
+            self.line,
+            self.shown,
+            self.status or "skipped",
+            self.result,
+            self.error,
+            self.label,
+        )
+        outcome.recovered = self.recovered
+        return outcome
+
+
+def _classify(stmt: Statement) -> StatementClass:
+    """How the executor must run ``stmt`` (see `kinds.classify`)."""
+    return classify(stmt.text) if stmt.kind == "sql" else "alone"
+
+
+def check_unit(unit: Unit, *, joined: bool, atomic: bool) -> None:
+    """Refuse a statement that cannot run in this mode (before anything runs).
+
+    Raises:
+        StatementNotAllowedError: an unsupported psql meta-command; or, inside
+            a transaction (``joined`` or ``atomic``), a statement that cannot
+            run in a transaction block or that would end the transaction.
+    """
+    message = None
+    if unit.stmt.kind == "meta":
+        name = unit.stmt.text.split(None, 1)[0]
+        if name not in _SKIPPED_META:
+            message = (
+                f"psql meta-command {name} is not supported "
+                "(only \\restrict, \\unrestrict and \\set are skipped)"
+            )
+    elif joined or atomic:
+        where = (
+            "with atomic=True"
+            if atomic and not joined
+            else "inside the caller's transaction"
+        )
+        if unit.cls == "no_tx":
+            message = f"cannot run inside a transaction block ({where})"
+        elif unit.cls == "end":
+            message = f"would end the transaction ({where})"
+    if message is not None:
+        raise StatementNotAllowedError(
+            f"{unit.describe()}: {message}\n  {unit.stmt.text.splitlines()[0]}",
+            index=unit.index,
+            source=unit.origin,
+            line=unit.line,
+            statement=unit.stmt.text,
+        )
+
+
+class Binder:
+    """Binds units' parameters (see `params.bind`).
+
+    Parameters:
+        render: renders psycopg ``Composable`` values.
+        has_server_binds: the forced placeholder style, or None.
+    """
+
+    def __init__(
+        self, render: Callable[[pgsql.Composable], str], has_server_binds: bool | None
+    ) -> None:
+        self.render = render
+        self.has_server_binds = has_server_binds
+
+    def __call__(self, unit: Unit) -> None:
+        """Bind ``unit`` with its own parameters (sets ``sql``, ``send``...)."""
+        text = unit.stmt.text
+        if not needs_binding(text):
+            unit.sql = text
+            return
+        bound = bind(
+            text,
+            unit.params,
+            where=unit,
+            render=self.render,
+            has_server_binds=self.has_server_binds,
+        )
+        unit.sql, unit.send, unit.many = bound.text, bound.params, bound.many
+        unit.display = bound.display
+
+
+def build_units(
+    sources: Sequence[SQLSource],
+    params: Any,
+    *,
+    per_source: bool,
+    ensure_single: bool,
+    check: Callable[[Unit], None],
+) -> list[Unit]:
+    """Split ``sources`` and give each statement its parameters.
+
+    Parameters:
+        sources: the source texts.
+        params: the run's parameters.
+        per_source: distribute ``params`` per source, not over the whole run.
+        ensure_single: raise if there is more than one statement.
+        check: called on each unit (see `check_unit`).
+
+    Raises:
+        ValueError: more than one statement with ``ensure_single``.
+        SQLSyntaxError: a source cannot be split.
+    """
+    split = [split_statements(s.text, origin=s.origin) for s in sources]
+    if ensure_single:
+        real = sum(st.kind != "meta" for stmts in split for st in stmts)
+        if real > 1:
+            raise ValueError(
+                "Multiple queries passed when only one was expected "
+                f"(got {real} statements)"
+            )
+    if per_source:
+        per = [distribute(params, len(stmts)) for stmts in split]
+    else:
+        flat = iter(distribute(params, sum(len(stmts) for stmts in split)))
+        per = [[next(flat) for _ in stmts] for stmts in split]
+    units: list[Unit] = []
+    for source, stmts, values in zip(sources, split, per, strict=True):
+        defaults = source.defaults
+        for stmt, p in zip(stmts, values, strict=True):
+            if defaults and (p is None or isinstance(p, Mapping)):
+                p = {**defaults, **(p or {})}
+            unit = Unit(len(units), stmt, _classify(stmt), p)
+            check(unit)
+            units.append(unit)
+    return units
+
+
+def directive_units(
+    unit: Unit,
+    directives: Sequence[StatementDirective],
+    *,
+    recovery: bool,
+    render: Callable[[pgsql.Composable], str],
+    check: Callable[[Unit], None],
+) -> list[Unit]:
+    """Units for the directives a hook returned in place of ``unit``.
+
+    A directive without a query stands for the statement itself; without
+    parameters it keeps the statement's.  Every new unit is reported at the
+    statement's index, file and line, and runs on its own (never batched).
+    """
+    units: list[Unit] = []
+    for directive in directives:
+        query = directive.query if directive.query is not None else unit.stmt.text
+        params = directive.params if directive.params is not None else unit.params
+        if isinstance(query, str) and query == unit.stmt.text:
+            stmts = [unit.stmt]
+        else:
+            stmts = [
+                dataclasses.replace(st, origin=unit.origin, line=unit.line)
+                for source in read_sources(
+                    query, interpret_as_file=False, render=render
+                )
+                for st in split_statements(source.text)
+            ]
+        for stmt in stmts:
+            new = Unit(unit.index, stmt, _classify(stmt), params, label=directive.label)
+            new.skip, new.recovery, new.transformed = directive.skip, recovery, True
+            new.single, new.counted = True, False
+            check(new)
+            units.append(new)
+    return units

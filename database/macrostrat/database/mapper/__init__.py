@@ -1,0 +1,40 @@
+"""Automapped ORM models: one base per `Database`, naming rules and a safe cache.
+
+- `DatabaseMapper`: reflects schemas and maps their tables (and views given a
+  primary key) on a base of its own.
+- `ModelCollection` / `TableCollection`: the mapped classes and tables by key.
+- `ModelHelperMixins`: ``to_dict()`` and ``__repr__`` on every model.
+- `DatabaseModelCache`: reflected definitions on disk, checked before unpickling
+  and invalidated by a catalog fingerprint.
+- `macrostrat.database.mapper.naming`: model keys and relationship names.
+"""
+
+from .automap import DatabaseMapper, ViewSpec
+from .base import ModelHelperMixins, primary_key
+from .cache import DatabaseModelCache, catalog_fingerprint
+from .collections import ModelCollection, TableCollection
+from .naming import (
+    RelationshipNamer,
+    classname_for_table,
+    model_key,
+    name_for_collection_relationship,
+    name_for_scalar_relationship,
+    parse_table_name,
+)
+
+__all__ = [
+    "DatabaseMapper",
+    "DatabaseModelCache",
+    "ModelCollection",
+    "ModelHelperMixins",
+    "RelationshipNamer",
+    "TableCollection",
+    "ViewSpec",
+    "catalog_fingerprint",
+    "classname_for_table",
+    "model_key",
+    "name_for_collection_relationship",
+    "name_for_scalar_relationship",
+    "parse_table_name",
+    "primary_key",
+]

@@ -1,0 +1,153 @@
+"""`ModelCollection` and `TableCollection`: mapped classes and tables by key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, overload
+
+from sqlalchemy import Table
+
+from .naming import classname_for_table
+
+__all__ = ["ModelCollection", "TableCollection"]
+
+
+class ModelCollection:
+    """Mapped model classes by key, reachable as ``coll.key`` or ``coll["key"]``.
+
+    It behaves as a read-only mapping from key to class: ``[]`` (KeyError when
+    missing), ``in`` (a key, or a class), ``len``, ``keys()``, ``values()``,
+    ``items()`` and ``get()``. Iterating yields the **classes**, as upstream
+    did (use ``keys()`` for the names). A missing attribute raises
+    ``AttributeError``.
+
+    Parameters:
+        models: classes to register under their model keys, or a mapping of
+            key to class.
+    """
+
+    def __init__(
+        self, models: Mapping[str, type] | Iterable[type] | None = None
+    ) -> None:
+        self._models: dict[str, type] = {}
+        if isinstance(models, Mapping):
+            self._models.update(models)
+        elif models is not None:
+            self.register(*models)
+
+    def register(self, *classes: type) -> None:
+        """Add mapped classes under the model key of their table."""
+        for cls in classes:
+            self._models[classname_for_table(cls.__table__)] = cls  # type: ignore[attr-defined]
+
+    def add(self, key: str, value: type) -> None:
+        """Add ``value`` under ``key``."""
+        self._models[key] = value
+
+    def __getattr__(self, name: str) -> type:
+        if name.startswith("__") or name == "_models":
+            raise AttributeError(name)
+        try:
+            return self._models[name]
+        except KeyError:
+            raise AttributeError(
+                f"no model named {name!r} (known: {', '.join(sorted(self._models))})"
+            ) from None
+
+    def __getitem__(self, key: str) -> type:
+        return self._models[key]
+
+    def __contains__(self, item: object) -> bool:
+        if isinstance(item, str):
+            return item in self._models
+        return any(item is cls for cls in self._models.values())
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def __iter__(self) -> Iterator[type]:
+        return iter(list(self._models.values()))
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self._models))
+
+    @overload
+    def get(self, key: str) -> type | None: ...
+    @overload
+    def get(self, key: str, default: Any) -> Any: ...
+    def get(self, key: str, default: Any = None) -> Any:
+        """The class under ``key``, or ``default``."""
+        return self._models.get(key, default)
+
+    def keys(self) -> list[str]:
+        """The model keys, in mapping order."""
+        return list(self._models)
+
+    def values(self) -> list[type]:
+        """The classes."""
+        return list(self._models.values())
+
+    def items(self) -> list[tuple[str, type]]:
+        """``(key, class)`` pairs."""
+        return list(self._models.items())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(self._models)})"
+
+
+class TableCollection:
+    """The tables of the models in a `ModelCollection`, by the same keys.
+
+    A live view: it follows the model collection. Same mapping behaviour as
+    `ModelCollection` (``[]``, ``in`` with a key or a ``Table``, ``len``,
+    ``keys()``, ``values()``, ``items()``, ``get()``, attribute access);
+    iterating yields the ``Table`` objects.
+
+    Parameters:
+        models: the model collection to follow.
+    """
+
+    def __init__(self, models: ModelCollection) -> None:
+        self._models = models
+
+    def __getattr__(self, name: str) -> Table:
+        if name.startswith("__") or name == "_models":
+            raise AttributeError(name)
+        return getattr(self._models, name).__table__  # type: ignore[no-any-return]
+
+    def __getitem__(self, key: str) -> Table:
+        return self._models[key].__table__  # type: ignore[attr-defined,no-any-return]
+
+    def __contains__(self, item: object) -> bool:
+        if isinstance(item, str):
+            return item in self._models
+        return any(item is table for table in self.values())
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def __iter__(self) -> Iterator[Table]:
+        return iter(self.values())
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self._models.keys()))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The table under ``key``, or ``default``."""
+        model = self._models.get(key)
+        return default if model is None else model.__table__  # type: ignore[attr-defined]
+
+    def keys(self) -> list[str]:
+        """The model keys."""
+        return self._models.keys()
+
+    def values(self) -> list[Table]:
+        """The tables."""
+        return [cls.__table__ for cls in self._models.values()]  # type: ignore[attr-defined]
+
+    def items(self) -> list[tuple[str, Table]]:
+        """``(key, table)`` pairs."""
+        return [(k, cls.__table__) for k, cls in self._models.items()]  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(self._models.keys())})"

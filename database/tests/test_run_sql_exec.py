@@ -1,0 +1,314 @@
+"""How run_sql executes: transactions, batches, COPY, cancellation, fixtures.
+
+Tests named ``test_weakness_<n>_…`` pin a fix of the numbered weakness in the
+upstream review; each would fail on upstream's behaviour.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy.exc as sa_exc
+from psycopg import errors as pg_errors
+from psycopg import sql
+from sqlalchemy import Engine, text
+
+from macrostrat.database import Database
+from macrostrat.database.errors import StatementError, StatementNotAllowedError
+from macrostrat.database.query import run_fixtures, run_query, run_sql
+
+FIXTURES = Path(__file__).parent / "fixtures" / "run_sql"
+
+
+@pytest.fixture
+def table(db: Database) -> Iterator[str]:
+    """An empty table ``t (id int PRIMARY KEY)``, recreated for each test."""
+    run_sql(db.engine, "DROP TABLE IF EXISTS t; CREATE TABLE t (id int PRIMARY KEY)")
+    yield "t"
+    db.cleanup()
+
+
+def ids(db: Database, table: str = "t") -> list[int]:
+    """The committed ids of ``table``, seen from a new connection."""
+    with db.engine.connect() as conn:
+        return list(conn.execute(text(f"SELECT id FROM {table} ORDER BY id")).scalars())
+
+
+def inserts(*values: int) -> str:
+    return ";\n".join(f"INSERT INTO t VALUES ({v})" for v in values)
+
+
+# -- own transactions ---------------------------------------------------------
+
+
+def test_each_statement_commits_on_its_own(db: Database, table: str) -> None:
+    """A failure inside a batch leaves every other statement committed, once."""
+    res = run_sql(db.engine, inserts(1, 2, 3, 4, 2, 5, 6))
+    assert [o.status for o in res.outcomes] == ["committed"] * 4 + ["failed"] + [
+        "committed"
+    ] * 2
+    assert res.outcomes[4].line == 5
+    assert isinstance(res.outcomes[4].error, sa_exc.IntegrityError)
+    assert ids(db) == [1, 2, 3, 4, 5, 6]
+    assert len(res) == 6
+
+
+def test_rerunning_a_schema_file_reports_every_statement(db: Database) -> None:
+    """Many "already exists" errors: batches shrink, every outcome is exact."""
+    names = [f"rerun_{i}" for i in range(300)]
+    schema = ";\n".join(f"CREATE TABLE {n} (id int)" for n in names)
+    assert all(o.status == "committed" for o in run_sql(db.engine, schema).outcomes)
+    extra = ";\n".join(
+        f"CREATE TABLE {n} (id int);\nCREATE TABLE {n}_new (id int)" for n in names[:50]
+    )
+    res = run_sql(db.engine, schema + ";\n" + extra)
+    statuses = [o.status for o in res.outcomes]
+    assert statuses[:300] == ["failed"] * 300
+    assert statuses[300:] == ["failed", "committed"] * 50
+    assert all(
+        isinstance(o.error, StatementError)
+        and getattr(o.error.orig, "sqlstate", None) == "42P07"
+        for o in res.failed
+    )
+    run_sql(db.engine, ";".join(f"DROP TABLE {n}" for n in names))
+
+
+def test_begin_commit_blocks_follow_psql(db: Database) -> None:
+    res = run_sql(db.engine, FIXTURES / "begin_commit.sql")
+    assert [(o.line, o.status) for o in res.outcomes] == [
+        (2, "committed"),
+        (3, "committed"),  # BEGIN
+        (4, "committed"),
+        (5, "committed"),
+        (6, "committed"),  # COMMIT
+        (7, "rolled_back"),  # BEGIN
+        (8, "rolled_back"),
+        (9, "failed"),  # duplicate key: aborts the block
+        (10, "failed"),  # current transaction is aborted
+        (11, "rolled_back"),  # COMMIT of a failed block is a ROLLBACK
+        (12, "committed"),
+    ]
+    assert ids(db, "blocks") == [1, 2, 5]
+
+
+def test_sqlalchemy_connection_without_transaction(db: Database, table: str) -> None:
+    with db.engine.connect() as conn:
+        run_sql(conn, inserts(1, 1, 2))
+        assert not conn.in_transaction()
+        assert conn.connection.driver_connection.autocommit is False  # restored
+        assert ids(db) == [1, 2]
+        conn.execute(text("INSERT INTO t VALUES (3)"))  # SQLAlchemy autobegins
+        run_sql(conn, inserts(4))  # joins that transaction
+        assert ids(db) == [1, 2]
+        conn.commit()
+    assert ids(db) == [1, 2, 3, 4]
+
+
+def test_session_state_does_not_leak_into_the_pool(db: Database) -> None:
+    """pg_dump files set search_path to ''; the pooled connection is discarded."""
+    before = run_query(db.engine, "SHOW search_path").scalar()
+    run_sql(db.engine, "SELECT pg_catalog.set_config('search_path', '', false)")
+    assert run_query(db.engine, "SHOW search_path").scalar() == before
+
+
+# -- joined -------------------------------------------------------------------
+
+
+def test_weakness_4_pending_work_is_not_committed(db: Database, table: str) -> None:
+    """Upstream committed the whole session after every statement."""
+    session = db._session_factory()
+    session.execute(text("INSERT INTO t VALUES (1)"))  # pending work of the caller
+    res = run_sql(session, inserts(2, 1, 3))
+    assert [o.status for o in res.outcomes] == ["executed", "failed", "executed"]
+    assert ids(db) == []  # nothing committed behind the caller's back
+    assert session.execute(text("SELECT count(*) FROM t")).scalar() == 3
+    session.rollback()
+    assert ids(db) == []
+    session.close()
+
+
+def test_weakness_5_transaction_survives_a_failed_statement(
+    db: Database, table: str
+) -> None:
+    """Upstream's rollback killed the transaction() block; later statements autocommitted."""
+    with db.transaction():
+        res = db.run_sql(
+            inserts(1, 1, 2)
+            + ";\nCOPY t FROM stdin;\n3\nx\n\\.\nINSERT INTO t VALUES (4)"
+        )
+        assert [o.status for o in res.outcomes] == [
+            "executed",
+            "failed",
+            "executed",
+            "failed",
+            "executed",
+        ]
+        assert isinstance(res.outcomes[3].error, sa_exc.DataError)
+        assert ids(db) == []
+        assert db.run_query("SELECT count(*) FROM t").scalar() == 3
+    assert ids(db) == [1, 2, 4]
+
+
+def test_statements_that_cannot_run_in_a_transaction(db: Database, table: str) -> None:
+    name = f"macrostrat_test_nontx_{os.getpid()}"
+    res = run_sql(
+        db.engine,
+        FIXTURES / "non_transactional.sql",
+        {"dbname": sql.Identifier(name)},
+        raise_errors=True,
+    )
+    assert [o.statement.split()[0] for o in res.outcomes] == [
+        "CREATE",
+        "DROP",
+        "CREATE",
+        "CREATE",
+        "VACUUM",
+        "REINDEX",
+        "DROP",
+    ]
+    assert res.outcomes[0].statement == f'CREATE DATABASE "{name}"'
+    assert all(o.status == "committed" for o in res.outcomes)
+    with (
+        pytest.raises(StatementNotAllowedError, match=r"statement 2 \(line 2\)"),
+        db.transaction(),
+    ):
+        db.run_sql("INSERT INTO t VALUES (1);\nVACUUM t")
+    with pytest.raises(StatementNotAllowedError, match="atomic"):
+        run_sql(db.engine, "INSERT INTO t VALUES (1); COMMIT", atomic=True)
+    assert ids(db) == []  # refused before anything ran
+
+
+# -- atomic -------------------------------------------------------------------
+
+
+def test_atomic_keeps_nothing_on_failure(db: Database, table: str) -> None:
+    with pytest.raises(sa_exc.IntegrityError) as info:
+        run_sql(db.engine, inserts(1, 2, 3, 2, 4), atomic=True)
+    assert info.value.index == 3  # type: ignore[attr-defined]
+    assert ids(db) == []
+    res = run_sql(db.engine, inserts(1, 2), atomic=True)
+    assert [o.status for o in res.outcomes] == ["committed", "committed"]
+    with db.transaction():
+        db.run_sql(inserts(10))
+        with pytest.raises(sa_exc.IntegrityError):
+            db.run_sql(inserts(11, 12, 10), atomic=True)
+        assert db.run_query("SELECT count(*) FROM t").scalar() == 3
+    assert ids(db) == [1, 2, 10]
+    with pytest.raises(TypeError, match="always raises"):
+        run_sql(db.engine, "SELECT 1", atomic=True, raise_errors=False)
+
+
+# -- cancellation and lost connections ----------------------------------------------
+
+
+def _active_sleeps(engine: Engine) -> int:
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+        "AND query LIKE '%pg_sleep(5%' AND pid <> pg_backend_pid()"
+    )
+    deadline = time.monotonic() + 3
+    while True:
+        with engine.connect() as conn:
+            n = conn.execute(text(query)).scalar_one()
+        if n == 0 or time.monotonic() > deadline:
+            return n
+        time.sleep(0.05)
+
+
+def test_cancel_from_another_thread_always_raises(db: Database) -> None:
+    with db.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        timer = threading.Timer(0.3, raw.cancel_safe)
+        timer.start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(sa_exc.OperationalError) as info:
+                run_sql(
+                    conn, "SELECT 1; SELECT pg_sleep(5); SELECT 2", raise_errors=False
+                )
+        finally:
+            timer.join()
+        assert time.monotonic() - started < 4
+        assert isinstance(info.value.orig, pg_errors.QueryCanceled)  # type: ignore[attr-defined]
+        assert isinstance(info.value, StatementError)
+        assert _active_sleeps(db.engine) == 0
+        assert run_query(conn, "SELECT 'usable'").scalar() == "usable"
+
+
+def test_ctrl_c_cancels_the_server_query(db: Database) -> None:
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_sql(db.engine, "SELECT pg_sleep(5)")
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
+    assert time.monotonic() - started < 4
+    assert _active_sleeps(db.engine) == 0
+
+
+def test_lost_connection_always_raises(db: Database) -> None:
+    with db.engine.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        conn.commit()
+
+        def kill() -> None:
+            with db.engine.connect() as other:
+                other.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+
+        timer = threading.Timer(0.3, kill)
+        timer.start()
+        try:
+            with pytest.raises(sa_exc.OperationalError):
+                run_sql(conn, "SELECT pg_sleep(5); SELECT 1", raise_errors=False)
+        finally:
+            timer.join()
+    assert run_query(db.engine, "SELECT 1").scalar() == 1  # the pool recovers
+
+
+# -- fixtures -----------------------------------------------------------------
+
+
+def test_weakness_23_run_fixtures_paths(db: Database, tmp_path: Path) -> None:
+    """Upstream iterated a str path by character and crashed on empty directories."""
+    res = run_fixtures(
+        db.engine, str(FIXTURES / "schema-dir"), {"name": "one"}, raise_errors=True
+    )
+    assert [Path(o.source or "").name for o in res.outcomes] == [
+        "01-schema.sql",
+        "01-schema.sql",
+        "02-data.sql",
+    ]
+    assert run_query(db.engine, "SELECT name FROM fixture1.item").scalar() == "one"
+    with pytest.raises(FileNotFoundError, match="nope"):
+        run_fixtures(db.engine, str(tmp_path / "nope"))
+    with pytest.raises(FileNotFoundError, match=r"No \.sql files"):
+        run_fixtures(db.engine, tmp_path)
+    with pytest.raises(ValueError, match=r"not a \.sql file"):
+        run_fixtures(db.engine, [FIXTURES / "schema-dir" / "notes.txt"])
+
+
+def test_run_fixtures_output(db: Database, capsys: pytest.CaptureFixture[str]) -> None:
+    run_fixtures(db.session, FIXTURES / "schema-dir", {"name": "two"})
+    assert capsys.readouterr() == ("", "")
+    out = io.StringIO()
+    run_fixtures(
+        db.engine, [FIXTURES / "schema-dir"], {"name": "three"}, output_file=out
+    )
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"Running fixtures in {FIXTURES / 'schema-dir'}"
+    assert lines[1] == "01-schema.sql"
+    assert "02-data.sql" in lines
+    assert "INSERT INTO fixture1.item (name) VALUES (:name)" in lines
