@@ -13,8 +13,12 @@ from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from macrostrat.database import Database
-from macrostrat.database.transactions import ROLLBACK_MODES, SessionStack, check_rollback_mode
 from macrostrat.database.errors import InvalidOptionError, TransactionError
+from macrostrat.database.transactions import (
+    ROLLBACK_MODES,
+    SessionStack,
+    check_rollback_mode,
+)
 
 
 class _Base(DeclarativeBase):
