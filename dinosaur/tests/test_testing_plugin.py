@@ -112,3 +112,11 @@ def test_docker_client_skips_naming_the_reason(pytester, monkeypatch, tmp_path):
     result = pytester.runpytest_subprocess("-p", "macrostrat.dinosaur.testing", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*requires docker engine*"])
+
+
+def test_test_database_prefix_matches_the_database_package():
+    """The plugin keeps its own copy (it must not import SQLAlchemy at import
+    time); both must name test databases the same way."""
+    from macrostrat.database.orm import TEST_DATABASE_PREFIX as orm_prefix
+
+    assert orm_prefix == TEST_DATABASE_PREFIX

@@ -21,12 +21,21 @@ from .admin import (
     wait_for_database,
 )
 from .core import Database
+from .dsn import (
+    DSN,
+    build_dsn,
+    is_multi_host,
+    parse_dsn,
+    replace_database,
+    with_target_session_attrs,
+)
 from .engine import create_engine, normalize_url
 from .errors import (
     DatabaseExistsError,
     DatabaseInUseError,
     DatabaseNotFoundError,
     InvalidOptionError,
+    InvalidTenantError,
     MacrostratDatabaseError,
     ModelCacheError,
     ModelNotFoundError,
@@ -35,6 +44,16 @@ from .errors import (
     TransactionError,
 )
 from .mapper import DatabaseMapper, DatabaseModelCache
+from .orm import (
+    bulk_delete,
+    bulk_insert,
+    bulk_update,
+    get_or_create_instance,
+    is_test_database_name,
+    make_test_database_name,
+    recreate_all,
+    update_instance,
+)
 
 # Importing .postgresql also registers the execution hook behind on_conflict().
 from .postgresql import (
@@ -45,12 +64,20 @@ from .postgresql import (
     upsert,
 )
 from .query import OutputMode, execute, run_fixtures, run_query, run_sql, run_sql_file
+from .retry import (
+    RetryEvent,
+    RetryPolicy,
+    is_transient_error,
+    postgres_retry,
+    retrying,
+)
 from .sequences import reset_sequence, serial_to_identity
 from .utils import get_dataframe, get_or_create, reflect_table
 
 __version__ = _version("macrostrat.database")
 
 __all__ = [
+    "DSN",
     "Database",
     "DatabaseExistsError",
     "DatabaseInUseError",
@@ -58,15 +85,22 @@ __all__ = [
     "DatabaseModelCache",
     "DatabaseNotFoundError",
     "InvalidOptionError",
+    "InvalidTenantError",
     "MacrostratDatabaseError",
     "ModelCacheError",
     "ModelNotFoundError",
     "OnConflictAction",
     "OutputMode",
+    "RetryEvent",
+    "RetryPolicy",
     "SQLSyntaxError",
     "StatementError",
     "TransactionError",
     "__version__",
+    "build_dsn",
+    "bulk_delete",
+    "bulk_insert",
+    "bulk_update",
     "close_all_connections",
     "create_database",
     "create_engine",
@@ -77,11 +111,21 @@ __all__ = [
     "get_database_url",
     "get_dataframe",
     "get_or_create",
+    "get_or_create_instance",
+    "is_multi_host",
+    "is_test_database_name",
+    "is_transient_error",
+    "make_test_database_name",
     "normalize_url",
     "on_conflict",
+    "parse_dsn",
+    "postgres_retry",
     "prefix_inserts",
+    "recreate_all",
     "reflect_table",
+    "replace_database",
     "reset_sequence",
+    "retrying",
     "run_fixtures",
     "run_query",
     "run_sql",
@@ -90,6 +134,8 @@ __all__ = [
     "table_exists",
     "template_database",
     "temporary_database",
+    "update_instance",
     "upsert",
     "wait_for_database",
+    "with_target_session_attrs",
 ]

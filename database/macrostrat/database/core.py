@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,11 +28,28 @@ from .mapper import (
     model_key,
     parse_table_name,
 )
+from .orm import (
+    bulk_delete,
+    bulk_insert,
+    bulk_update,
+    get_or_create_instance,
+    recreate_all,
+    update_instance,
+)
+from .retry import RetryPolicy, retrying
+from .tenancy import (
+    DEFAULT_TENANT_SETTING,
+    TenantValidator,
+    current_tenant,
+    set_tenant,
+    validate_tenant,
+)
 from .transactions import (
     RollbackMode,
     SavepointScope,
     SessionStack,
     TransactionScope,
+    _connection_aborted,
     check_rollback_mode,
 )
 from .utils import get_dataframe, get_or_create, reflect_table
@@ -45,6 +62,7 @@ __all__ = ["Database"]
 log = logging.getLogger(__name__)
 
 M = TypeVar("M")
+R = TypeVar("R")
 
 Params = Any
 """Bind parameters: a mapping, a list of mappings, or positional values."""
@@ -217,6 +235,106 @@ class Database:
             name = f"sp_{next(self._savepoint_ids)}"
         conn = connection if connection is not None else self.session.connection()
         return SavepointScope(conn, name, self._sessions, rollback=mode)
+
+    def in_transaction_block(self) -> bool:
+        """Whether this thread is inside a `transaction` or `savepoint` block."""
+        return self._sessions.current() is not None
+
+    def run_with_retry(
+        self,
+        func: Callable[..., R],
+        /,
+        *args: Any,
+        isolation_level: str | None = None,
+        policy: RetryPolicy | None = None,
+        **options: Any,
+    ) -> R:
+        """Run ``func(self, *args)`` in a new transaction, re-running it on transient errors.
+
+        Each attempt opens a fresh connection and a `transaction` block (so
+        ``db.session`` inside is bound to it), calls ``func(self, *args)``, and
+        commits. A serialization failure, deadlock or lost connection rolls
+        the attempt back and, after a jittered exponential backoff, runs the
+        whole function again (see `macrostrat.database.retry`). Inside a
+        `transaction` or `savepoint` block this `Database` did not open here,
+        ``func`` runs once, in that block, and errors propagate. When every
+        attempt fails, the last error is raised with ``retry_attempts`` set.
+
+        Parameters:
+            func: the unit of work; it gets this `Database` and ``args``.
+            *args: more positional arguments for ``func``.
+            isolation_level: e.g. ``"SERIALIZABLE"`` for the attempts'
+                connections (ignored when running inside an existing block).
+            policy: a `RetryPolicy`.
+            **options: `RetryPolicy` fields (``attempts``, ``on_retry``...).
+
+        Raises:
+            InvalidOptionError: an invalid option or ``MACROSTRAT_DB_RETRY_ATTEMPTS``.
+        """
+        for attempt in retrying(policy, bind=self, **options):
+            with attempt:
+                if self.in_transaction_block():
+                    return func(self, *args)
+                with self.engine.connect() as conn:
+                    if isolation_level is not None:
+                        conn.execution_options(isolation_level=isolation_level)
+                    with self.transaction(connection=conn):
+                        result = func(self, *args)
+                    return result
+        raise AssertionError("unreachable: the last attempt re-raises")
+
+    @contextmanager
+    def tenant_scope(
+        self,
+        tenant_id: Any,
+        setting: str = DEFAULT_TENANT_SETTING,
+        validator: TenantValidator | None = None,
+    ) -> Iterator[Database]:
+        """Run a block with ``setting`` naming the current tenant, for row-level security.
+
+        ``tenant_id`` and ``setting`` are validated before any SQL runs
+        (a UUID by default; ``validator`` may accept other ids). Then
+        ``set_config(setting, value, true)`` (``SET LOCAL``) runs in the
+        current transaction: inside a `transaction` or `savepoint` block, that
+        block's, and the previous value is restored when the scope ends;
+        otherwise the scope opens a `transaction` of its own (committed on
+        success, rolled back on error), and the setting ends with it. Either
+        way it never outlives the transaction, so pooled connections are
+        never left with a tenant. The block gets this `Database`; use
+        ``db.session`` inside.
+
+        Parameters:
+            tenant_id: the tenant's id.
+            setting: the custom setting the policies read.
+            validator: turns ``tenant_id`` into text or raises ``ValueError``
+                (default: `macrostrat.database.tenancy.uuid_tenant`).
+
+        Raises:
+            InvalidTenantError: the validator refused ``tenant_id``.
+            InvalidOptionError: ``setting`` is not a dotted custom setting name.
+        """
+        value = validate_tenant(tenant_id, setting, validator)
+        if not self.in_transaction_block():
+            with self.transaction():
+                # On the block's connection, outside the session's savepoints,
+                # so that session.rollback() in the block keeps the tenant.
+                set_tenant(self._block_connection(), value, setting)
+                yield self
+            return
+        conn = self._block_connection()
+        previous = current_tenant(conn, setting) or ""
+        set_tenant(conn, value, setting)
+        try:
+            yield self
+        finally:
+            if not _connection_aborted(conn):
+                set_tenant(conn, previous, setting)
+
+    def _block_connection(self) -> Connection:
+        """The connection of this thread's innermost transaction block."""
+        session = self.session
+        bind = session.bind
+        return bind if isinstance(bind, Connection) else session.connection()
 
     # -- running SQL -------------------------------------------------------
 
@@ -546,6 +664,55 @@ class Database:
         return get_or_create(
             self.session, self._resolve_model(model), defaults, **filters
         )
+
+    def get_or_create_instance(
+        self,
+        model: type[M] | str,
+        defaults: Mapping[str, Any] | None = None,
+        **filters: Any,
+    ) -> tuple[M, bool]:
+        """Return ``(instance, created)``, inserting the row if missing; race-safe.
+
+        Unlike `get_or_create`, the new row is flushed (in a SAVEPOINT) and a
+        concurrent insert of the same row is resolved by reading it back; see
+        `macrostrat.database.orm.get_or_create_instance`. Nothing is committed.
+
+        Parameters:
+            model: a mapped class or model key.
+            defaults: extra attributes for a new row.
+            **filters: plain column values the row is found by (needs a unique
+                constraint over them to be race-safe).
+        """
+        return get_or_create_instance(
+            self.session, self._resolve_model(model), defaults, **filters
+        )
+
+    def update(self, instance: M, values: Mapping[str, Any]) -> M:
+        """Set ``values`` on ``instance`` and flush it (see `orm.update_instance`)."""
+        return update_instance(self.session, instance, values)
+
+    def bulk_insert(self, model: type | str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Insert a list of dicts in the current session; return the count (`orm.bulk_insert`)."""
+        return bulk_insert(self.session, self._resolve_model(model), rows)
+
+    def bulk_update(self, model: type | str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Update rows by primary key from dicts; return the count (`orm.bulk_update`)."""
+        return bulk_update(self.session, self._resolve_model(model), rows)
+
+    def bulk_delete(self, model: type | str, keys: Sequence[Any]) -> int:
+        """Delete rows by primary key; return the count (`orm.bulk_delete`)."""
+        return bulk_delete(self.session, self._resolve_model(model), keys)
+
+    def recreate_all(self, metadata: MetaData | None = None) -> None:
+        """Drop and create every table of ``metadata`` (default ``self.metadata``): for tests.
+
+        Closes this thread's default session first (its locks would block the
+        drop); forgets cached reflection.
+        """
+        if self._sessions.current() is None:
+            self._scoped().close()
+        recreate_all(metadata if metadata is not None else self.metadata, self.engine)
+        self._inspector = None
 
     # -- lifetime ------------------------------------------------------------
 

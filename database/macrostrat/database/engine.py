@@ -13,7 +13,14 @@ from .errors import InvalidOptionError
 if TYPE_CHECKING:
     from .core import Database
 
-__all__ = ["DatabaseInput", "create_engine", "normalize_url"]
+__all__ = [
+    "DEFAULT_APPLICATION_NAME",
+    "ENGINE_DEFAULTS",
+    "DatabaseInput",
+    "create_engine",
+    "engine_defaults",
+    "normalize_url",
+]
 
 log = logging.getLogger(__name__)
 
@@ -22,33 +29,103 @@ DatabaseInput = Union["Database", Engine, str, URL]
 
 _PLAIN_POSTGRES = ("postgresql", "postgres")
 
+ENGINE_DEFAULTS: dict[str, Any] = {
+    "pool_pre_ping": True,
+    "pool_recycle": 1800,
+    "pool_size": 5,
+    "max_overflow": 5,
+    "pool_timeout": 30,
+}
+"""Engine options `create_engine` adds for PostgreSQL URLs unless given.
+
+``pool_pre_ping`` tests each connection as it leaves the pool and replaces a
+dead one (after a server restart, a failover or a terminated backend);
+``pool_recycle`` replaces connections older than 30 minutes (before proxies
+and firewalls drop idle ones); at most 5 + 5 connections per engine, and a
+checkout waits 30 s for a free one.
+"""
+
+DEFAULT_APPLICATION_NAME = "macrostrat"
+"""The ``application_name`` sessions report (``pg_stat_activity``) unless set."""
+
+_QUEUE_POOL_ONLY = ("pool_size", "max_overflow", "pool_timeout")
+
+
+def engine_defaults(url: str | URL, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Return ``kwargs`` completed with `ENGINE_DEFAULTS` for a PostgreSQL ``url``.
+
+    The caller's options always win. Non-PostgreSQL URLs (SQLite...) get
+    nothing added. The pool sizes are only added for SQLAlchemy's default
+    queue pool (not with ``poolclass=NullPool`` or ``pool=``, which reject
+    them); ``application_name`` (`DEFAULT_APPLICATION_NAME`) is added to
+    ``connect_args`` unless the URL's query or ``connect_args`` sets one.
+
+    Parameters:
+        url: the connection URL.
+        kwargs: the options the caller gave `create_engine`.
+    """
+    from sqlalchemy.pool import QueuePool
+
+    url = make_url(url)
+    if url.get_backend_name() != "postgresql":
+        return dict(kwargs)
+    result = dict(kwargs)
+    if "pool" in kwargs:
+        return result
+    poolclass = kwargs.get("poolclass")
+    for key, value in ENGINE_DEFAULTS.items():
+        if key in _QUEUE_POOL_ONLY and not (
+            poolclass is None
+            or (isinstance(poolclass, type) and issubclass(poolclass, QueuePool))
+        ):
+            continue
+        result.setdefault(key, value)
+    connect_args = dict(kwargs.get("connect_args") or {})
+    if "application_name" not in url.query and "application_name" not in connect_args:
+        connect_args["application_name"] = DEFAULT_APPLICATION_NAME
+        result["connect_args"] = connect_args
+    return result
+
 
 def normalize_url(url: str | URL) -> URL:
     """Return ``url`` as a SQLAlchemy ``URL`` that uses the psycopg 3 driver.
 
     ``postgresql://`` and ``postgres://`` URLs (which SQLAlchemy would map to
     psycopg2) become ``postgresql+psycopg://``.  URLs that name a driver keep it.
+    libpq's multi-host form (``postgresql://u@h1:5432,h2:5433/db``) becomes
+    SQLAlchemy's (``?host=h1:5432&host=h2:5433``; see `macrostrat.database.dsn`).
 
     Parameters:
         url: a connection string or ``URL``.
     """
+    if isinstance(url, str) and "," in url.partition("?")[0]:
+        # libpq's multi-host form, which SQLAlchemy's parser refuses.
+        from .dsn import parse_dsn
+
+        url = parse_dsn(url).to_url()
     url = make_url(url)
     if url.drivername in _PLAIN_POSTGRES:
         url = url.set(drivername="postgresql+psycopg")
     return url
 
 
-def create_engine(db_conn: DatabaseInput, **kwargs: Any) -> Engine:
+def create_engine(
+    db_conn: DatabaseInput, *, apply_defaults: bool = True, **kwargs: Any
+) -> Engine:
     """Create a SQLAlchemy engine for ``db_conn``, or return the one it already has.
 
     A `Database` gives its own engine and an ``Engine`` is returned as is (so
     ``create_engine(engine) is engine``); neither can take engine options,
     because they would silently not apply, so passing any raises. A string or
     ``URL`` makes a new engine; plain PostgreSQL URLs are normalised to
-    psycopg 3 (see `normalize_url`).
+    psycopg 3 (see `normalize_url`), and a PostgreSQL engine gets the
+    production-leaning `ENGINE_DEFAULTS` (pre-ping, recycling, small pool) and
+    an ``application_name`` unless the caller sets them (see `engine_defaults`).
 
     Parameters:
         db_conn: a `Database`, an ``Engine``, a URL string or a ``URL``.
+        apply_defaults: add `ENGINE_DEFAULTS` and the application name
+            (``False`` gives SQLAlchemy's own defaults).
         **kwargs: passed to `sqlalchemy.create_engine` (URL input only).
 
     Raises:
@@ -73,5 +150,7 @@ def create_engine(db_conn: DatabaseInput, **kwargs: Any) -> Engine:
             f"not {type(db_conn).__name__}"
         )
     url = normalize_url(db_conn)
+    if apply_defaults:
+        kwargs = engine_defaults(url, kwargs)
     log.debug("creating an engine for %s", url.render_as_string(hide_password=True))
     return _sa_create_engine(url, **kwargs)

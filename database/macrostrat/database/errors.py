@@ -20,6 +20,7 @@ keeps working::
     ├── StatementNotAllowedError (StatementError, ValueError)
     │                                      a statement cannot run in this mode
     ├── NoResultError (LookupError)        run_query got no result
+    ├── InvalidTenantError (ValueError)    tenant_scope refused a tenant id
     └── TransactionError                   a transaction or savepoint could not
                                            end as asked (its work was rolled back)
 
@@ -38,6 +39,7 @@ __all__ = [
     "DatabaseInUseError",
     "DatabaseNotFoundError",
     "InvalidOptionError",
+    "InvalidTenantError",
     "MacrostratDatabaseError",
     "ModelCacheError",
     "ModelNotFoundError",
@@ -215,4 +217,11 @@ class NoResultError(MacrostratDatabaseError, LookupError):
 
     The SQL was empty, its statement was skipped, or it failed and
     ``raise_errors=False`` swallowed the error (then kept as ``__cause__``).
+    """
+
+
+class InvalidTenantError(MacrostratDatabaseError, ValueError):
+    """``Database.tenant_scope`` refused a tenant id; no SQL was run.
+
+    The validator's own ``ValueError`` or ``TypeError`` is kept as ``__cause__``.
     """
