@@ -97,6 +97,19 @@ class StatementError(MacrostratDatabaseError):
     line: int | None
     statement: str | None
 
+    def _set_context(
+        self,
+        index: int | None,
+        source: str | None,
+        line: int | None,
+        statement: str | None,
+    ) -> None:
+        """Record where the statement came from (used by the subclasses)."""
+        self.index = index
+        self.source = source
+        self.line = line
+        self.statement = statement
+
 
 class ModelNotFoundError(MacrostratDatabaseError, LookupError):
     """No ORM model exists (or could be reflected) for a table."""
@@ -167,10 +180,7 @@ class BindParameterError(StatementError, _SAStatementError, ValueError):
         parameter: str | None = None,
     ) -> None:
         _SAStatementError.__init__(self, message, statement, None, None)
-        self.index = index
-        self.source = source
-        self.line = line
-        self.statement = statement
+        self._set_context(index, source, line, statement)
         self.parameter = parameter
 
     def __str__(self) -> str:
@@ -202,10 +212,7 @@ class StatementNotAllowedError(StatementError, ValueError):
         statement: str | None = None,
     ) -> None:
         super().__init__(message)
-        self.index = index
-        self.source = source
-        self.line = line
-        self.statement = statement
+        self._set_context(index, source, line, statement)
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle with the message and the attributes."""

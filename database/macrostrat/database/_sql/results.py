@@ -394,9 +394,6 @@ def statement_error(
     if at_line is not None and at_line != line:
         note = f"{note} at line {at_line}"
     err.message = f"{where} failed{note}: {_primary(orig)}\n{excerpt(text)}"
-    err.index = index
-    err.source = source
-    err.line = line
-    err.statement = text
+    err._set_context(index, source, line, text)
     err.__cause__ = orig
     return err  # type: ignore[no-any-return]
