@@ -8,6 +8,11 @@ derives from it so that existing ``except`` clauses keep working::
         ├── PostgresNotFoundError (FileNotFoundError)
         ├── ClusterStartError
         └── BackendUnavailableError
+    └── MigrationError
+        ├── UnsafeMigrationError
+        ├── MigrationStatementError
+        ├── ConvergenceError
+        └── SchemaMigrationError
 """
 
 from __future__ import annotations
@@ -16,8 +21,13 @@ __all__ = [
     "BackendUnavailableError",
     "ClusterError",
     "ClusterStartError",
+    "ConvergenceError",
     "DinosaurError",
+    "MigrationError",
+    "MigrationStatementError",
     "PostgresNotFoundError",
+    "SchemaMigrationError",
+    "UnsafeMigrationError",
 ]
 
 
@@ -49,3 +59,67 @@ class ClusterStartError(ClusterError):
 
 class BackendUnavailableError(ClusterError):
     """The requested cluster backend (Docker or local binaries) cannot be used here."""
+
+
+class MigrationError(DinosaurError):
+    """A schema migration could not be planned or applied."""
+
+
+class UnsafeMigrationError(MigrationError):
+    """A plan has unsafe hazards the caller did not allow; nothing was applied.
+
+    Attributes:
+        refused: ``(statement, hazards)`` pairs: each refused `PlannedStatement`
+            with the unsafe hazards that were not allowed.
+        hazards: every hazard that would have to be allowed, sorted by name.
+    """
+
+    def __init__(self, refused: list) -> None:
+        self.refused = refused
+        self.hazards = sorted({h.value for _, hs in refused for h in hs})
+        lines = [
+            f"refusing {len(refused)} unsafe statement(s); allow these hazards "
+            f"by name to apply them: {', '.join(self.hazards)}"
+        ]
+        for statement, hazards in refused:
+            text = " ".join(statement.sql.split())
+            lines.append(f"  [{', '.join(h.value for h in hazards)}] {text}")
+        super().__init__("\n".join(lines))
+
+
+class MigrationStatementError(MigrationError):
+    """A migration statement failed; its transaction was rolled back.
+
+    Attributes:
+        statement: the SQL text of the failing statement.
+        index: its position in the plan (0-based).
+    """
+
+    def __init__(self, statement: str, index: int, cause: BaseException) -> None:
+        self.statement = statement
+        self.index = index
+        text = " ".join(statement.split())
+        super().__init__(
+            f"migration statement {index + 1} failed and nothing was kept: "
+            f"{text}\n{type(cause).__name__}: {str(cause).strip()}"
+        )
+
+
+class ConvergenceError(MigrationError):
+    """After applying, the database still differs from the target.
+
+    Attributes:
+        remaining: the statements a new diff still produces.
+    """
+
+    def __init__(self, remaining: list[str]) -> None:
+        self.remaining = remaining
+        body = "\n".join("  " + " ".join(s.split()) for s in remaining)
+        super().__init__(
+            f"the migration did not converge; {len(remaining)} statement(s) "
+            f"are still needed:\n{body}"
+        )
+
+
+class SchemaMigrationError(MigrationError):
+    """A hand-written `SchemaMigration` failed or cannot be ordered."""

@@ -1,0 +1,452 @@
+"""Schema diffs between a live database and a target, on ``results.dbdiff``.
+
+Inspection always runs on a short-lived psycopg connection of its own, inside a
+transaction that is rolled back and closed as soon as the catalog has been
+read: no connection is leaked and no lock outlives the inspection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+import secrets
+import sys
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TextIO
+
+import psycopg
+from results.dbdiff import Migration
+from results.schemainspect import PostgreSQL
+from sqlalchemy import URL
+from sqlalchemy.engine import make_url
+
+from .errors import ConvergenceError
+from .hazards import PlannedStatement, classify_statements
+
+if TYPE_CHECKING:
+    from macrostrat.database import Database
+
+__all__ = [
+    "AutoMigration",
+    "DatabaseInitializer",
+    "conninfo",
+    "create_migration",
+    "inspect_schema",
+    "needs_migration",
+    "target_database",
+]
+
+log = logging.getLogger(__name__)
+
+DatabaseInitializer = Callable[["Database"], None]
+"""A function that builds the ideal schema in the (empty) `Database` it is given."""
+
+
+def _url(target: Any) -> URL:
+    from macrostrat.database import get_database_url
+
+    return get_database_url(target)
+
+
+def conninfo(target: Any) -> str:
+    """A libpq connection string for a URL, ``Engine``, ``Connection`` or `Database`."""
+    return (
+        _url(target).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+
+
+def inspect_schema(
+    target: Any, *, schema: str | None = None, exclude_schema: str | None = None
+) -> PostgreSQL:
+    """Read the schema of ``target`` with ``results.schemainspect``.
+
+    The catalog is read on a new connection in one transaction, which is rolled
+    back and closed before returning.
+
+    Parameters:
+        target: a URL, ``Engine``, ``Connection`` or `Database`; or an existing
+            ``PostgreSQL`` inspection, returned as is.
+        schema: only this schema.
+        exclude_schema: every schema but this one.
+    """
+    if isinstance(target, PostgreSQL):
+        return target
+    if schema and exclude_schema:
+        raise ValueError("give schema or exclude_schema, not both")
+    with psycopg.connect(conninfo(target)) as conn:
+        try:
+            with conn.cursor() as cur:
+                inspected = PostgreSQL(cur)
+        finally:
+            conn.rollback()
+    if schema:
+        inspected.one_schema(schema)
+    elif exclude_schema:
+        inspected.exclude_schema(exclude_schema)
+    return inspected
+
+
+class AutoMigration(Migration):
+    """The statements that bring a live database (``x_from``) to a target schema.
+
+    A ``results.dbdiff.Migration`` whose two sides are inspected on their own
+    short-lived connections (see `inspect_schema`), so building one holds no
+    connection and no lock.  The source is remembered so that `apply` and
+    `converged` can reach it again.
+
+    Parameters:
+        x_from: the live database (URL, ``Engine``, ``Connection``, `Database`).
+        x_target: the database with the ideal schema (same kinds).
+        schema: limit the diff to this schema.
+        exclude_schema: leave this schema out.
+        ignore_extension_versions: do not diff extension versions.
+    """
+
+    def __init__(
+        self,
+        x_from: Any,
+        x_target: Any,
+        schema: str | None = None,
+        exclude_schema: str | None = None,
+        ignore_extension_versions: bool = False,
+    ) -> None:
+        if schema and exclude_schema:
+            raise ValueError("give schema or exclude_schema, not both")
+        i_from = inspect_schema(x_from, schema=schema, exclude_schema=exclude_schema)
+        i_target = inspect_schema(
+            x_target, schema=schema, exclude_schema=exclude_schema
+        )
+        super().__init__(
+            i_from,
+            i_target,
+            schema=schema,
+            exclude_schema=exclude_schema,
+            ignore_extension_versions=ignore_extension_versions,
+        )
+        self.s_from = x_from
+        self.s_target = x_target
+        self._plan: list[PlannedStatement] | None = None
+
+    # results' own refresh methods assume a connection; ours re-inspect by URL.
+    def inspect_from(self) -> None:
+        """Inspect the live database again."""
+        self.changes.i_from = inspect_schema(
+            self.s_from, schema=self.schema, exclude_schema=self.exclude_schema
+        )
+        self._plan = None
+
+    def inspect_target(self) -> None:
+        """Inspect the target again."""
+        self.changes.i_target = inspect_schema(
+            self.s_target, schema=self.schema, exclude_schema=self.exclude_schema
+        )
+        self._plan = None
+
+    def clear(self) -> None:
+        """Forget the statements collected so far."""
+        super().clear()
+        self._plan = None
+
+    def add(self, statements: Any) -> None:
+        """Append statements."""
+        super().add(statements)
+        self._plan = None
+
+    def add_all_changes(self, privileges: bool = False) -> None:
+        """Collect every change, with view creations in dependency order.
+
+        ``results`` emits ``CREATE OR REPLACE VIEW`` for changed views in name
+        order, so a view built on another changed view could come first and
+        fail; those statements are put in dependency order here (each once).
+        """
+        super().add_all_changes(privileges=privileges)
+        self._add_domain_changes()
+        self._order_view_creations()
+
+    def _add_domain_changes(self) -> None:
+        """Create added domains before the tables use them; drop removed ones last.
+
+        ``results`` inspects domains but leaves them out of its diff.  A
+        domain whose definition changed is not altered (drop and recreate it by
+        hand, or with a `SchemaMigration`).
+        """
+        from results.dbdiff.changes import statements_for_changes
+
+        d_from = getattr(self.changes.i_from, "domains", None)
+        d_target = getattr(self.changes.i_target, "domains", None)
+        if d_from is None or d_target is None:
+            return
+        creates = list(
+            statements_for_changes(
+                d_from, d_target, creations_only=True, modifications=False
+            )
+        )
+        drops = list(
+            statements_for_changes(
+                d_from, d_target, drops_only=True, modifications=False
+            )
+        )
+        if not creates and not drops:
+            return
+        items = list(self.statements)
+        at = next(
+            (
+                i
+                for i, st in enumerate(items)
+                if re.match(r"\s*(create|alter)\s+table\b", st, re.IGNORECASE)
+            ),
+            len(items),
+        )
+        self.statements[:] = [*items[:at], *creates, *items[at:], *drops]
+        self._plan = None
+
+    def _order_view_creations(self) -> None:
+        selectables = getattr(self.changes.i_target, "selectables", {})
+        key_of: dict[str, str] = {}
+        for key, item in selectables.items():
+            if getattr(item, "relationtype", None) in ("v", "m"):
+                key_of.setdefault(item.create_statement, key)
+        positions = [i for i, s in enumerate(self.statements) if s in key_of]
+        if len(positions) < 2:
+            return
+        seen: set[str] = set()
+        group: list[str] = []
+        for i in positions:
+            s = self.statements[i]
+            if s not in seen:
+                seen.add(s)
+                group.append(s)
+        in_group = {key_of[s]: s for s in group}
+        ordered: list[str] = []
+        done: set[str] = set()
+
+        def visit(key: str, stack: tuple[str, ...]) -> None:
+            if key in done or key in stack:
+                return
+            for dep in getattr(selectables[key], "dependent_on", ()):
+                if dep in in_group:
+                    visit(dep, (*stack, key))
+            done.add(key)
+            ordered.append(in_group[key])
+
+        for s in group:
+            visit(key_of[s], ())
+        new = list(self.statements)
+        for pos in reversed(positions[len(ordered) :]):
+            del new[pos]
+        for pos, s in zip(positions[: len(ordered)], ordered, strict=True):
+            new[pos] = s
+        self.statements[:] = new
+        self._plan = None
+
+    @property
+    def plan(self) -> list[PlannedStatement]:
+        """The statements with their hazards (computed once per statement list)."""
+        if self._plan is None:
+            self._plan = classify_statements(self.statements)
+        return self._plan
+
+    def _view_or_function(self) -> set[str]:
+        drops = list(self.changes.non_table_selectable_drops())
+        creations = list(self.changes.non_table_selectable_creations())
+        return set(drops) | set(creations)
+
+    def changes_omitting_views(self) -> Iterator[str]:
+        """The statements that are not drops or creations of views and functions."""
+        skip = self._view_or_function()
+        for statement in self.statements:
+            if statement not in skip:
+                yield statement
+
+    @property
+    def is_safe(self) -> bool:
+        """True when no statement carries an unsafe hazard (see `macrostrat.dinosaur.hazards`)."""
+        return not any(p.unsafe for p in self.plan)
+
+    def unsafe_changes(self) -> Iterator[str]:
+        """The statements that carry an unsafe hazard."""
+        for p in self.plan:
+            if p.unsafe:
+                yield p.sql
+
+    def safe_changes(self) -> Iterator[str]:
+        """The statements without unsafe hazards, each once, in plan order."""
+        for p in self.plan:
+            if not p.unsafe:
+                yield p.sql
+
+    def print_changes(self, file: TextIO | None = None) -> None:
+        """Write every statement, with its hazards as a comment, to ``file`` (stderr)."""
+        out = file if file is not None else sys.stderr
+        out.write(format_plan(self.plan))
+
+    def apply(
+        self,
+        quiet: bool = False,
+        safe_only: bool = False,
+        *,
+        allow_hazards: Any = (),
+        lock_timeout: str | None = "5s",
+        check_convergence: bool = False,
+        concurrent_indexes: bool = False,
+    ) -> list[PlannedStatement]:
+        """Apply the statements to the live database in one transaction.
+
+        See `macrostrat.dinosaur.apply.apply_plan`.  With ``safe_only`` the
+        unsafe statements are left out instead of refused.  The source is
+        inspected again afterwards; with ``check_convergence`` it is diffed
+        against the target again and `ConvergenceError` lists what is left.
+
+        Returns:
+            the statements that ran.
+        """
+        from .apply import apply_plan
+
+        plan = [p for p in self.plan if not (safe_only and p.unsafe)]
+        ran = apply_plan(
+            self.s_from,
+            plan,
+            allow_hazards=allow_hazards,
+            lock_timeout=lock_timeout,
+            concurrent_indexes=concurrent_indexes,
+        )
+        if not quiet:
+            log.info("applied %d statement(s)", len(ran))
+        self.inspect_from()
+        self.clear()
+        if check_convergence:
+            # The target does not change: diff the fresh source against the
+            # target's existing inspection.
+            self.add_all_changes()
+            remaining = list(self.statements)
+            self.clear()
+            if remaining:
+                raise ConvergenceError(remaining)
+        return ran
+
+
+def format_plan(plan: list[PlannedStatement]) -> str:
+    """Plain text of a plan: each statement, preceded by its hazards as comments."""
+    buf = io.StringIO()
+    for p in plan:
+        for hazard, reason in zip(p.hazards, p.reasons, strict=True):
+            flag = "UNSAFE" if hazard.unsafe else "note"
+            buf.write(f"-- {flag} {hazard.value}: {reason}\n")
+        if not p.transactional:
+            buf.write("-- runs outside the transaction\n")
+        buf.write(p.sql.strip() + "\n\n")
+    return buf.getvalue()
+
+
+@contextlib.contextmanager
+def target_database(
+    database: Any,
+    initializer: DatabaseInitializer,
+    *,
+    target_url: str | URL | None = None,
+    redirect: TextIO | None = None,
+    template: str | None = None,
+) -> Iterator[URL]:
+    """Build the ideal schema in a throwaway database; yield its URL; drop it.
+
+    The throwaway database is created on the live database's server (or at
+    ``target_url``) with a random name, ``initializer`` runs on a `Database`
+    on it, and the database is always dropped afterwards (``WITH (FORCE)``, so
+    a connection the initializer left open cannot block the drop).
+
+    Parameters:
+        database: the live database (its server is used).
+        initializer: builds the schema.
+        target_url: where to build it instead.
+        redirect: where the initializer's stdout goes (default: left alone).
+        template: the database to create it from (default: the server's
+            ``template1``); e.g. a template that already has PostGIS.
+    """
+    from macrostrat.database import Database, temporary_database
+
+    if target_url is None:
+        base = _url(database)
+        url = base.set(database=f"dinosaur_target_{secrets.token_hex(6)}")
+    else:
+        url = make_url(str(target_url)) if isinstance(target_url, str) else target_url
+    with temporary_database(
+        url, force_drop=True, ensure_empty=True, template=template
+    ) as engine:
+        target = Database(engine)
+        try:
+            if redirect is not None:
+                with contextlib.redirect_stdout(redirect):
+                    initializer(target)
+            else:
+                initializer(target)
+        finally:
+            target.cleanup()
+        yield engine.url
+
+
+def create_migration(
+    database: Any,
+    initializer: DatabaseInitializer | Any,
+    target_url: str | URL | None = None,
+    safe: bool = True,
+    redirect: TextIO | None = None,
+    template: str | None = None,
+    **kwargs: Any,
+) -> AutoMigration:
+    """Diff ``database`` against the schema ``initializer`` builds.
+
+    The target is built in a throwaway database on the same server (see
+    `target_database`), inspected, and dropped before this returns; the
+    returned migration holds no connection.
+
+    Parameters:
+        database: the live database (URL, ``Engine``, ``Connection``, `Database`).
+        initializer: a function that builds the ideal schema in an empty
+            `Database`, or a database that already has it (URL, ``Engine``,
+            ``Connection``, `Database`).
+        target_url: where to build the target (default: a database with a
+            random name on the live database's server).
+        safe: kept for compatibility (``results`` ignores it); use
+            `AutoMigration.is_safe` and the hazards instead.
+        redirect: where the initializer's stdout goes.
+        template: the database the target is created from (see
+            `target_database`).
+        **kwargs: ``schema``, ``exclude_schema``, ``ignore_extension_versions``.
+    """
+    if not callable(initializer):
+        migration = AutoMigration(database, initializer, **kwargs)
+        migration.set_safety(safe)
+        migration.add_all_changes()
+        return migration
+    with target_database(
+        database,
+        initializer,
+        target_url=target_url,
+        redirect=redirect,
+        template=template,
+    ) as url:
+        migration = AutoMigration(database, url, **kwargs)
+        migration.set_safety(safe)
+        migration.add_all_changes()
+        # The target is about to be dropped: keep its inspection only.
+        migration.s_target = migration.changes.i_target
+    return migration
+
+
+def _create_migration(
+    db_engine: Any, target: Any, safe: bool = True, **kwargs: Any
+) -> AutoMigration:
+    """Diff two existing databases (upstream's private helper, kept for callers)."""
+    migration = AutoMigration(db_engine, target, **kwargs)
+    migration.set_safety(safe)
+    migration.add_all_changes()
+    return migration
+
+
+def needs_migration(
+    database: Any, initializer: DatabaseInitializer | Any, **kwargs: Any
+) -> bool:
+    """True when ``database`` differs from the schema ``initializer`` builds."""
+    return len(create_migration(database, initializer, **kwargs).statements) > 0
