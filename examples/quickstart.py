@@ -11,6 +11,7 @@ running server. The cluster lives in memory and is removed when the script ends.
 
 from __future__ import annotations
 
+from macrostrat.dinosaur import create_migration, format_plan
 from macrostrat.dinosaur.cluster import database_cluster
 
 SCHEMA = """
@@ -47,6 +48,13 @@ SAMPLES = [
     {"name": "X-9", "lon": -88.00, "lat": 45.00},  # outside every unit
 ]
 
+# Version 2 of the schema: samples get a collector and a collection date.
+SCHEMA_V2 = SCHEMA.replace(
+    "    name text NOT NULL,\n    geom geometry(Point, 4326) NOT NULL",
+    "    name text NOT NULL,\n    collector text,\n    collected_on date,\n"
+    "    geom geometry(Point, 4326) NOT NULL",
+)
+
 QUERY = """
 SELECT u.name, u.lithology, u.age_ma,
        round((ST_Area(u.geom::geography) / 1e6)::numeric) AS area_km2,
@@ -56,6 +64,12 @@ LEFT JOIN geology.sample s ON ST_Contains(u.geom, s.geom)
 GROUP BY u.id
 ORDER BY u.age_ma DESC
 """
+
+
+def build_schema_v2(target) -> None:
+    """The initializer: build the ideal schema in an empty database."""
+    target.run_sql("CREATE EXTENSION IF NOT EXISTS postgis", raise_errors=True)
+    target.run_sql(SCHEMA_V2, raise_errors=True)
 
 
 def main() -> None:
@@ -89,6 +103,23 @@ def main() -> None:
         for name, lithology, age, area, samples in rows:
             print(f"{name:<20} {lithology:<10} {age:>8} {area:>9} {samples:>7}")
         print(f"Oldest unit (ORM model {Unit.__name__}): {oldest.name}")
+
+        # Evolve the live schema to version 2 with dinosaur: plan, check, apply.
+        # End our own read transaction first: its locks would make the
+        # migration wait (and give up after lock_timeout, keeping nothing).
+        db.session.commit()
+        migration = create_migration(db, build_schema_v2)
+        print("\nMigration plan (hazards as comments):")
+        print(format_plan(migration.plan))
+        assert migration.is_safe, "adding nullable columns destroys nothing"
+        migration.apply(check_convergence=True)
+        kept = db.run_query("SELECT count(*) FROM geology.sample").scalar()
+        columns = db.run_query(
+            "SELECT string_agg(column_name, ', ' ORDER BY ordinal_position) "
+            "FROM information_schema.columns "
+            "WHERE table_schema = 'geology' AND table_name = 'sample'"
+        ).scalar()
+        print(f"Applied; geology.sample now has ({columns}) and kept {kept} rows")
 
 
 if __name__ == "__main__":
