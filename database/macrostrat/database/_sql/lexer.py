@@ -289,6 +289,26 @@ def skip_block_comment(text: str, p: int, origin: str | None) -> int:
                 return i
 
 
+def skip_literal(text: str, p: int, floor: int, origin: str | None) -> int:
+    """Skip the literal or comment that starts at ``p``; return the offset after it.
+
+    ``text[p]`` must start one: ``'`` (a string, ``E''`` included through
+    ``floor``), ``"`` (a quoted identifier), ``$`` (a dollar quote, or a plain
+    ``$``), ``-`` (a ``--`` comment) or ``/`` (a ``/* */`` comment). Shared by
+    the scanners that look for tokens outside literals.
+    """
+    c = text[p]
+    if c == "'":
+        return skip_string(text, p, floor, origin)
+    if c == '"':
+        return skip_quoted(text, p, '"', origin)
+    if c == "$":
+        return skip_dollar(text, p, floor, origin)
+    if c == "-":
+        return skip_line_comment(text, p)
+    return skip_block_comment(text, p, origin)
+
+
 def _skip_trivia(text: str, pos: int, origin: str | None) -> int:
     """Return the offset of the next token after blanks, comments and empty ``;``."""
     match = _TRIVIA.match

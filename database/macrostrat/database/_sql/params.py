@@ -32,13 +32,7 @@ from typing import Any, Protocol
 from psycopg import sql as pgsql
 
 from ..errors import BindParameterError
-from .lexer import (
-    skip_block_comment,
-    skip_dollar,
-    skip_line_comment,
-    skip_quoted,
-    skip_string,
-)
+from .lexer import skip_literal
 from .params_scan import Placeholder, find_placeholders
 from .source import from_psycopg2
 
@@ -136,16 +130,8 @@ def _escaped_colons(text: str) -> list[int]:
         if c == "\\":
             found.append(p)
             pos = p + 2
-        elif c == "'":
-            pos = floor = skip_string(text, p, floor, None)
-        elif c == '"':
-            pos = floor = skip_quoted(text, p, '"', None)
-        elif c == "$":
-            pos = floor = skip_dollar(text, p, floor, None)
-        elif c == "-":
-            pos = floor = skip_line_comment(text, p)
         else:
-            pos = floor = skip_block_comment(text, p, None)
+            pos = floor = skip_literal(text, p, floor, None)
 
 
 def _composable(value: Any) -> pgsql.Composable | None:

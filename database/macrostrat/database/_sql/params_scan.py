@@ -29,13 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from .lexer import (
-    skip_block_comment,
-    skip_dollar,
-    skip_line_comment,
-    skip_quoted,
-    skip_string,
-)
+from .lexer import skip_literal
 
 __all__ = ["Placeholder", "PlaceholderKind", "find_placeholders"]
 
@@ -126,13 +120,5 @@ def find_placeholders(text: str, *, origin: str | None = None) -> list[Placehold
         elif c in ")]":
             if brackets:
                 brackets.pop()
-        elif c == "'":
-            pos = floor = skip_string(text, p, floor, origin)
-        elif c == '"':
-            pos = floor = skip_quoted(text, p, '"', origin)
-        elif c == "$":
-            pos = floor = skip_dollar(text, p, floor, origin)
-        elif c == "-":
-            pos = floor = skip_line_comment(text, p)
         else:
-            pos = floor = skip_block_comment(text, p, origin)
+            pos = floor = skip_literal(text, p, floor, origin)
