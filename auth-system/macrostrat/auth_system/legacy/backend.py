@@ -1,0 +1,330 @@
+"""The JWT authentication backend for Starlette's AuthenticationMiddleware."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import jwt
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+    SimpleUser,
+    UnauthenticatedUser,
+)
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from ..errors import AuthConfigurationError
+
+__all__ = ["JWTBackend", "RevocationStore", "day", "hour", "month"]
+
+log = logging.getLogger(__name__)
+
+hour = 3600
+day = 24 * hour
+month = 30 * day
+
+MIN_KEY_BYTES = 32
+ALGORITHMS = ("HS256", "HS384", "HS512")
+TokenType = Literal["access", "refresh"]
+REQUIRED_CLAIMS = ("iat", "nbf", "exp", "type", "identity", "jti")
+
+
+class RevocationStore:
+    """An in-process store of revoked token ids (``jti``), pruned on expiry.
+
+    Replace it with a shared store (database, Redis) when several processes
+    serve the same application: subclass and override `revoke` and `is_revoked`.
+    """
+
+    def __init__(self) -> None:
+        self._revoked: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def revoke(self, jti: str, expires_at: int) -> None:
+        """Mark ``jti`` as revoked until ``expires_at`` (a Unix time)."""
+        now = int(time.time())
+        with self._lock:
+            self._revoked = {k: v for k, v in self._revoked.items() if v > now}
+            self._revoked[jti] = expires_at
+
+    def is_revoked(self, jti: str) -> bool:
+        """Whether ``jti`` has been revoked."""
+        with self._lock:
+            return jti in self._revoked
+
+
+def _as_key(encode_key: str | bytes | None) -> str | bytes:
+    if encode_key is None or not isinstance(encode_key, (str, bytes)):
+        raise AuthConfigurationError(
+            "JWTBackend needs a secret key (str or bytes); got "
+            f"{type(encode_key).__name__}. Generate one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+        )
+    size = len(
+        encode_key.encode("utf-8") if isinstance(encode_key, str) else encode_key
+    )
+    if size < MIN_KEY_BYTES:
+        raise AuthConfigurationError(
+            f"JWTBackend secret key is {size} bytes long; at least {MIN_KEY_BYTES} "
+            "bytes are required. Generate one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+        )
+    return encode_key
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class JWTBackend(AuthenticationBackend):
+    """Authenticate requests from JWTs in cookies or a ``Bearer`` header.
+
+    Access and refresh tokens carry the claims ``iat``, ``nbf``, ``exp``
+    (integers), ``type`` (``access`` or ``refresh``), ``identity``, ``role``,
+    ``roles`` and ``jti``. Cookies are named ``access_token_cookie`` and
+    ``refresh_token_cookie``.
+
+    Parameters:
+        encode_key: the signing secret, at least 32 bytes.
+        algorithm: the only algorithm accepted when signing and verifying
+            (``HS256``, ``HS384`` or ``HS512``).
+        secure_cookies: set the ``Secure`` flag on cookies (turn off only for
+            local development over plain HTTP).
+        samesite: the ``SameSite`` cookie attribute (``lax`` or ``strict``, or
+            ``none``, which requires ``secure_cookies``).
+        access_max_age: access token lifetime in seconds (default one day).
+        refresh_max_age: refresh token lifetime in seconds (default 30 days).
+        cookie_path: the cookie ``Path``.
+        cookie_domain: the cookie ``Domain``, or None for host-only cookies.
+        revocation_store: where revoked token ids are kept.
+    """
+
+    def __init__(
+        self,
+        encode_key: str | bytes,
+        *,
+        algorithm: str = "HS256",
+        secure_cookies: bool = True,
+        samesite: Literal["lax", "strict", "none"] = "lax",
+        access_max_age: int = day,
+        refresh_max_age: int = month,
+        cookie_path: str = "/",
+        cookie_domain: str | None = None,
+        revocation_store: RevocationStore | None = None,
+    ) -> None:
+        self.encode_key = _as_key(encode_key)
+        if algorithm not in ALGORITHMS:
+            raise AuthConfigurationError(
+                f"Unsupported JWT algorithm {algorithm!r}; use one of {ALGORITHMS}."
+            )
+        if samesite not in ("lax", "strict", "none"):
+            raise AuthConfigurationError(f"Invalid SameSite value {samesite!r}.")
+        if samesite == "none" and not secure_cookies:
+            raise AuthConfigurationError("SameSite=none requires secure_cookies=True.")
+        for name, value in (
+            ("access_max_age", access_max_age),
+            ("refresh_max_age", refresh_max_age),
+        ):
+            if not _is_int(value) or value <= 0:
+                raise AuthConfigurationError(f"{name} must be a positive integer.")
+        self.algorithm = algorithm
+        self.secure_cookies = secure_cookies
+        self.samesite = samesite
+        self.access_max_age = access_max_age
+        self.refresh_max_age = refresh_max_age
+        self.cookie_path = cookie_path
+        self.cookie_domain = cookie_domain
+        self.revocation_store = revocation_store or RevocationStore()
+
+    # Encoding and decoding
+
+    def _encode(self, payload: dict[str, Any], **kwargs: Any) -> str:
+        return jwt.encode(payload, self.encode_key, algorithm=self.algorithm, **kwargs)
+
+    def _decode(self, token: str, **kwargs: Any) -> dict[str, Any]:
+        """Verify ``token`` and return its claims; raise `jwt.PyJWTError` if invalid.
+
+        Only the configured algorithm is accepted, ``exp`` is required and
+        ``iat``, ``nbf`` and ``exp`` must be integers.
+        """
+        options = {"require": ["exp", "iat", "nbf"], **kwargs.pop("options", {})}
+        payload = jwt.decode(
+            token,
+            key=self.encode_key,
+            algorithms=[self.algorithm],
+            options=options,
+            **kwargs,
+        )
+        for claim in ("iat", "nbf", "exp"):
+            if not _is_int(payload.get(claim)):
+                raise jwt.InvalidTokenError(f"Claim {claim!r} must be an integer")
+        return payload
+
+    def create_token(
+        self, type: TokenType, identity: str, roles: Iterable[str] = (), **data: Any
+    ) -> str:
+        """Return a signed token of ``type`` for ``identity`` with ``roles``."""
+        if type not in ("access", "refresh"):
+            raise ValueError(f"Unknown token type {type!r}")
+        max_age = int(data.pop("max_age", self._max_age(type)))
+        now = int(time.time())
+        roles = [str(r) for r in roles]
+        payload = {
+            **data,
+            "iat": now,
+            "nbf": now,
+            "exp": now + max_age,
+            "type": type,
+            "identity": str(identity),
+            "role": roles[0] if roles else None,
+            "roles": roles,
+            "jti": uuid.uuid4().hex,
+        }
+        return self._encode(payload)
+
+    def _max_age(self, type: str) -> int:
+        return self.refresh_max_age if type == "refresh" else self.access_max_age
+
+    def decode_token(self, token: str, type: TokenType = "access") -> dict[str, Any]:
+        """Validate ``token`` as a token of ``type``; raise `AuthenticationError`."""
+        try:
+            payload = self._decode(token)
+        except jwt.PyJWTError as err:
+            raise AuthenticationError(f"Invalid token: {err}") from None
+        for claim in REQUIRED_CLAIMS:
+            if claim not in payload:
+                raise AuthenticationError(f"Token has no {claim!r} claim")
+        if payload["type"] != type:
+            raise AuthenticationError(f"Expected a {type} token")
+        if not isinstance(payload["identity"], str) or not payload["identity"]:
+            raise AuthenticationError("Token identity is invalid")
+        roles = payload.get("roles", [])
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise AuthenticationError("Token roles are invalid")
+        if self.revocation_store.is_revoked(str(payload["jti"])):
+            raise AuthenticationError("Token has been revoked")
+        return payload
+
+    # Requests and responses
+
+    @staticmethod
+    def cookie_name(type: str) -> str:
+        """The cookie that holds tokens of ``type``."""
+        return f"{type}_token_cookie"
+
+    def get_token(self, request: HTTPConnection, type: TokenType = "access") -> str:
+        """Find the raw token of ``type``: its cookie first, then a Bearer header."""
+        token = request.cookies.get(self.cookie_name(type))
+        if token:
+            return token
+        header = request.headers.get("Authorization")
+        if header:
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() == "bearer" and value.strip():
+                return value.strip()
+            raise AuthenticationError("Authorization header must use the Bearer scheme")
+        raise AuthenticationError(f"Could not find {type} token on request")
+
+    def get_payload(self, request: HTTPConnection, type: TokenType = "access") -> dict:
+        """The validated claims of the request's token of ``type``."""
+        return self.decode_token(self.get_token(request, type), type)
+
+    def get_identity(self, request: HTTPConnection, type: TokenType = "access") -> str:
+        """The ``identity`` claim of the request's valid token of ``type``."""
+        return self.get_payload(request, type)["identity"]
+
+    async def authenticate(
+        self, conn: HTTPConnection
+    ) -> tuple[AuthCredentials, SimpleUser | UnauthenticatedUser]:
+        """Return credentials for a valid access token, else public credentials.
+
+        Authenticated requests get the scope ``authenticated`` plus the roles
+        stored in the token at login or refresh; nobody gets ``admin`` unless
+        the identity provider gave them that role.
+        """
+        try:
+            payload = self.get_payload(conn, "access")
+        except AuthenticationError as err:
+            log.debug("Request is not authenticated: %s", err)
+            return AuthCredentials(["public"]), UnauthenticatedUser()
+        scopes = [
+            "authenticated",
+            *(r for r in payload["roles"] if r != "authenticated"),
+        ]
+        return AuthCredentials(scopes), SimpleUser(payload["identity"])
+
+    def set_cookie(
+        self, response: Response | None, type: TokenType, **data: Any
+    ) -> str | None:
+        """Create a token of ``type`` and set it as an HttpOnly cookie.
+
+        With ``response=None`` the token is returned instead (upstream behaviour).
+        ``data`` holds ``identity``, ``roles`` and optionally ``max_age``.
+        """
+        max_age = int(data.get("max_age", self._max_age(type)))
+        data["max_age"] = max_age
+        identity = data.pop("identity")
+        roles = data.pop("roles", None)
+        if roles is None:
+            role = data.pop("role", None)
+            roles = [role] if role else []
+        data.pop("role", None)
+        token = self.create_token(type, identity, roles, **data)
+        if response is None:
+            return token
+        response.set_cookie(
+            self.cookie_name(type),
+            token,
+            max_age=max_age,
+            path=self.cookie_path,
+            domain=self.cookie_domain,
+            secure=self.secure_cookies,
+            httponly=True,
+            samesite=self.samesite,
+        )
+        return None
+
+    def set_login_cookies(self, response: Response, **data: Any) -> Response:
+        """Set access and refresh cookies on ``response`` and return it."""
+        data.pop("max_age", None)
+        self.set_cookie(response, "access", **data)
+        self.set_cookie(response, "refresh", **data)
+        return response
+
+    def set_access_cookie(self, response: Response, **data: Any) -> Response:
+        """Set an access cookie on ``response`` and return it."""
+        data.pop("max_age", None)
+        self.set_cookie(response, "access", **data)
+        return response
+
+    def revoke_request_tokens(self, request: HTTPConnection) -> None:
+        """Revoke the request's valid access and refresh tokens server-side."""
+        for type in ("access", "refresh"):
+            token = request.cookies.get(self.cookie_name(type))
+            if not token and type == "refresh":
+                continue
+            try:
+                payload = self.get_payload(request, type)  # type: ignore[arg-type]
+            except AuthenticationError:
+                continue
+            self.revocation_store.revoke(str(payload["jti"]), int(payload["exp"]))
+
+    def logout(self, response: Response) -> Response:
+        """Delete both cookies on ``response`` and return it."""
+        for type in ("access", "refresh"):
+            response.delete_cookie(
+                self.cookie_name(type),
+                path=self.cookie_path,
+                domain=self.cookie_domain,
+                secure=self.secure_cookies,
+                httponly=True,
+                samesite=self.samesite,
+            )
+        return response

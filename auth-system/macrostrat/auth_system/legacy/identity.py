@@ -1,0 +1,92 @@
+"""Users and the identity provider interface."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .passwords import hash_password, needs_rehash, verify_password
+
+__all__ = ["BaseUser", "IdentityProvider"]
+
+
+class BaseUser:
+    """A user with a username, a password hash and roles.
+
+    Password hashes come from `hash_password` (scrypt, random salt) and do not
+    depend on the JWT secret. Legacy werkzeug hashes still verify; upstream
+    hashed ``secret_key + password``, so the current backend's secret is tried
+    as a pepper for those hashes only.
+
+    Parameters:
+        username: the login name.
+        password: the plaintext password to hash, if any.
+        roles: role names, which become the user's scopes once logged in.
+        hashed_password: an existing hash (instead of ``password``).
+    """
+
+    username: str
+    hashed_password: str | None
+    roles: tuple[str, ...]
+
+    def __init__(
+        self,
+        username: str,
+        password: str | None = None,
+        *,
+        roles: Iterable[str] = (),
+        hashed_password: str | None = None,
+    ) -> None:
+        self.username = username
+        self.roles = tuple(roles)
+        self.hashed_password = hashed_password
+        if password is not None:
+            self.set_password(password)
+
+    def set_password(self, plaintext: str) -> None:
+        """Replace the stored hash with a fresh hash of ``plaintext``."""
+        self.hashed_password = hash_password(str(plaintext))
+
+    def is_correct_password(self, plaintext: str) -> bool:
+        """Whether ``plaintext`` matches the stored hash (constant-time compare)."""
+        from ..errors import AuthNotConfiguredError
+        from .context import get_backend
+
+        pepper = ""
+        try:
+            key = get_backend().encode_key
+        except AuthNotConfiguredError:
+            key = ""
+        if isinstance(key, str):
+            pepper = key
+        return verify_password(
+            str(plaintext), self.hashed_password, legacy_pepper=pepper
+        )
+
+    @property
+    def password_needs_upgrade(self) -> bool:
+        """Whether the stored hash is a legacy or weaker hash."""
+        return needs_rehash(self.hashed_password)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(username={self.username!r}, roles={self.roles!r})"
+        )
+
+
+class IdentityProvider:
+    """Where users come from. Applications subclass this.
+
+    The defaults find nobody: `get_user` returns None.
+    """
+
+    def create_user(self, username: str, password: str) -> BaseUser | None:
+        """Create and store a user; return it."""
+        return None
+
+    def get_user(self, username: str) -> BaseUser | None:
+        """Return the user called ``username``, or None."""
+        return None
+
+    def save_user(self, user: BaseUser) -> None:
+        """Persist changes to ``user`` (called after a password hash upgrade)."""
+        return None

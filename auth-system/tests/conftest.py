@@ -1,0 +1,228 @@
+"""Fixtures: a real Starlette app using the legacy auth package.
+
+The client drives the app over ASGI directly (no httpx), keeping a cookie jar
+the way a browser on https://testserver would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from http.cookies import SimpleCookie
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.authentication import requires
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from macrostrat.auth_system.legacy import (
+    AuthAPI,
+    AuthenticationMiddleware,
+    BaseUser,
+    IdentityProvider,
+    create_backend,
+    get_scopes,
+    set_identity_provider,
+)
+from macrostrat.auth_system.legacy.context import _reset
+
+
+class Response:
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes):
+        self.status_code = status
+        self.raw_headers = [
+            (k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in headers
+        ]
+        self.content = body
+
+    def header_list(self, name: str) -> list[str]:
+        return [v for k, v in self.raw_headers if k == name.lower()]
+
+    @property
+    def set_cookies(self) -> list[str]:
+        return self.header_list("set-cookie")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode()
+
+
+class ASGIClient:
+    """A minimal synchronous ASGI client with a cookie jar."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.cookies: dict[str, str] = {}
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        cookies: dict[str, str] | None = None,
+    ) -> Response:
+        body = content if content is not None else b""
+        hdrs = [(b"host", b"testserver")]
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            hdrs.append((b"content-type", b"application/json"))
+        jar = {**self.cookies, **(cookies or {})}
+        if jar:
+            hdrs.append(
+                (b"cookie", "; ".join(f"{k}={v}" for k, v in jar.items()).encode())
+            )
+        for k, v in (headers or {}).items():
+            hdrs.append((k.lower().encode(), v.encode()))
+        hdrs.append((b"content-length", str(len(body)).encode()))
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "https",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": hdrs,
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 443),
+        }
+        result: dict[str, Any] = {"body": b""}
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                result["status"] = message["status"]
+                result["headers"] = message.get("headers", [])
+            elif message["type"] == "http.response.body":
+                result["body"] += message.get("body", b"")
+
+        asyncio.run(self.app(scope, receive, send))
+        response = Response(result["status"], result["headers"], result["body"])
+        for header in response.set_cookies:
+            parsed = SimpleCookie()
+            parsed.load(header)
+            for name, morsel in parsed.items():
+                if morsel["max-age"] == "0" or morsel.value in ("", '""'):
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = morsel.value
+        return response
+
+    def get(self, path: str, **kwargs: Any) -> Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Response:
+        return self.request("POST", path, **kwargs)
+
+
+class InMemoryProvider(IdentityProvider):
+    def __init__(self) -> None:
+        self.users: dict[str, BaseUser] = {}
+        self.saved: list[str] = []
+
+    def create_user(self, username: str, password: str, roles=()) -> BaseUser:
+        user = BaseUser(username, password, roles=roles)
+        self.users[username] = user
+        return user
+
+    def get_user(self, username: str) -> BaseUser | None:
+        return self.users.get(username)
+
+    def save_user(self, user: BaseUser) -> None:
+        self.saved.append(user.username)
+        self.users[user.username] = user
+
+
+@pytest.fixture
+def secret_key() -> str:
+    return secrets.token_urlsafe(48)
+
+
+@pytest.fixture
+def backend(secret_key):
+    backend = create_backend(secret_key)
+    yield backend
+    _reset()
+
+
+@pytest.fixture
+def provider(backend) -> InMemoryProvider:
+    provider = InMemoryProvider()
+    provider.create_user("alice", "alice-password", roles=["admin"])
+    provider.create_user("bob", "bob-password", roles=["reader"])
+    set_identity_provider(provider)
+    return provider
+
+
+async def whoami(request: Request) -> JSONResponse:
+    return JSONResponse(
+        {
+            "user": request.user.display_name
+            if request.user.is_authenticated
+            else None,
+            "scopes": list(request.auth.scopes),
+            "get_scopes": await get_scopes(request),
+        }
+    )
+
+
+@requires("authenticated")
+async def private(request: Request) -> JSONResponse:
+    return JSONResponse({"user": request.user.display_name})
+
+
+def _make_app(backend) -> Starlette:
+    return Starlette(
+        routes=[
+            Mount("/auth", app=AuthAPI),
+            Route("/whoami", whoami),
+            Route("/private", private),
+        ],
+        middleware=[Middleware(AuthenticationMiddleware, backend=backend)],
+    )
+
+
+@pytest.fixture
+def make_app():
+    return _make_app
+
+
+@pytest.fixture
+def make_client():
+    return ASGIClient
+
+
+@pytest.fixture
+def app(backend, provider) -> Starlette:
+    return _make_app(backend)
+
+
+@pytest.fixture
+def client(app) -> ASGIClient:
+    return ASGIClient(app)
+
+
+@pytest.fixture
+def login(client):
+    def _login(username: str = "alice", password: str | None = None) -> Response:
+        password = password if password is not None else f"{username}-password"
+        return client.post(
+            "/auth/login", json_body={"username": username, "password": password}
+        )
+
+    return _login
