@@ -31,6 +31,7 @@ from .dsn import (
 )
 from .engine import create_engine, normalize_url
 from .errors import (
+    BulkLoadError,
     DatabaseExistsError,
     DatabaseInUseError,
     DatabaseNotFoundError,
@@ -72,12 +73,14 @@ from .retry import (
     retrying,
 )
 from .sequences import reset_sequence, serial_to_identity
+from .transfer import bulk_upsert, copy_rows, copy_to
 from .utils import get_dataframe, get_or_create, reflect_table
 
 __version__ = _version("macrostrat.database")
 
 __all__ = [
     "DSN",
+    "BulkLoadError",
     "Database",
     "DatabaseExistsError",
     "DatabaseInUseError",
@@ -101,7 +104,10 @@ __all__ = [
     "bulk_delete",
     "bulk_insert",
     "bulk_update",
+    "bulk_upsert",
     "close_all_connections",
+    "copy_rows",
+    "copy_to",
     "create_database",
     "create_engine",
     "database_exists",

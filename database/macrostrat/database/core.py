@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import URL, Connection, Engine, MetaData, Table, inspect
 from sqlalchemy.engine.reflection import Inspector
@@ -715,6 +715,40 @@ class Database:
         self._inspector = None
 
     # -- lifetime ------------------------------------------------------------
+
+    def copy_rows(
+        self,
+        table: str,
+        rows: Iterable[Any],
+        columns: Sequence[str] | None = None,
+        *,
+        schema: str | None = None,
+    ) -> int:
+        """Load rows with COPY in one transaction; see `transfer.copy_rows`."""
+        from .transfer import copy_rows
+
+        return copy_rows(self, table, rows, columns, schema=schema)
+
+    def copy_to(
+        self, query_or_table: Any, file: IO[Any] | None = None, **kwargs: Any
+    ) -> Any:
+        """Stream a table or query out with COPY; see `transfer.copy_to`."""
+        from .transfer import copy_to
+
+        return copy_to(self, query_or_table, file, **kwargs)
+
+    def bulk_upsert(
+        self,
+        table: str,
+        rows: Iterable[Any],
+        conflict: Sequence[str],
+        update: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> tuple[int, int]:
+        """Insert or update rows through a staging table; see `transfer.bulk_upsert`."""
+        from .transfer import bulk_upsert
+
+        return bulk_upsert(self, table, rows, conflict, update, **kwargs)
 
     def cleanup(self, *, dispose_engine: bool | None = None) -> None:
         """Close this thread's default session and, if owned, dispose the engine.

@@ -14,6 +14,7 @@ keeps working::
     ├── DatabaseExistsError                create_database on an existing name
     ├── DatabaseNotFoundError (LookupError) drop_database on a missing name
     ├── DatabaseInUseError (RuntimeError)  other sessions block a drop or copy
+    ├── BulkLoadError                      a COPY load failed; none of its rows kept
     ├── InvalidOptionError (TypeError)     an unknown or invalid keyword option
     ├── BindParameterError (StatementError, ValueError; also
     │   sqlalchemy.exc.StatementError)     parameters do not fit a statement
@@ -35,6 +36,7 @@ from sqlalchemy.exc import StatementError as _SAStatementError
 
 __all__ = [
     "BindParameterError",
+    "BulkLoadError",
     "DatabaseExistsError",
     "DatabaseInUseError",
     "DatabaseNotFoundError",
@@ -232,3 +234,17 @@ class InvalidTenantError(MacrostratDatabaseError, ValueError):
 
     The validator's own ``ValueError`` or ``TypeError`` is kept as ``__cause__``.
     """
+
+
+class BulkLoadError(MacrostratDatabaseError):
+    """A bulk load failed and was rolled back: the table holds none of its rows.
+
+    Attributes:
+        table: the target table as given.
+        rows_sent: how many rows had been sent before the failure.
+    """
+
+    def __init__(self, message: str, table: str, rows_sent: int) -> None:
+        self.table = table
+        self.rows_sent = rows_sent
+        super().__init__(message)

@@ -1,0 +1,427 @@
+"""Bulk loading and export through PostgreSQL's ``COPY`` protocol.
+
+`copy_rows` streams an iterable of rows into a table with ``COPY ... FROM
+STDIN`` in one transaction (all rows or none); `copy_to` streams a table or a
+query out with ``COPY ... TO STDOUT``; `bulk_upsert` loads rows into a
+temporary staging table and merges them with one ``INSERT ... ON CONFLICT``.
+
+Every function takes a *connectable*: a `Database`, a SQLAlchemy ``Engine``
+(a pooled connection is used and returned) or a psycopg ``Connection`` (used
+as is; the work runs in a transaction block, or a savepoint when the
+connection is already in a transaction, and is committed only if the
+connection was idle).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import IO, Any
+
+import psycopg
+from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
+from sqlalchemy import Engine
+
+from ..errors import BulkLoadError
+
+__all__ = ["BulkLoadError", "Connectable", "bulk_upsert", "copy_rows", "copy_to"]
+
+log = logging.getLogger(__name__)
+
+Connectable = Any
+"""A `Database`, a SQLAlchemy ``Engine`` or a psycopg ``Connection``."""
+
+Row = Sequence[Any] | Mapping[str, Any]
+
+_GEOMETRY_TYPES = frozenset({"geometry", "geography"})
+_QUERY_START = re.compile(r"^\s*(select|with|values|table)\b", re.IGNORECASE)
+
+
+@contextmanager
+def _connection(connectable: Connectable) -> Iterator[psycopg.Connection[Any]]:
+    """Yield a psycopg connection for ``connectable`` (see the module docstring)."""
+    if isinstance(connectable, psycopg.Connection):
+        yield connectable
+        return
+    engine = getattr(connectable, "engine", connectable)
+    if not isinstance(engine, Engine):
+        raise TypeError(
+            "expected a Database, a SQLAlchemy Engine or a psycopg Connection, "
+            f"got {type(connectable).__name__}"
+        )
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        if not isinstance(conn, psycopg.Connection):
+            raise TypeError("bulk operations need the psycopg (3) driver")
+        yield conn
+    finally:
+        # A connection left in a failed or cancelled state is reset by the pool.
+        raw.close()
+
+
+@contextmanager
+def _transaction(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Run the block in a transaction; roll it back on any exception.
+
+    On a connection that is not idle (for example after a cut or a cancel
+    that broke it), the rollback may fail; the original error still wins.
+    """
+    with conn.transaction():
+        yield
+
+
+def _split_table(table: str, schema: str | None) -> sql.Identifier:
+    """Quote ``table`` (``"name"`` or ``"schema.name"``) as an identifier."""
+    if schema is not None:
+        return sql.Identifier(schema, table)
+    if "." in table:
+        first, _, rest = table.partition(".")
+        return sql.Identifier(first, rest)
+    return sql.Identifier(table)
+
+
+def _column_types(
+    conn: psycopg.Connection[Any], target: sql.Identifier
+) -> dict[str, str]:
+    """Map each column of ``target`` to its type name (``geometry``, ``int4``…)."""
+    query = sql.SQL(
+        "SELECT a.attname, t.typname FROM pg_attribute a "
+        "JOIN pg_type t ON t.oid = a.atttypid "
+        "WHERE a.attrelid = {}::regclass AND a.attnum > 0 AND NOT a.attisdropped "
+        "ORDER BY a.attnum"
+    ).format(sql.Literal(target.as_string(conn)))
+    return dict(conn.execute(query).fetchall())
+
+
+def _geometry_value(value: Any) -> Any:
+    """Turn a geometry given as WKB bytes or a Shapely-like object into hex WKB.
+
+    Strings (WKT, EWKT, hex WKB/EWKB) and None pass unchanged: PostGIS parses
+    them itself. Objects with a ``wkb`` attribute (Shapely geometries) are
+    accepted without importing Shapely.
+    """
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    wkb = getattr(value, "wkb", None)
+    if isinstance(wkb, (bytes, bytearray)):
+        return bytes(wkb).hex()
+    raise TypeError(
+        f"cannot load a {type(value).__name__} into a geometry column: "
+        "give WKB bytes, a WKT/EWKT/hex-WKB string or a Shapely geometry"
+    )
+
+
+class _Plan:
+    """What a load needs: the columns, the geometry positions and the rows.
+
+    ``sent`` counts the rows handed to COPY so far (reported on failure).
+    """
+
+    def __init__(self, columns: list[str], geo: list[int], rows: Iterator[Row]) -> None:
+        self.columns = columns
+        self.geo = geo
+        self.rows = rows
+        self.sent = 0
+
+
+def _prepare(
+    conn: psycopg.Connection[Any],
+    target: sql.Identifier,
+    rows: Iterable[Row],
+    columns: Sequence[str] | None,
+) -> _Plan:
+    """Resolve the column list and the geometry columns; keep the rows lazy."""
+    types = _column_types(conn, target)
+    iterator = iter(rows)
+    first: Row | None = next(iterator, None)
+    if columns is None:
+        columns = list(first.keys()) if isinstance(first, Mapping) else list(types)
+    columns = list(columns)
+    unknown = [c for c in columns if c not in types]
+    if unknown:
+        raise ValueError(f"no column {', '.join(unknown)} in {target.as_string(conn)}")
+    geo = [i for i, c in enumerate(columns) if types[c] in _GEOMETRY_TYPES]
+    chained: Iterator[Row] = iter(()) if first is None else _chain(first, iterator)
+    return _Plan(columns, geo, chained)
+
+
+def _chain(first: Row, rest: Iterator[Row]) -> Iterator[Row]:
+    """Yield ``first`` and then the rest, lazily."""
+    yield first
+    yield from rest
+
+
+def _copy_in(conn: psycopg.Connection[Any], target: sql.Identifier, plan: _Plan) -> int:
+    """Send the plan's rows through ``COPY target (columns) FROM STDIN``.
+
+    Returns the number of rows sent. The per-row loop is kept tight: tuples
+    whose geometry values are already strings (or NULL) are written as given.
+    """
+    columns = plan.columns
+    ncols = len(columns)
+    geo = plan.geo
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        target, sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    sent = 0
+    try:
+        with (
+            conn.cursor() as cur,
+            cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy,
+        ):
+            write_row = copy.write_row
+            for row in plan.rows:
+                if type(row) is not tuple and isinstance(row, Mapping):
+                    row = tuple([row.get(c) for c in columns])
+                elif len(row) != ncols:
+                    raise ValueError(f"row has {len(row)} values for {ncols} columns")
+                for i in geo:
+                    value = row[i]
+                    if value is not None and type(value) is not str:
+                        row = list(row)
+                        row[i] = _geometry_value(value)
+                write_row(row)
+                sent += 1
+    finally:
+        plan.sent = sent
+    return plan.sent
+
+
+def _load_error(
+    exc: BaseException, table: str, count: int, conn: psycopg.Connection[Any]
+) -> BulkLoadError:
+    """Build the `BulkLoadError` for a failed load, saying nothing was kept."""
+    state = "the connection was lost" if conn.closed else "the load failed"
+    return BulkLoadError(
+        f"bulk load into {table} failed after {count} rows were sent ({state}: "
+        f"{exc}); the transaction was rolled back and the table holds none of "
+        "these rows",
+        table,
+        count,
+    )
+
+
+def copy_rows(
+    connectable: Connectable,
+    table: str,
+    rows: Iterable[Row],
+    columns: Sequence[str] | None = None,
+    *,
+    schema: str | None = None,
+) -> int:
+    """Load ``rows`` into ``table`` with ``COPY ... FROM STDIN``; return the count.
+
+    The iterable is consumed lazily and streamed, so memory stays flat for any
+    number of rows. Rows are tuples (in ``columns`` order, or the table's column
+    order when ``columns`` is None) or dicts (keys of the first row give the
+    columns when ``columns`` is None; missing keys load NULL). Geometry and
+    geography columns accept WKB bytes, WKT/EWKT/hex-WKB strings and Shapely
+    geometries (anything with a ``wkb`` attribute).
+
+    The load is all-or-nothing: it runs in one transaction (a savepoint on a
+    psycopg connection already in a transaction), so a bad row, a lost
+    connection or an exception from the iterable leaves none of the rows in
+    the table. An exception raised by the iterable (``KeyboardInterrupt``
+    included) ends the server-side COPY before being re-raised, and the
+    connection stays usable. A cancel sent from another thread
+    (``connection.cancel()``) stops the server-side COPY at once, but psycopg
+    reports it (as `BulkLoadError` with ``QueryCanceled`` as cause) only when
+    the row stream ends. Rows are sent by a writer thread
+    (``QueuedLibpqWriter``) so that formatting and network writes overlap.
+
+    Parameters:
+        connectable: a `Database`, SQLAlchemy ``Engine`` or psycopg ``Connection``.
+        table: the target table, ``name`` or ``schema.name``.
+        rows: an iterable of tuples or mappings.
+        columns: the columns the values fill; see above when None.
+        schema: the table's schema (then ``table`` is not split on dots).
+
+    Raises:
+        BulkLoadError: the server refused a row or the connection failed;
+            the driver's error is the ``__cause__``.
+        ValueError: an unknown column or a row of the wrong length.
+        TypeError: a value that cannot go into a geometry column.
+    """
+    target = _split_table(table, schema)
+    with _connection(connectable) as conn:
+        plan: _Plan | None = None
+        try:
+            with _transaction(conn):
+                plan = _prepare(conn, target, rows, columns)
+                count = _copy_in(conn, target, plan)
+        except psycopg.Error as exc:
+            sent = plan.sent if plan is not None else 0
+            raise _load_error(exc, table, sent, conn) from exc
+    log.debug("copied %d rows into %s", count, table)
+    return count
+
+
+def copy_to(
+    connectable: Connectable,
+    query_or_table: str | sql.Composable,
+    file: IO[bytes] | IO[str] | None = None,
+    *,
+    format: str = "text",
+    schema: str | None = None,
+) -> int | Iterator[bytes]:
+    """Stream a table or a query out with ``COPY ... TO STDOUT``.
+
+    ``query_or_table`` is a query when it is a psycopg ``Composable`` or a
+    string that starts with SELECT, WITH, VALUES or TABLE, otherwise a table
+    name (``name`` or ``schema.name``). With a file, every chunk is written to
+    it as it arrives (decoded as UTF-8 if the file is a text file) and the
+    number of bytes is returned. Without one, an iterator of raw ``bytes``
+    chunks is returned; it holds a connection until exhausted or closed.
+
+    Parameters:
+        connectable: a `Database`, SQLAlchemy ``Engine`` or psycopg ``Connection``.
+        query_or_table: what to export.
+        file: a binary or text file object, or None for an iterator.
+        format: ``text``, ``csv`` or ``binary``.
+        schema: the table's schema when ``query_or_table`` is a table name.
+    """
+    if format not in ("text", "csv", "binary"):
+        raise ValueError(f"unknown COPY format {format!r}")
+    source: sql.Composable
+    if isinstance(query_or_table, sql.Composable):
+        source = sql.SQL("({})").format(query_or_table)
+    elif _QUERY_START.match(query_or_table):
+        source = sql.SQL("({})").format(sql.SQL(query_or_table))  # type: ignore[arg-type]
+    else:
+        source = _split_table(query_or_table, schema)
+    statement = sql.SQL("COPY {} TO STDOUT (FORMAT {})").format(source, sql.SQL(format))
+    chunks = _copy_out(connectable, statement)
+    if file is None:
+        return chunks
+    total = 0
+    binary = not isinstance(file, _text_io_types())
+    for chunk in chunks:
+        file.write(chunk if binary else chunk.decode())  # type: ignore[arg-type]
+        total += len(chunk)
+    return total
+
+
+def _text_io_types() -> tuple[type, ...]:
+    """The file classes that take ``str`` rather than ``bytes``."""
+    import io
+
+    return (io.TextIOBase,)
+
+
+def _copy_out(connectable: Connectable, statement: sql.Composable) -> Iterator[bytes]:
+    """Yield the chunks of a ``COPY ... TO STDOUT``, in a read-only scope."""
+    with (
+        _connection(connectable) as conn,
+        _transaction(conn),
+        conn.cursor() as cur,
+        cur.copy(statement) as copy,
+    ):
+        for chunk in copy:
+            yield bytes(chunk)
+
+
+def bulk_upsert(
+    connectable: Connectable,
+    table: str,
+    rows: Iterable[Row],
+    conflict: Sequence[str],
+    update: Sequence[str] | None = None,
+    *,
+    columns: Sequence[str] | None = None,
+    schema: str | None = None,
+) -> tuple[int, int]:
+    """Insert or update ``rows`` in ``table``; return ``(inserted, updated)``.
+
+    The rows are streamed with COPY into a temporary staging table (``LIKE``
+    the target, defaults included, dropped on commit), then merged with one
+    ``INSERT ... SELECT ... ON CONFLICT (conflict) DO UPDATE``, all in one
+    transaction. Only the supplied columns are written: on conflict, the
+    ``update`` columns (default: every supplied column outside ``conflict``)
+    take the new values; ``update=[]`` leaves existing rows alone (``DO
+    NOTHING``, they count as neither inserted nor updated). Two rows with the
+    same key in one call make PostgreSQL refuse the merge.
+
+    Parameters:
+        connectable: a `Database`, SQLAlchemy ``Engine`` or psycopg ``Connection``.
+        table: the target table, ``name`` or ``schema.name``.
+        rows: an iterable of tuples or mappings (as for `copy_rows`).
+        conflict: the columns of a unique index or constraint.
+        update: the columns to overwrite on conflict.
+        columns: the supplied columns (as for `copy_rows`).
+        schema: the table's schema.
+
+    Raises:
+        BulkLoadError: loading or merging failed; nothing was changed.
+        ValueError: unknown columns, or conflict columns not supplied.
+    """
+    target = _split_table(table, schema)
+    stage = sql.Identifier(f"_bulk_stage_{uuid.uuid4().hex[:12]}")
+    with _connection(connectable) as conn:
+        plan: _Plan | None = None
+        try:
+            with _transaction(conn):
+                conn.execute(
+                    sql.SQL(
+                        "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) "
+                        "ON COMMIT DROP"
+                    ).format(stage, target)
+                )
+                plan = _prepare(conn, target, rows, columns)
+                cols = plan.columns
+                missing = [c for c in conflict if c not in cols]
+                if missing:
+                    raise ValueError(
+                        f"conflict columns not supplied: {', '.join(missing)}"
+                    )
+                _copy_in(conn, stage, plan)
+                result = conn.execute(_merge_sql(target, stage, cols, conflict, update))
+                inserted, updated = result.fetchone() or (0, 0)
+                conn.execute(sql.SQL("DROP TABLE {}").format(stage))
+        except psycopg.Error as exc:
+            sent = plan.sent if plan is not None else 0
+            raise _load_error(exc, table, sent, conn) from exc
+    log.debug("upserted into %s: %d inserted, %d updated", table, inserted, updated)
+    return int(inserted), int(updated)
+
+
+def _merge_sql(
+    target: sql.Identifier,
+    stage: sql.Identifier,
+    cols: list[str],
+    conflict: Sequence[str],
+    update: Sequence[str] | None,
+) -> sql.Composed:
+    """The ``INSERT ... ON CONFLICT ... RETURNING`` counting inserts and updates."""
+    if update is None:
+        update = [c for c in cols if c not in conflict]
+    unknown = [c for c in update if c not in cols]
+    if unknown:
+        raise ValueError(f"update columns not supplied: {', '.join(unknown)}")
+    col_list = sql.SQL(", ").join(map(sql.Identifier, cols))
+    if update:
+        action = sql.SQL("DO UPDATE SET {}").format(
+            sql.SQL(", ").join(
+                sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in update
+            )
+        )
+    else:
+        action = sql.SQL("DO NOTHING")
+    return sql.SQL(
+        "WITH merged AS (INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} "
+        "ON CONFLICT ({conflict}) {action} RETURNING (xmax = 0) AS inserted) "
+        "SELECT count(*) FILTER (WHERE inserted), "
+        "count(*) FILTER (WHERE NOT inserted) FROM merged"
+    ).format(
+        target=target,
+        cols=col_list,
+        stage=stage,
+        conflict=sql.SQL(", ").join(map(sql.Identifier, conflict)),
+        action=action,
+    )
