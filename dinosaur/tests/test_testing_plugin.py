@@ -120,3 +120,29 @@ def test_test_database_prefix_matches_the_database_package():
     from macrostrat.database.orm import TEST_DATABASE_PREFIX as orm_prefix
 
     assert orm_prefix == TEST_DATABASE_PREFIX
+
+
+def test_plugin_import_loads_no_database_stack():
+    """Loading the plugin (as every pytest run of an app does) must not import
+    SQLAlchemy, psycopg, results or Docker: fixtures import them when used."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, macrostrat.dinosaur.testing\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('sqlalchemy', 'psycopg', 'results', 'docker', 'testcontainers') "
+        "or m.startswith('macrostrat.database'))\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_public_dinosaur_name_resolves():
+    import macrostrat.dinosaur as dinosaur
+
+    for name in dinosaur.__all__:
+        assert getattr(dinosaur, name) is not None, name

@@ -7,7 +7,8 @@ applies a plan in one transaction under ``lock_timeout``, refusing unsafe
 hazards unless allowed by name; `MigrationManager` adds hand-written
 `SchemaMigration` steps and checks convergence.
 
-Clusters live in `macrostrat.dinosaur.cluster` (imported lazily from here).
+Every public name is imported lazily, on first use, so that importing the
+package (or its pytest plugin) stays cheap.
 """
 
 from __future__ import annotations
@@ -15,59 +16,49 @@ from __future__ import annotations
 from importlib.metadata import version as _version
 from typing import Any
 
-from .apply import (
-    apply_plan,
-    check_convergence,
-    refused_statements,
-    use_concurrent_indexes,
-)
-from .diff import (
-    AutoMigration,
-    DatabaseInitializer,
-    create_migration,
-    format_plan,
-    inspect_schema,
-    needs_migration,
-    target_database,
-)
-from .diff import (
-    _create_migration as _create_migration,
-)
-from .errors import (
-    ConvergenceError,
-    MigrationError,
-    MigrationStatementError,
-    SchemaMigrationError,
-    UnsafeMigrationError,
-)
-from .hazards import (
-    UNSAFE_HAZARDS,
-    Hazard,
-    PlannedStatement,
-    classify_statements,
-    parse_hazards,
-)
-from .legacy import (
-    create_schema_clone,
-    db_migration,
-    dump_schema,
-    dump_schema_containerized,
-    has_column,
-    has_table,
-    strip_psql_meta_commands,
-    temp_database,
-)
-from .manager import (
-    Condition,
-    MigrationManager,
-    MigrationStatus,
-    SchemaMigration,
-    column_exists,
-    column_type_is,
-    order_migrations,
-    table_exists,
-    update_schema,
-)
+_LAZY: dict[str, str] = {
+    "AutoMigration": "diff",
+    "Condition": "manager",
+    "ConvergenceError": "errors",
+    "DatabaseInitializer": "diff",
+    "Hazard": "hazards",
+    "MigrationError": "errors",
+    "MigrationManager": "manager",
+    "MigrationStatementError": "errors",
+    "MigrationStatus": "manager",
+    "PlannedStatement": "hazards",
+    "SchemaMigration": "manager",
+    "SchemaMigrationError": "errors",
+    "UNSAFE_HAZARDS": "hazards",
+    "UnsafeMigrationError": "errors",
+    "_create_migration": "diff",
+    "apply_plan": "apply",
+    "check_convergence": "apply",
+    "classify_statements": "hazards",
+    "column_exists": "manager",
+    "column_type_is": "manager",
+    "create_migration": "diff",
+    "create_schema_clone": "legacy",
+    "database_cluster": "cluster",
+    "db_migration": "legacy",
+    "dump_schema": "legacy",
+    "dump_schema_containerized": "legacy",
+    "format_plan": "diff",
+    "has_column": "legacy",
+    "has_table": "legacy",
+    "inspect_schema": "diff",
+    "needs_migration": "diff",
+    "order_migrations": "manager",
+    "parse_hazards": "hazards",
+    "refused_statements": "apply",
+    "strip_psql_meta_commands": "legacy",
+    "table_exists": "manager",
+    "target_database": "diff",
+    "temp_database": "legacy",
+    "update_schema": "manager",
+    "use_concurrent_indexes": "apply",
+}
+"""Public name -> the submodule that defines it (imported on first use)."""
 
 __version__ = _version("macrostrat.dinosaur")
 
@@ -116,10 +107,18 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # Upstream callers import database_cluster from here; keep the cluster
-    # machinery lazy.
-    if name == "database_cluster":
-        from .cluster import database_cluster
+    # Lazy, so that importing the package (e.g. for the pytest plugin
+    # macrostrat.dinosaur.testing) loads neither SQLAlchemy nor psycopg nor
+    # results until a migration or cluster name is used.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
 
-        return database_cluster
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

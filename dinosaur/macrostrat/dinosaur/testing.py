@@ -267,11 +267,8 @@ def empty_database_url(database_url: str, database_template: str) -> Iterator[st
 def _database(url: str) -> Iterator[Database]:
     from macrostrat.database import Database
 
-    database = Database(url)
-    try:
+    with Database(url) as database:
         yield database
-    finally:
-        database.cleanup()
 
 
 @pytest.fixture(scope="module")

@@ -160,33 +160,28 @@ def database_cluster(
             extensions=extensions,
             **kwargs,
         )
-        with cluster:
-            yield from _yield_database(cluster.url(driver=driver))
+        with cluster, Database(cluster.url(driver=driver)) as db:
+            yield db
         return
 
     image = image_tag or os.environ.get("POSTGRES_IMAGE") or DEFAULT_IMAGE
-    with docker_cluster_url(
-        image,
-        build=build,
-        context=context,
-        optimize_for_testing=optimize_for_testing,
-        data_volume=data_volume,
-        user=user,
-        database=database,
-        driver=driver,
-        environment=environment,
-        config=config,
-        in_memory=in_memory,
-        docker_client=docker_client,
-        extensions=extensions,
-        **kwargs,
-    ) as url:
-        yield from _yield_database(url)
-
-
-def _yield_database(url: str) -> Iterator[Database]:
-    db = Database(url)
-    try:
+    with (
+        docker_cluster_url(
+            image,
+            build=build,
+            context=context,
+            optimize_for_testing=optimize_for_testing,
+            data_volume=data_volume,
+            user=user,
+            database=database,
+            driver=driver,
+            environment=environment,
+            config=config,
+            in_memory=in_memory,
+            docker_client=docker_client,
+            extensions=extensions,
+            **kwargs,
+        ) as url,
+        Database(url) as db,
+    ):
         yield db
-    finally:
-        db.cleanup()
