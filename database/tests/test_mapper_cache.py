@@ -230,3 +230,35 @@ def test_disabled_cache_and_helpers(tmp_path: Path) -> None:
     check_private(path)
     cache.clear()
     assert not path.exists()
+
+
+def test_reflection_pauses_the_collector_and_restores_it(
+    cached_db: Database, module_database_url: str
+) -> None:
+    """automap() runs with the cyclic GC paused and leaves its state as it was."""
+    import gc
+
+    from macrostrat.database.mapper.cache import paused_gc
+
+    seen: list[bool] = []
+
+    def listener(*args: object) -> None:
+        seen.append(gc.isenabled())
+
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            with Database(module_database_url) as fresh:
+                event.listen(fresh.engine, "before_cursor_execute", listener)
+                fresh.automap(schemas=["public"], use_cache=False)
+            assert gc.isenabled() is enabled
+        finally:
+            gc.enable()
+    assert seen and not any(seen), "reflection queries ran with the collector on"
+
+    with paused_gc():
+        assert not gc.isenabled()
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled(), "an inner block must not re-enable the collector"
+    assert gc.isenabled()

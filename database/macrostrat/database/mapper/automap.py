@@ -15,7 +15,7 @@ from sqlalchemy.ext.automap import AutomapBase, automap_base, generate_relations
 from ..errors import InvalidOptionError
 from ..utils import reflect_table
 from .base import ModelHelperMixins
-from .cache import DatabaseModelCache, Header, catalog_fingerprint
+from .cache import DatabaseModelCache, Header, catalog_fingerprint, paused_gc
 from .collections import ModelCollection, TableCollection
 from .naming import (
     RelationshipNamer,
@@ -174,7 +174,7 @@ class DatabaseMapper:
         names = [schemas] if isinstance(schemas, str) else list(schemas or ["public"])
         wanted = list(dict.fromkeys(s or "public" for s in names))
         view_spec = _normalise_views(views)
-        with self._lock:
+        with self._lock, paused_gc():
             fresh = not self._reflected_schemas and not self.metadata.tables
             if (
                 fresh
