@@ -15,6 +15,10 @@ keeps working::
     ├── DatabaseNotFoundError (LookupError) drop_database on a missing name
     ├── DatabaseInUseError (RuntimeError)  other sessions block a drop or copy
     ├── BulkLoadError                      a COPY load failed; none of its rows kept
+    ├── TransferError (RuntimeError)       a dump, restore or move failed
+    │   ├── ToolError                      pg_dump/pg_restore/psql exited non-zero
+    │   ├── ToolNotFoundError (FileNotFoundError) no client tools to run
+    │   └── ToolVersionError               the client tools are older than the server
     ├── InvalidOptionError (TypeError)     an unknown or invalid keyword option
     ├── BindParameterError (StatementError, ValueError; also
     │   sqlalchemy.exc.StatementError)     parameters do not fit a statement
@@ -49,7 +53,11 @@ __all__ = [
     "SQLSyntaxError",
     "StatementError",
     "StatementNotAllowedError",
+    "ToolError",
+    "ToolNotFoundError",
+    "ToolVersionError",
     "TransactionError",
+    "TransferError",
 ]
 
 
@@ -248,3 +256,106 @@ class BulkLoadError(MacrostratDatabaseError):
         self.table = table
         self.rows_sent = rows_sent
         super().__init__(message)
+
+
+class TransferError(MacrostratDatabaseError, RuntimeError):
+    """A dump, restore or move failed.
+
+    Attributes:
+        step: what was being done (``"dump"``, ``"restore"``, ``"move"``,
+            ``"verify"``, ...).
+    """
+
+    def __init__(self, message: str, *, step: str | None = None) -> None:
+        super().__init__(message)
+        self.step = step
+
+
+class ToolError(TransferError):
+    """A PostgreSQL client program (pg_dump, pg_restore, psql) exited non-zero.
+
+    The message names the program, the step and the exit code, followed by
+    the end of the program's standard error.
+
+    Attributes:
+        tool: the program's name.
+        returncode: its exit code (negative: killed by that signal).
+        stderr: the (end of the) program's standard error, decoded.
+        step: see `TransferError`.
+        state: what the failure left behind (for example "nothing was
+            committed to the target"), or None.
+    """
+
+    def __init__(
+        self,
+        tool: str,
+        returncode: int,
+        stderr: str,
+        *,
+        step: str | None = None,
+        state: str | None = None,
+    ) -> None:
+        self.tool = tool
+        self.returncode = returncode
+        self.stderr = stderr
+        self.state = state
+        what = f" during {step}" if step else ""
+        detail = stderr.strip() or "(no output on stderr)"
+        tail = f"\n{state}" if state else ""
+        super().__init__(
+            f"{tool} failed{what} with exit code {returncode}:\n{detail}{tail}",
+            step=step,
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with the structured attributes."""
+        return (
+            _rebuild_tool_error,
+            (
+                type(self),
+                self.tool,
+                self.returncode,
+                self.stderr,
+                self.step,
+                self.state,
+            ),
+        )
+
+
+def _rebuild_tool_error(
+    cls: type[ToolError],
+    tool: str,
+    returncode: int,
+    stderr: str,
+    step: str | None,
+    state: str | None,
+) -> ToolError:
+    return cls(tool, returncode, stderr, step=step, state=state)
+
+
+class ToolNotFoundError(TransferError, FileNotFoundError):
+    """No PostgreSQL client programs could be found or run."""
+
+
+class ToolVersionError(TransferError):
+    """The available client tools are older than the server (and Docker is unavailable).
+
+    Raised before anything runs: pg_dump refuses to dump a server newer than
+    itself.
+
+    Attributes:
+        tool_version: the major version of the local client tools (or None).
+        server_version: the server's major version.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tool_version: int | None,
+        server_version: int,
+        step: str | None = None,
+    ) -> None:
+        super().__init__(message, step=step)
+        self.tool_version = tool_version
+        self.server_version = server_version

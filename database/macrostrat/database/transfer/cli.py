@@ -1,0 +1,166 @@
+"""The ``dump``, ``restore`` and ``move`` commands (Typer), for application CLIs to mount.
+
+``app.add_typer(create_cli(database_url=url), name="db")`` gives ``db dump``,
+``db restore`` and ``db move``.  The database comes from the command's
+``--database``/``-d``, else the ``database_url`` given to `create_cli` (a
+string or a function returning one), else ``$MACROSTRAT_DATABASE_URL``.
+Failures print the error (with the tool's stderr) and exit with code 1.
+Needs the ``cli`` extra (``pip install 'macrostrat.database[cli]'``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+try:
+    import typer
+except ImportError as exc:
+    raise ImportError(
+        "macrostrat.database.transfer.cli needs Typer: install the `cli` extra "
+        "(pip install 'macrostrat.database[cli]')"
+    ) from exc
+
+from ..errors import MacrostratDatabaseError
+from .dump_database import pg_dump_to_file_sync
+from .move_tables import move_tables_sync
+from .restore_database import pg_restore_from_file_sync
+
+__all__ = ["DATABASE_ENV", "create_cli"]
+
+DATABASE_ENV = "MACROSTRAT_DATABASE_URL"
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option("--database", "-d", help=f"Database URL [${DATABASE_ENV}]"),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")]
+ArgsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--arg", help="Extra argument for the tool (repeatable)"),
+]
+
+
+def create_cli(database_url: str | Callable[[], str] | None = None) -> typer.Typer:
+    """A Typer app with ``dump``, ``restore`` and ``move``.
+
+    Parameters:
+        database_url: the default database (or a function returning it);
+            otherwise ``--database`` or ``$MACROSTRAT_DATABASE_URL``.
+    """
+    app = typer.Typer(
+        help="Dump, restore and move PostgreSQL databases and tables.",
+        no_args_is_help=True,
+        add_completion=False,
+    )
+
+    def url_for(value: str | None) -> str:
+        if value:
+            return value
+        if database_url is not None:
+            return database_url() if callable(database_url) else database_url
+        env = os.environ.get(DATABASE_ENV)
+        if env:
+            return env
+        raise typer.BadParameter(
+            f"give --database or set ${DATABASE_ENV}", param_hint="--database"
+        )
+
+    def fail(exc: Exception) -> typer.Exit:
+        typer.echo(f"Error: {exc}", err=True)
+        return typer.Exit(1)
+
+    @app.command("dump")
+    def dump_cmd(
+        dumpfile: Annotated[
+            str, typer.Argument(help="Output file, or - for standard output")
+        ] = "-",
+        database: DatabaseOpt = None,
+        plain: Annotated[
+            bool, typer.Option("--plain", help="Plain SQL instead of custom format")
+        ] = False,
+        arg: ArgsOpt = None,
+        quiet: QuietOpt = False,
+    ) -> None:
+        """Dump the database (custom format unless --plain) to a file or stdout."""
+        url = url_for(database)
+        try:
+            n = pg_dump_to_file_sync(
+                url,
+                None if dumpfile == "-" else Path(dumpfile),
+                custom_format=not plain,
+                args=arg or [],
+                quiet=quiet,
+            )
+        except MacrostratDatabaseError as exc:
+            raise fail(exc) from exc
+        if dumpfile != "-" and not quiet:
+            typer.echo(f"dumped {n} bytes to {dumpfile}", err=True)
+
+    @app.command("restore")
+    def restore_cmd(
+        dumpfile: Annotated[Path, typer.Argument(help="Dump file or directory")],
+        database: DatabaseOpt = None,
+        create: Annotated[
+            bool, typer.Option("--create", help="Create the database if missing")
+        ] = False,
+        single_transaction: Annotated[
+            bool,
+            typer.Option(
+                "--single-transaction/--no-single-transaction",
+                help="All or nothing (default)",
+            ),
+        ] = True,
+        arg: ArgsOpt = None,
+        quiet: QuietOpt = False,
+    ) -> None:
+        """Restore a custom, directory or plain (optionally gzipped) dump."""
+        url = url_for(database)
+        if not dumpfile.exists():
+            raise typer.BadParameter(
+                f"{dumpfile} does not exist", param_hint="DUMPFILE"
+            )
+        try:
+            pg_restore_from_file_sync(
+                dumpfile,
+                url,
+                create=create,
+                single_transaction=single_transaction,
+                args=arg or [],
+                quiet=quiet,
+            )
+        except MacrostratDatabaseError as exc:
+            raise fail(exc) from exc
+        if not quiet:
+            typer.echo(f"restored {dumpfile}", err=True)
+
+    @app.command("move")
+    def move_cmd(
+        target: Annotated[str, typer.Argument(help="URL of the target database")],
+        database: DatabaseOpt = None,
+        table: Annotated[
+            list[str] | None,
+            typer.Option("--table", "-t", help="schema.table to move (repeatable)"),
+        ] = None,
+        schema: Annotated[
+            list[str] | None,
+            typer.Option("--schema", "-n", help="Schema to move (repeatable)"),
+        ] = None,
+        quiet: QuietOpt = False,
+    ) -> None:
+        """Move tables or schemas (definitions and data) to another database."""
+        url = url_for(database)
+        if not table and not schema:
+            raise typer.BadParameter("give --table or --schema", param_hint="--table")
+        try:
+            counts = move_tables_sync(
+                url, target, tables=table or [], schemas=schema or [], quiet=quiet
+            )
+        except MacrostratDatabaseError as exc:
+            raise fail(exc) from exc
+        for name, n in counts.items():
+            typer.echo(f"{name}\t{n}")
+
+    return app

@@ -1,0 +1,249 @@
+"""Faults against a real server: a TCP proxy cut mid-stream, pg_terminate_backend.
+
+The proxy is a few threads and sockets in this file, between the client tools
+and PostgreSQL; no external tool is involved.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from macrostrat.database.errors import ToolError
+from macrostrat.database.transfer import (
+    move_tables_sync,
+    pg_dump_to_file_sync,
+    pg_restore_from_file_sync,
+)
+
+DATA_SQL = """
+CREATE TABLE public.points (id int PRIMARY KEY, label text, geom geometry(Point, 4326));
+INSERT INTO public.points SELECT i, repeat('x', 40) || i,
+  ST_SetSRID(ST_MakePoint(i % 360 - 180, i % 90), 4326) FROM generate_series(1, 30000) i;
+"""
+
+
+class CutProxy:
+    """Forward 127.0.0.1:<port> to PostgreSQL; cut every connection on demand.
+
+    Parameters:
+        upstream: (host, port) of the server.
+        cut_after: cut once this many bytes went in ``direction``.
+        direction: ``"up"`` (client to server) or ``"down"``.
+        delay: seconds to sleep per forwarded chunk (keeps a transfer running).
+    """
+
+    def __init__(
+        self,
+        upstream: tuple[str, int],
+        *,
+        cut_after: int | None = None,
+        direction: str = "down",
+        delay: float = 0.0,
+    ) -> None:
+        self.upstream = upstream
+        self.cut_after = cut_after
+        self.direction = direction
+        self.delay = delay
+        self.counts = {"up": 0, "down": 0}
+        self.cut_done = False
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            with self._lock:
+                self._socks += [client, server]
+            for src, dst, d in ((client, server, "up"), (server, client, "down")):
+                threading.Thread(
+                    target=self._pump, args=(src, dst, d), daemon=True
+                ).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, direction: str) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if self.delay:
+                    time.sleep(self.delay)
+                with self._lock:
+                    self.counts[direction] += len(data)
+                    over = (
+                        self.cut_after is not None
+                        and direction == self.direction
+                        and self.counts[direction] >= self.cut_after
+                    )
+                if over:
+                    self.cut()
+                    return
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        """Close every proxied connection (both ends)."""
+        self.cut_done = True
+        with self._lock:
+            socks = list(self._socks)
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+
+    def url(self, url: str) -> Any:
+        return make_url(url).set(host="127.0.0.1", port=self.port)
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()
+
+
+def query(url: Any, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
+    info = make_url(str(url) if not hasattr(url, "render_as_string") else url)
+    info = info.set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(info, autocommit=True) as conn:
+        cur = conn.execute(statement, params)
+        return cur.fetchall() if cur.description else []
+
+
+def user_tables(url: str) -> list[tuple[Any, ...]]:
+    return query(
+        url,
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+        "AND tablename <> 'spatial_ref_sys'",
+    )
+
+
+@pytest.fixture(scope="module")
+def source(module_database_url: str) -> str:
+    query(module_database_url, DATA_SQL)
+    return module_database_url
+
+
+@pytest.fixture(scope="module")
+def dump_file(source: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("dump") / "plain.sql"
+    pg_dump_to_file_sync(source, path, custom_format=False, quiet=True)
+    return path
+
+
+def _upstream(url: str) -> tuple[str, int]:
+    u = make_url(url)
+    return (u.host or "127.0.0.1", int(u.port or 5432))
+
+
+def test_cut_during_dump(source: str, tmp_path: Path) -> None:
+    proxy = CutProxy(_upstream(source), cut_after=200_000, direction="down")
+    out = tmp_path / "cut.dump"
+    try:
+        with pytest.raises(ToolError) as info:
+            pg_dump_to_file_sync(
+                proxy.url(source), out, custom_format=False, quiet=True
+            )
+    finally:
+        proxy.close()
+    assert proxy.cut_done
+    assert info.value.tool == "pg_dump"
+    assert info.value.returncode != 0
+    assert list(tmp_path.iterdir()) == []  # no file that looks complete
+
+
+@pytest.mark.parametrize("fmt", ["plain", "custom"])
+def test_cut_during_restore_then_rerun(
+    source: str, dump_file: Path, empty_database_url: str, tmp_path: Path, fmt: str
+) -> None:
+    path = dump_file
+    if fmt == "custom":
+        path = tmp_path / "c.dump"
+        pg_dump_to_file_sync(source, path, quiet=True, args=["-Z0"])
+    proxy = CutProxy(_upstream(empty_database_url), cut_after=300_000, direction="up")
+    try:
+        with pytest.raises(ToolError) as info:
+            pg_restore_from_file_sync(path, proxy.url(empty_database_url), quiet=True)
+    finally:
+        proxy.close()
+    assert proxy.cut_done
+    assert info.value.step == "restore"
+    assert "Nothing was committed" in str(info.value)
+    assert user_tables(empty_database_url) == []
+    pg_restore_from_file_sync(path, empty_database_url, quiet=True)
+    assert query(empty_database_url, "SELECT count(*) FROM points") == [(30000,)]
+
+
+def test_cut_during_move_then_rerun(source: str, empty_database_url: str) -> None:
+    proxy = CutProxy(_upstream(empty_database_url), cut_after=300_000, direction="up")
+    try:
+        with pytest.raises(ToolError) as info:
+            move_tables_sync(
+                source, proxy.url(empty_database_url), tables=["points"], quiet=True
+            )
+    finally:
+        proxy.close()
+    assert info.value.tool == "psql"
+    assert "into target" in str(info.value)
+    assert user_tables(empty_database_url) == []
+    counts = move_tables_sync(source, empty_database_url, tables=["points"], quiet=True)
+    assert counts == {"public.points": 30000}
+
+
+def test_terminated_backend_during_restore(
+    dump_file: Path, empty_database_url: str
+) -> None:
+    """pg_terminate_backend from a second session, while a slow proxy keeps psql busy."""
+    proxy = CutProxy(_upstream(empty_database_url), delay=0.05)
+    killed: list[Any] = []
+
+    def terminator() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not killed:
+            rows = query(
+                empty_database_url,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'macrostrat-restore' AND state <> 'idle'",
+            )
+            if rows:
+                killed.extend(rows)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=terminator)
+    thread.start()
+    try:
+        with pytest.raises(ToolError) as info:
+            pg_restore_from_file_sync(
+                dump_file, proxy.url(empty_database_url), quiet=True
+            )
+    finally:
+        thread.join()
+        proxy.close()
+    assert killed
+    assert "terminat" in info.value.stderr or "closed" in info.value.stderr
+    assert user_tables(empty_database_url) == []
+    pg_restore_from_file_sync(dump_file, empty_database_url, quiet=True)
+    assert query(empty_database_url, "SELECT count(*) FROM points") == [(30000,)]

@@ -1,0 +1,145 @@
+"""Which client tools run: local ones, a container, or a clear error before running."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from macrostrat.database.errors import ToolVersionError
+from macrostrat.database.transfer import pg_dump_to_file_sync, select_tools
+from macrostrat.database.transfer.tools import find_client_tools
+
+REAL = find_client_tools()
+
+
+def _script(path: Path, body: str) -> None:
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+def _old_tools(bindir: Path, record: Path) -> None:
+    """Stand-ins reporting PostgreSQL 12 (no old client can be installed here)."""
+    bindir.mkdir()
+    for prog in ("pg_dump", "pg_restore", "psql"):
+        _script(
+            bindir / prog,
+            f'echo "{prog} $*" >> {record}\n'
+            f'if [ "$1" = "--version" ]; then echo "{prog} (PostgreSQL) 12.22"; exit 0; fi\n'
+            "exit 3\n",
+        )
+
+
+def test_real_tool_symlinks_are_used(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$MACROSTRAT_PG_BINDIR pointing at symlinks to the real client programs."""
+    assert REAL is not None
+    assert REAL.bindir is not None
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for prog in ("pg_dump", "pg_restore", "psql"):
+        (bindir / prog).symlink_to(REAL.bindir / prog)
+    monkeypatch.setenv("MACROSTRAT_PG_BINDIR", str(bindir))
+    tools = select_tools(make_url(database_url))
+    assert (tools.kind, tools.bindir, tools.version) == ("local", bindir, REAL.version)
+    assert tools.argv("pg_dump", "-x")[0] == str(bindir / "pg_dump")
+    pg_dump_to_file_sync(database_url, tmp_path / "d.dump", quiet=True)
+    assert (tmp_path / "d.dump").read_bytes().startswith(b"PGDMP")
+
+
+def test_old_local_tools_without_docker_raise_before_running(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stand-in tools that report version 12 against the real server; no docker on PATH."""
+    record = tmp_path / "calls.txt"
+    _old_tools(tmp_path / "old", record)
+    monkeypatch.setenv("MACROSTRAT_PG_BINDIR", str(tmp_path / "old"))
+    monkeypatch.setenv("PATH", str(tmp_path / "old"))
+    out = tmp_path / "d.dump"
+    with pytest.raises(ToolVersionError) as info:
+        pg_dump_to_file_sync(database_url, out, quiet=True)
+    server = REAL.version if REAL else None
+    assert info.value.tool_version == 12
+    assert "version 12" in str(info.value)
+    assert f"PostgreSQL {info.value.server_version}" in str(info.value)
+    assert info.value.server_version == server
+    assert record.read_text().split("\n")[:-1] == ["pg_dump --version"]
+    assert not out.exists()
+
+
+def test_prefix_empty_means_local_tools_never_docker(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """command_prefix=[]: local only, even when a (stand-in) docker answers."""
+    record = tmp_path / "calls.txt"
+    _old_tools(tmp_path / "old", record)
+    _script(tmp_path / "old" / "docker", f'echo "docker $*" >> {record}\necho 28.0\n')
+    monkeypatch.setenv("MACROSTRAT_PG_BINDIR", str(tmp_path / "old"))
+    monkeypatch.setenv("PATH", str(tmp_path / "old"))
+    with pytest.raises(ToolVersionError, match=r"command_prefix=\[\]"):
+        select_tools(make_url(database_url), command_prefix=[])
+    assert "docker" not in record.read_text()
+    # and with the real tools, [] runs them (upstream fell back to Docker)
+    monkeypatch.setenv("MACROSTRAT_PG_BINDIR", str(REAL.bindir))  # type: ignore[union-attr]
+    assert select_tools(make_url(database_url), command_prefix=[]).kind == "local"
+
+
+def test_old_local_tools_fall_back_to_docker_image(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recording stand-in for `docker` (no engine here) that runs the real tools.
+
+    It checks the image (from $MACROSTRAT_PG_TOOLS_IMAGE with {major}), that
+    the password is passed by name only, and runs the real program.
+    """
+    assert REAL is not None
+    record = tmp_path / "calls.txt"
+    _old_tools(tmp_path / "old", record)
+    _script(
+        tmp_path / "old" / "docker",
+        f'echo "docker $*" >> {record}\n'
+        'if [ "$1" = "version" ]; then echo 28.0; exit 0; fi\n'
+        f'echo "PGPASSWORD set: ${{PGPASSWORD:+yes}}" >> {record}\n'
+        "shift 11\n"  # run --rm -i --network host --log-driver none -e X -e Y
+        f'echo "image $1" >> {record}\nshift\n'
+        f'prog=$1\nshift\nexec {REAL.bindir}/$prog "$@"\n',
+    )
+    monkeypatch.setenv("MACROSTRAT_PG_BINDIR", str(tmp_path / "old"))
+    monkeypatch.setenv("PATH", f"{tmp_path / 'old'}{os.pathsep}/usr/bin:/bin")
+    monkeypatch.setenv("MACROSTRAT_PG_TOOLS_IMAGE", "macrostrat-test/postgis:{major}")
+    out = tmp_path / "d.dump"
+    pg_dump_to_file_sync(database_url, out, quiet=True)
+    assert out.read_bytes().startswith(b"PGDMP")
+    calls = record.read_text()
+    assert f"image macrostrat-test/postgis:{REAL.version}" in calls
+    assert "PGPASSWORD set: yes" in calls
+    password = make_url(database_url).password
+    assert password
+    assert password not in calls
+    assert "-e PGPASSWORD -e PGAPPNAME" in calls
+
+
+@pytest.mark.docker
+def test_real_docker_image(
+    docker_client: object, database_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """With a Docker engine and the local test image, old local tools use the container."""
+    import docker.errors
+
+    assert REAL is not None
+    image = f"macrostrat-test/postgis:{REAL.version}"
+    try:
+        docker_client.images.get(image)  # type: ignore[attr-defined]
+    except docker.errors.ImageNotFound:
+        pytest.skip(f"requires image {image}")
+    _old_tools(tmp_path / "old", tmp_path / "calls.txt")
+    monkeypatch.setenv("MACROSTRAT_PG_BINDIR", str(tmp_path / "old"))
+    monkeypatch.setenv("MACROSTRAT_PG_TOOLS_IMAGE", "macrostrat-test/postgis:{major}")
+    out = tmp_path / "d.dump"
+    pg_dump_to_file_sync(database_url, out, quiet=True)
+    assert out.read_bytes().startswith(b"PGDMP")
