@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from macrostrat.database.errors import ToolError
 from macrostrat.database.transfer import (
+    copy_database_sync,
     move_tables_sync,
     pg_dump_to_file_sync,
     pg_restore_from_file_sync,
@@ -246,4 +247,27 @@ def test_terminated_backend_during_restore(
     assert "terminat" in info.value.stderr or "closed" in info.value.stderr
     assert user_tables(empty_database_url) == []
     pg_restore_from_file_sync(dump_file, empty_database_url, quiet=True)
+    assert query(empty_database_url, "SELECT count(*) FROM points") == [(30000,)]
+
+
+@pytest.mark.parametrize("side", ["source", "target"])
+def test_cut_during_copy_database_then_rerun(
+    source: str, empty_database_url: str, side: str
+) -> None:
+    """Cut pg_dump's or pg_restore's connection: an error, and nothing committed."""
+    upstream = source if side == "source" else empty_database_url
+    direction = "down" if side == "source" else "up"
+    proxy = CutProxy(_upstream(upstream), cut_after=300_000, direction=direction)
+    src = proxy.url(source) if side == "source" else source
+    dst = proxy.url(empty_database_url) if side == "target" else empty_database_url
+    try:
+        with pytest.raises(ToolError) as info:
+            copy_database_sync(src, dst, dump_args=["-Z0"], quiet=True)
+    finally:
+        proxy.close()
+    assert proxy.cut_done
+    assert info.value.tool == ("pg_dump" if side == "source" else "pg_restore")
+    assert "Nothing was committed" in str(info.value)
+    assert user_tables(empty_database_url) == []
+    copy_database_sync(source, empty_database_url, quiet=True)
     assert query(empty_database_url, "SELECT count(*) FROM points") == [(30000,)]

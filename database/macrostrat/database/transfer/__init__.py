@@ -1,7 +1,8 @@
 """Moving data in and out of PostgreSQL: COPY bulk loads, dumps, restores and moves.
 
 Bulk loads (`copy_rows`, `copy_to`, `bulk_upsert`) use psycopg's COPY.  Dumps,
-restores and moves run PostgreSQL's client programs (`pg_dump`,
+restores, whole-database copies (`copy_database`) and moves run
+PostgreSQL's client programs (`pg_dump`,
 `pg_restore`, `psql`), chosen by `select_tools`: local programs at least as
 new as the server, else a container, else a clear error before anything
 runs.  The async functions keep upstream's names and keywords; each has a
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from .copy import BulkLoadError, bulk_upsert, copy_rows, copy_to
+from .copy_database import copy_database, copy_database_sync
 from .dump_database import pg_dump, pg_dump_sync, pg_dump_to_file, pg_dump_to_file_sync
 from .move_tables import move_tables, move_tables_sync
 from .restore_database import (
@@ -29,6 +31,8 @@ __all__ = [
     "ClientTools",
     "DecodingStreamReader",
     "bulk_upsert",
+    "copy_database",
+    "copy_database_sync",
     "copy_rows",
     "copy_to",
     "create_cli",
