@@ -226,3 +226,91 @@ def login(client):
         )
 
     return _login
+
+
+# Core: a real auth schema in a fresh PostGIS database per test.
+
+
+@pytest.fixture
+def token_key() -> str:
+    return secrets.token_urlsafe(48)
+
+
+@pytest.fixture
+def auth_store(empty_db, token_key):
+    """`connect_engine` on a fresh database, creating the auth tables."""
+    from macrostrat.auth_system.core import connect_engine, set_auth_database
+
+    store = connect_engine(empty_db, token_key=token_key, create_schema=True)
+    yield store
+    set_auth_database(None)
+
+
+# ORCID: a stand-in token endpoint served on loopback (no outside network).
+
+
+class FakeOrcid:
+    """A real HTTP server on 127.0.0.1 answering ``POST /oauth/token``."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs
+
+        self.requests: list[dict[str, str]] = []
+        self.status = 200
+        self.body: bytes = b""
+        self.reply_json(
+            {
+                "access_token": "orcid-access",
+                "token_type": "bearer",
+                "refresh_token": "orcid-refresh",
+                "expires_in": 631138518,
+                "scope": "/authenticate",
+                "name": "Josiah Carberry",
+                "orcid": "0000-0002-1825-0097",
+            }
+        )
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                fake.requests.append(
+                    {
+                        "path": self.path,
+                        "accept": self.headers.get("accept"),
+                        "content-type": self.headers.get("content-type"),
+                        **{k: v[0] for k, v in form.items()},
+                    }
+                )
+                self.send_response(fake.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(fake.body)))
+                self.end_headers()
+                self.wfile.write(fake.body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def reply_json(self, data: Any, status: int = 200) -> None:
+        self.status = status
+        self.body = json.dumps(data).encode()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_orcid(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    server = FakeOrcid()
+    yield server
+    server.close()

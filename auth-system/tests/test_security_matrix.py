@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import time
 import uuid
+from typing import Annotated
 
 import jwt
 import pytest
+from fastapi import Depends, FastAPI
+from fastapi.testclient import TestClient
+
+from macrostrat.auth_system.core import DatabaseIdentityProvider, has_access
 
 
 def _claims(**overrides):
@@ -158,3 +164,61 @@ def test_issued_time_claims_are_integers(client, login, backend):
         assert payload["role"] == "reader"
         lifetime = payload["exp"] - payload["iat"]
         assert lifetime == (86400 if type == "access" else 2592000)
+
+
+def test_every_bad_access_cookie_gives_no_core_access(backend, auth_store):
+    """The same matrix through the core dependencies (groups from PostGIS)."""
+    user = DatabaseIdentityProvider(auth_store).create_user(
+        "alice", None, roles=["admin"]
+    )
+    assert user.roles == ("admin",)
+    app = FastAPI()
+
+    @app.get("/access")
+    def access(ok: Annotated[bool, Depends(has_access)]):
+        return {"access": ok}
+
+    client = TestClient(app, base_url="https://testserver")
+    good = jwt.encode(_claims(), backend.encode_key, algorithm="HS256")
+    client.cookies.set("access_token_cookie", good)
+    assert client.get("/access").json() == {"access": True}
+    for case, token in _bad_tokens(backend.encode_key).items():
+        client.cookies.set("access_token_cookie", token)
+        assert client.get("/access").json() == {"access": False}, case
+
+
+def test_jwt_signatures_are_compared_in_constant_time(client, login, monkeypatch):
+    """PyJWT checks HMAC signatures with hmac.compare_digest (observed, not timed)."""
+    login("alice")
+    calls = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    assert client.get("/auth/secret").status_code == 200
+    token = client.cookies["access_token_cookie"]
+    signature = base64.urlsafe_b64decode(token.split(".")[2] + "==")
+    assert any(signature in (a, b) for a, b in calls)
+
+
+def test_password_checks_are_constant_time(client, monkeypatch):
+    """Both a wrong password and an unknown user go through hmac.compare_digest."""
+    calls = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    for username in ("alice", "nobody"):
+        calls.clear()
+        response = client.post(
+            "/auth/login", json_body={"username": username, "password": "wrong"}
+        )
+        assert response.status_code == 401
+        assert len(calls) == 1, username
+        assert len(calls[0][0]) == 64  # an scrypt digest, not the plaintext

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["AuthConfigurationError", "AuthNotConfiguredError", "AuthSystemError"]
+__all__ = [
+    "AuthConfigurationError",
+    "AuthNotConfiguredError",
+    "AuthSystemError",
+    "OrcidLoginError",
+]
 
 
 class AuthSystemError(Exception):
@@ -20,3 +25,16 @@ class AuthConfigurationError(AuthSystemError, ValueError):
 
 class AuthNotConfiguredError(AuthSystemError, RuntimeError):
     """A backend or identity provider was requested before one was configured."""
+
+
+class OrcidLoginError(AuthSystemError):
+    """An ORCID login could not be completed.
+
+    ``status_code`` is the HTTP status the callback answers with (400 for a bad
+    or missing ``state``, 401 when ORCID refuses, 403 for users not on the
+    allow-list, 502 when the token endpoint cannot be used).
+    """
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.status_code = status_code

@@ -7,11 +7,13 @@ import logging
 from typing import Any
 
 from starlette.authentication import AuthenticationError, requires
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, Router
 
 from .context import get_backend, get_identity_provider
+from .identity import BaseUser, IdentityProvider
 from .passwords import DUMMY_HASH, verify_password
 
 __all__ = ["AuthAPI", "UnauthorizedResponse"]
@@ -39,6 +41,22 @@ async def _credentials(request: Request) -> tuple[str, str] | None:
     return username, password
 
 
+def _check_password(
+    provider: IdentityProvider, username: str, password: str
+) -> BaseUser | None:
+    """The user if ``password`` is right (upgrading an old hash), else None."""
+    user = provider.get_user(username) if username else None
+    if user is None:
+        verify_password(password, DUMMY_HASH)
+        return None
+    if not user.is_correct_password(password):
+        return None
+    if user.password_needs_upgrade:
+        user.set_password(password)
+        provider.save_user(user)
+    return user
+
+
 async def login(request: Request) -> JSONResponse:
     """Check ``{username, password}`` and set the login cookies.
 
@@ -57,18 +75,12 @@ async def login(request: Request) -> JSONResponse:
         )
     username, password = creds
     provider = get_identity_provider()
-    user = provider.get_user(username) if username else None
+    # The provider may query a database and hashing takes tens of
+    # milliseconds: both run in a worker thread, off the event loop.
+    user = await run_in_threadpool(_check_password, provider, username, password)
     if user is None:
-        verify_password(password, DUMMY_HASH)
-        ok = False
-    else:
-        ok = user.is_correct_password(password)
-    if not ok:
         log.info("Failed login attempt")
         return backend.logout(UnauthorizedResponse())
-    if user.password_needs_upgrade:
-        user.set_password(password)
-        provider.save_user(user)
     response = JSONResponse({"login": True, "username": user.username})
     return backend.set_login_cookies(
         response, identity=user.username, roles=list(user.roles)
@@ -93,7 +105,7 @@ async def refresh(request: Request) -> JSONResponse:
         identity = backend.get_identity(request, "refresh")
     except AuthenticationError:
         return UnauthorizedResponse()
-    user = get_identity_provider().get_user(identity)
+    user = await run_in_threadpool(get_identity_provider().get_user, identity)
     if user is None:
         return UnauthorizedResponse()
     response = JSONResponse({"login": True, "refresh": True, "username": user.username})

@@ -90,3 +90,23 @@ class IdentityProvider:
     def save_user(self, user: BaseUser) -> None:
         """Persist changes to ``user`` (called after a password hash upgrade)."""
         return None
+
+    def find_or_create_orcid_user(
+        self, orcid: str, name: str | None = None
+    ) -> BaseUser | None:
+        """Return the user with ORCID iD ``orcid``, creating it on first login.
+
+        Needed only for ORCID login; the default raises
+        `AuthConfigurationError`. Return None to refuse the login.
+
+        Parameters:
+            orcid: the ORCID iD (``0000-0002-1825-0097``).
+            name: the name ORCID returned, if any.
+        """
+        from ..errors import AuthConfigurationError
+
+        raise AuthConfigurationError(
+            f"{type(self).__name__} does not support ORCID login; implement "
+            "find_or_create_orcid_user(orcid, name) or use "
+            "macrostrat.auth_system.core.DatabaseIdentityProvider"
+        )

@@ -1,0 +1,156 @@
+"""Request dependencies: who is calling, their groups, scopes and access.
+
+Each function takes the Starlette/FastAPI ``Request``, so it works as a FastAPI
+dependency (``Depends(has_access)``) without importing FastAPI, and can be
+called directly from Starlette endpoints. They are synchronous: FastAPI runs
+them in its thread pool, and they query the database.
+
+- The user comes from the access cookie of the configured `JWTBackend`
+  (``access_token_cookie``); their groups are read from the database on each
+  request, so removing a membership takes effect at once.
+- An ``Authorization: Bearer <API token>`` header adds the token's group; an
+  unknown, expired or malformed token answers 401.
+- There is no development bypass: ``ENVIRONMENT=development`` changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.authentication import AuthenticationError
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
+
+from ..legacy.context import get_backend
+from .database import get_access_token, get_auth_database
+from .model import TokenData
+
+__all__ = [
+    "get_groups",
+    "get_groups_from_header_token",
+    "get_scopes",
+    "get_user_id",
+    "get_user_token_from_cookie",
+    "has_access",
+    "require_scopes",
+]
+
+_UNSET = object()
+
+
+def _cached(request: HTTPConnection, key: str, compute: Callable[[], object]) -> object:
+    state = request.scope.setdefault("state", {})
+    name = f"macrostrat_auth_{key}"
+    value = state.get(name, _UNSET)
+    if value is _UNSET:
+        value = compute()
+        state[name] = value
+    return value
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, detail=message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_user_token_from_cookie(request: HTTPConnection) -> TokenData | None:
+    """The user named by a valid access cookie, with their group ids, or None.
+
+    Invalid, expired, revoked or refresh tokens count as no token.
+    """
+
+    def compute() -> TokenData | None:
+        backend = get_backend()
+        token = request.cookies.get(backend.cookie_name("access"))
+        if not token:
+            return None
+        try:
+            payload = backend.decode_token(token, "access")
+        except AuthenticationError:
+            return None
+        sub = payload["identity"]
+        return TokenData(sub=sub, groups=get_auth_database().group_ids_for(sub))
+
+    return _cached(request, "token_data", compute)  # type: ignore[return-value]
+
+
+def get_groups_from_header_token(request: HTTPConnection) -> int | None:
+    """The group of the request's ``Bearer`` API token, or None without a header.
+
+    Raises:
+        HTTPException: 401 for an unknown or expired token or a non-Bearer header.
+    """
+
+    def compute() -> int | None:
+        header = request.headers.get("authorization")
+        if header is None:
+            return None
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise _unauthorized("Authorization header must be 'Bearer <API token>'")
+        token = get_access_token(value.strip())
+        if token is None:
+            raise _unauthorized("Unknown or expired API token")
+        return token.group
+
+    return _cached(request, "header_group", compute)  # type: ignore[return-value]
+
+
+def get_groups(request: HTTPConnection) -> list[int]:
+    """Group ids of the request: the cookie user's groups plus the API token's."""
+    data = get_user_token_from_cookie(request)
+    groups = list(data.groups) if data else []
+    header_group = get_groups_from_header_token(request)
+    if header_group is not None and header_group not in groups:
+        groups.append(header_group)
+    return groups
+
+
+def get_user_id(request: HTTPConnection) -> str | None:
+    """The identity (``sub``; the ORCID iD for ORCID users) of the cookie user."""
+    data = get_user_token_from_cookie(request)
+    return data.sub if data else None
+
+
+def has_access(request: HTTPConnection) -> bool:
+    """Whether the request belongs to one of the configured ``access_groups``."""
+    groups = set(get_groups(request))
+    return bool(groups & get_auth_database().access_group_ids())
+
+
+def get_scopes(request: HTTPConnection) -> list[str]:
+    """The request's scopes: ``authenticated`` for a user, plus its group names.
+
+    ``["public"]`` when there is neither a user nor an API token.
+    """
+    user = get_user_token_from_cookie(request)
+    groups = get_groups(request)
+    if user is None and not groups:
+        return ["public"]
+    scopes = ["authenticated"] if user is not None else []
+    scopes += get_auth_database().group_names(groups)
+    return scopes
+
+
+def require_scopes(*scopes: str) -> Callable[[HTTPConnection], list[str]]:
+    """A dependency that answers 401/403 unless the request has every scope.
+
+    Usage: ``@app.get("/x", dependencies=[Depends(require_scopes("admin"))])``.
+    Anonymous requests get 401, authenticated ones lacking a scope 403.
+
+    Parameters:
+        scopes: the scopes (group names, or ``authenticated``) required.
+    """
+    if not scopes or not all(isinstance(s, str) and s for s in scopes):
+        raise ValueError("require_scopes() needs one or more scope names")
+
+    def dependency(request: HTTPConnection) -> list[str]:
+        have = get_scopes(request)
+        if have == ["public"]:
+            raise _unauthorized("Authentication required")
+        missing = [s for s in scopes if s not in have]
+        if missing:
+            raise HTTPException(403, detail=f"Missing scope(s): {', '.join(missing)}")
+        return have
+
+    dependency.__name__ = f"require_scopes({', '.join(scopes)})"
+    return dependency

@@ -1,0 +1,95 @@
+"""SQLAlchemy models of the auth schema (users, groups, members, API tokens).
+
+The models name the schema ``macrostrat_auth``; `AuthDatabase` maps that name
+to the configured schema with SQLAlchemy's ``schema_translate_map``, so the same
+models serve any schema created by `create_auth_schema`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import func
+
+__all__ = ["SCHEMA", "Base", "Group", "GroupMembers", "Token", "User"]
+
+SCHEMA = "macrostrat_auth"
+"""The schema name the models are declared in (and the default schema)."""
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the auth models."""
+
+
+class GroupMembers(Base):
+    """Membership of a user in a group."""
+
+    __tablename__ = "group_members"
+    __table_args__ = (
+        UniqueConstraint("group_id", "user_id"),
+        {"schema": SCHEMA},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(
+        ForeignKey(f"{SCHEMA}.group.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey(f"{SCHEMA}.user.id", ondelete="CASCADE")
+    )
+
+
+class Group(Base):
+    """A named group; its name is the scope (role) it grants."""
+
+    __tablename__ = "group"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    users: Mapped[list[User]] = relationship(
+        secondary=GroupMembers.__table__, back_populates="groups"
+    )
+
+
+class User(Base):
+    """A user: a local login (``username`` and password) and/or an ORCID iD (``sub``)."""
+
+    __tablename__ = "user"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str | None] = mapped_column(Text, unique=True)
+    sub: Mapped[str | None] = mapped_column(String(255), unique=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(255))
+    hashed_password: Mapped[str | None] = mapped_column(Text)
+    groups: Mapped[list[Group]] = relationship(
+        secondary=GroupMembers.__table__, back_populates="users", lazy="selectin"
+    )
+    created_on: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_on: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class Token(Base):
+    """An API token granting its group's access; only its keyed hash is stored."""
+
+    __tablename__ = "token"
+    __table_args__ = {"schema": SCHEMA}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(255), unique=True)
+    group: Mapped[int] = mapped_column(
+        "group", ForeignKey(f"{SCHEMA}.group.id", ondelete="CASCADE")
+    )
+    used_on: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_on: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_on: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
