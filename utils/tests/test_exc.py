@@ -36,3 +36,27 @@ def test_hierarchy_can_be_caught_as_base_error():
 
 def test_module_all():
     assert set(exc_all) == {"ApplicationError", "BaseError", "GitError"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "install macrostrat.app_frame[db]",
+        "[bold]not bold[/]",
+        "path C:\\temp\\[x] and [#fff] and [@click]",
+        "a [ lone bracket and list[0] and [1, 2]",
+    ],
+)
+def test_render_escapes_square_brackets(text: str) -> None:
+    """Upstream passed the text through as markup: ``[db]`` vanished when printed."""
+    from rich.console import Console
+    from rich.theme import Theme
+
+    console = Console(
+        theme=Theme({"danger": "red", "details": "dim"}),
+        force_terminal=False,
+        width=200,
+    )
+    with console.capture() as captured:
+        console.print(ApplicationError(text, text).render(), end="")
+    assert captured.get() == f"{text}\n{text}\n"

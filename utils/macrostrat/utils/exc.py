@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["ApplicationError", "BaseError", "GitError"]
 
 
@@ -43,15 +45,30 @@ class ApplicationError(BaseError):
         The message is wrapped in the `danger` style and the details (if any)
         in the `details` style; both are expected to be defined by the
         consumer's Rich theme. Without such a theme Rich prints the text
-        unstyled. Each part ends with a newline.
+        unstyled. Square brackets in the message and details are escaped, so
+        text such as ``install macrostrat.app_frame[db]`` prints as written
+        instead of being taken for markup. Each part ends with a newline.
 
         Returns:
             The markup string, e.g. `"[danger]Oops[/]\\n[details]Try again[/]\\n"`.
         """
-        text = f"[danger]{self.message}[/]\n"
+        text = f"[danger]{_escape_markup(self.message)}[/]\n"
         if self.details:
-            text += f"[details]{self.details}[/]\n"
+            text += f"[details]{_escape_markup(self.details)}[/]\n"
         return text
+
+
+# What Rich would read as a tag: "[" then a letter, "#", "/" or "@", up to "]".
+_TAG = re.compile(r"(\\*)(\[[a-zA-Z#/@][^[]*?\])")
+
+
+def _escape_markup(text: str) -> str:
+    """Escape ``text`` for Rich markup (without importing Rich).
+
+    Each tag-like ``[...]`` gets a backslash; backslashes right before it are
+    doubled so that they stay literal too.
+    """
+    return _TAG.sub(lambda m: m.group(1) * 2 + "\\" + m.group(2), text)
 
 
 class GitError(ApplicationError):
