@@ -1,0 +1,114 @@
+"""`ControlCommand`: the root Typer app of an application's control CLI."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from .utils.commands import CommandBase
+from .utils.env import get_env_boolean
+
+if TYPE_CHECKING:
+    from .core import Application
+
+__all__ = ["DRY_RUN_ENV", "ControlCommand"]
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DRY_RUN_ENV = "DRY_RUN"
+"""The variable that turns on dry-run mode (`DRY_RUN=1`), like `--dry-run`."""
+
+
+class ControlCommand(CommandBase):
+    """The root command of an application's control CLI (a `typer.Typer`).
+
+    It has two global options: `--verbose` (debug logs of the app's
+    `log_modules` and tracebacks for errors; also turned on by the
+    `<PREFIX>VERBOSE` variable, which is then exported as `1` for nested
+    commands) and `--dry-run` (docker commands are printed instead of run;
+    also turned on by `DRY_RUN=1`, which is exported likewise). `--help`
+    works at every level. `:app_name:` and `:command_name:` in command help
+    texts are replaced with the app's names (the functions' docstrings are
+    not modified).
+
+    Subclasses may override `callback` to add global options; call
+    `super().callback(ctx, verbose=verbose, dry_run=dry_run)` from it.
+
+    Args:
+        app: The application.
+        name: The name shown for the CLI (default: `app.name`).
+        **kwargs: Passed to [`CommandBase`][macrostrat.app_frame.CommandBase]
+            and `typer.Typer`.
+    """
+
+    def __init__(self, app: Application, *, name: str | None = None, **kwargs: Any):
+        kwargs.setdefault("pretty_exceptions_show_locals", False)
+        super().__init__(**kwargs)
+        self.name = name or app.name
+        self.app = app
+
+        def callback(*args: Any, **kw: Any) -> Any:
+            return self.callback(*args, **kw)
+
+        functools.update_wrapper(callback, self.callback)
+        callback.__doc__ = app.replace_names(inspect.getdoc(self.callback) or "")
+        typer.Typer.callback(self, invoke_without_command=True)(callback)
+
+    def callback(  # type: ignore[override]
+        self,
+        ctx: typer.Context,
+        verbose: Annotated[
+            bool,
+            typer.Option("--verbose", help="Show debug logs and error tracebacks."),
+        ] = False,
+        dry_run: Annotated[
+            bool,
+            typer.Option(
+                "--dry-run", help="Print docker commands instead of running them."
+            ),
+        ] = False,
+    ) -> None:
+        """:app_name: command-line interface"""
+        ctx.obj = self.app
+        verbose_var = f"{self.app.envvar_prefix}VERBOSE"
+        verbose = bool(verbose or get_env_boolean(verbose_var, False))
+        if verbose:
+            os.environ[verbose_var] = "1"
+        self.app.verbose = verbose
+        self.app.setup_logs(verbose=verbose)
+        if verbose:
+            log.debug("Activated verbose mode")
+        if dry_run is True:
+            os.environ[DRY_RUN_ENV] = "1"
+
+    def command(  # type: ignore[override]
+        self,
+        name: str | Callable[..., Any] | None = None,
+        *,
+        aliases: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Callable[[F], F]:
+        """Register a command; `:app_name:`/`:command_name:` in its help are replaced.
+
+        Same arguments as [`CommandBase.command`][macrostrat.app_frame.utils.commands.CommandBase.command].
+        """
+        if callable(name):
+            return self.command(aliases=aliases, **kwargs)(name)  # type: ignore[return-value]
+
+        def decorator(func: F) -> F:
+            options = dict(kwargs)
+            text = options.get("help") or inspect.getdoc(func)
+            if text:
+                options["help"] = self.app.replace_names(text)
+            CommandBase.command(self, name, aliases=aliases, **options)(func)
+            return func
+
+        return decorator

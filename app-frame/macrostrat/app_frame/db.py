@@ -1,0 +1,351 @@
+"""The `db` command group: migrations, dump/restore, SQL and tables (the `db` extra).
+
+It needs `macrostrat.app_frame[db]` (macrostrat.database and
+macrostrat.dinosaur). Those packages are imported only when a `db` command
+runs or its help is shown; without them the commands say what to install.
+`db migrate` is the Typer app of `macrostrat.dinosaur.cli` (`plan`, `apply`,
+`dump-schema`), and `db dump`, `db restore` and `db move` are the commands of
+`macrostrat.database.transfer.cli`, mounted as they are. `db sql` and
+`db tables` are defined here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+import typer
+
+from .errors import ApplicationError, MissingExtraError
+from .utils.commands import CommandBase, ControlCommandGroup
+
+__all__ = ["DATABASE_ENV", "DatabaseURL", "add_db_commands", "db_commands"]
+
+DATABASE_ENV = "MACROSTRAT_DATABASE_URL"
+"""The variable giving the database URL when neither `--database` nor the app does."""
+
+DatabaseURL = str | Callable[[], str] | None
+"""A database URL, or a function returning it (called only when a command runs)."""
+
+_EXTRA_HINT = "Install the db extra: pip install 'macrostrat.app_frame[db]'"
+_TRANSFER_COMMANDS = ("dump", "restore", "move")
+
+
+@dataclass(frozen=True)
+class _Config:
+    database_url: DatabaseURL
+    initializer: Any
+    template: str | None
+    schema: str | None
+
+
+def _unavailable(name: str, module: str, error: ImportError) -> Any:
+    """A stand-in command that explains which module is missing and how to get it."""
+    message = f"`db {name}` needs {module}, which cannot be imported ({error})"
+    stub = typer.Typer()
+
+    @stub.command(
+        name,
+        help=f"Unavailable: {module} cannot be imported. {_EXTRA_HINT}.",
+        context_settings={
+            "ignore_unknown_options": True,
+            "allow_extra_args": True,
+            "help_option_names": [],
+        },
+    )
+    def fail(ctx: typer.Context) -> None:
+        raise MissingExtraError(message, details=_EXTRA_HINT) from error
+
+    command = typer.main.get_command(stub)
+    command.name = name
+    return command
+
+
+class _DatabaseGroup(ControlCommandGroup):
+    """The `db` group; `migrate`, `dump`, `restore` and `move` are built on first use."""
+
+    config: ClassVar[_Config]
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return ["migrate", *_TRANSFER_COMMANDS, *super().list_commands(ctx)]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        if cmd_name == "migrate":
+            return self._migrate()
+        if cmd_name in _TRANSFER_COMMANDS:
+            return self._transfer(ctx, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def _migrate(self) -> Any:
+        try:
+            from macrostrat.dinosaur.cli import create_cli
+        except ImportError as exc:
+            return _unavailable("migrate", "macrostrat.dinosaur.cli", exc)
+        cfg = self.config
+        app = create_cli(
+            initializer=cfg.initializer,
+            database_url=cfg.database_url,
+            template=cfg.template,
+            schema=cfg.schema,
+        )
+        group = typer.main.get_command(app)
+        group.name = "migrate"
+        group.help = "Plan and apply schema migrations (macrostrat.dinosaur)."
+        return group
+
+    def _transfer(self, ctx: typer.Context, name: str) -> Any:
+        module = "macrostrat.database.transfer.cli"
+        try:
+            from macrostrat.database.transfer.cli import create_cli
+        except ImportError as exc:
+            return _unavailable(name, module, exc)
+        group = typer.main.get_command(
+            create_cli(database_url=self.config.database_url)
+        )
+        command = (
+            group.get_command(ctx, name) if hasattr(group, "get_command") else None
+        )
+        if command is None:
+            return _unavailable(
+                name, module, ImportError(f"it has no `{name}` command")
+            )
+        return command
+
+
+def _database_url(option: str | None, config: _Config) -> str:
+    if option:
+        return option
+    if config.database_url is not None:
+        url = config.database_url
+        return url() if callable(url) else url
+    env = os.environ.get(DATABASE_ENV)
+    if env:
+        return env
+    raise typer.BadParameter(
+        f"give --database or set ${DATABASE_ENV}", param_hint="--database"
+    )
+
+
+def _open_database(url: str) -> Any:
+    try:
+        from macrostrat.database import Database
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"The db commands need macrostrat.database, which cannot be imported ({exc})",
+            details=_EXTRA_HINT,
+        ) from exc
+    return Database(url)
+
+
+def _database_error(exc: Exception) -> ApplicationError:
+    text = str(exc).strip() or type(exc).__name__
+    first, _, rest = text.partition("\n")
+    return ApplicationError(first, details=rest.strip() or None)
+
+
+def _print_rows(result: Any) -> None:
+    keys = list(result.keys())
+    rows = result.all()
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*keys)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        Console().print(table)
+        return
+    typer.echo("\t".join(keys))
+    for row in rows:
+        typer.echo("\t".join("" if v is None else str(v) for v in row))
+
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option("--database", "-d", help=f"Database URL [${DATABASE_ENV}]"),
+]
+
+_TABLES_SQL = """
+SELECT n.nspname AS schema, c.relname AS name
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%%'
+  AND n.nspname NOT LIKE 'pg\\_temp\\_%%'
+  AND (cardinality(%(schemas)s::text[]) = 0 OR n.nspname = ANY(%(schemas)s::text[]))
+ORDER BY 1, 2
+"""
+
+_MISSING_SCHEMAS_SQL = """
+SELECT s.name FROM unnest(%(schemas)s::text[]) AS s(name)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.nspname = s.name)
+"""
+
+
+def db_commands(
+    database_url: DatabaseURL = None,
+    *,
+    initializer: Any = None,
+    template: str | None = None,
+    schema: str | None = None,
+    help: str = "Manage the database: migrations, dump and restore, SQL.",
+) -> typer.Typer:
+    """Build the `db` command group (a Typer app) for an application.
+
+    Commands: `migrate` (`plan`, `apply`, `dump-schema`; macrostrat.dinosaur),
+    `dump`, `restore`, `move` (macrostrat.database.transfer), `sql` and
+    `tables`. The database is `--database`, else `database_url`, else
+    `$MACROSTRAT_DATABASE_URL`.
+
+    Args:
+        database_url: The app's database URL, or a function returning it
+            (called only when a command runs).
+        initializer: The default `DatabaseInitializer` (a function building
+            the ideal schema in an empty `Database`) for `migrate`.
+        template: The template database for `migrate`'s throwaway target.
+        schema: Limit `migrate` to this schema by default.
+        help: The group's help text.
+    """
+    config = _Config(database_url, initializer, template, schema)
+    group_cls = type("DatabaseCommandGroup", (_DatabaseGroup,), {"config": config})
+    app = CommandBase(cls=group_cls, help=help)
+
+    @app.command("sql")
+    def sql_command(
+        statement: Annotated[
+            str | None, typer.Argument(help="SQL to run (one or more statements).")
+        ] = None,
+        file: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--file", "-f", help="A SQL file to run (repeatable; - is stdin)."
+            ),
+        ] = None,
+        database: DatabaseOpt = None,
+        atomic: Annotated[
+            bool,
+            typer.Option(
+                "--atomic", help="One transaction: an error undoes every statement."
+            ),
+        ] = False,
+    ) -> None:
+        """Run SQL from the command line or from files, printing any rows.
+
+        Stops at the first failing statement (its file and line are named);
+        earlier statements stay committed unless --atomic is given.
+        """
+        if (statement is None) == (not file):
+            raise typer.BadParameter(
+                "give either a SQL statement or --file (not both)",
+                param_hint="STATEMENT/--file",
+            )
+        sources: list[Any] = []
+        if statement is not None:
+            sources.append(statement)
+        for path in file or []:
+            if str(path) == "-":
+                sources.append(sys.stdin.read())
+            elif not path.is_file():
+                raise typer.BadParameter(f"no such file: {path}", param_hint="--file")
+            else:
+                sources.append(path)
+        url = _database_url(database, config)
+        with _open_database(url) as db:
+            try:
+                results = db.run_sql(
+                    sources, raise_errors=True, atomic=atomic, interpret_as_file=False
+                )
+            except Exception as exc:
+                if not _is_database_error(exc):
+                    raise
+                raise _database_error(exc) from exc
+            for result in results:
+                if result.returns_rows:
+                    _print_rows(result)
+                elif result.statusmessage:
+                    typer.echo(result.statusmessage)
+
+    @app.command("tables")
+    def tables_command(
+        schema_: Annotated[
+            list[str] | None,
+            typer.Option("--schema", "-s", help="Only this schema (repeatable)."),
+        ] = None,
+        database: DatabaseOpt = None,
+    ) -> None:
+        """List the tables as schema.name, one per line."""
+        schemas = list(schema_ or [])
+        url = _database_url(database, config)
+        with _open_database(url) as db:
+            try:
+                if schemas:
+                    missing = (
+                        db.run_query(
+                            _MISSING_SCHEMAS_SQL,
+                            {"schemas": schemas},
+                            interpret_as_file=False,
+                        )
+                        .scalars()
+                        .all()
+                    )
+                    if missing:
+                        raise ApplicationError(
+                            f"No such schema: {', '.join(missing)}",
+                            details="Check the --schema option.",
+                        )
+                rows = db.run_query(
+                    _TABLES_SQL, {"schemas": schemas}, interpret_as_file=False
+                ).all()
+            except ApplicationError:
+                raise
+            except Exception as exc:
+                if not _is_database_error(exc):
+                    raise
+                raise _database_error(exc) from exc
+        for row in rows:
+            typer.echo(f"{row.schema}.{row.name}")
+
+    return app
+
+
+def _is_database_error(exc: Exception) -> bool:
+    try:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from macrostrat.database.errors import MacrostratDatabaseError
+    except ImportError:
+        return False
+    return isinstance(exc, (MacrostratDatabaseError, SQLAlchemyError))
+
+
+def add_db_commands(
+    command: typer.Typer,
+    database_url: DatabaseURL = None,
+    *,
+    name: str = "db",
+    rich_help_panel: str | None = "Database",
+    **kwargs: Any,
+) -> typer.Typer:
+    """Mount the `db` command group on an application's command line, in one line.
+
+    `add_db_commands(main, lambda: os.environ["MYAPP_DATABASE_URL"])`
+
+    Args:
+        command: The command line (e.g. a `ControlCommand`).
+        database_url: See [`db_commands`][macrostrat.app_frame.db_commands].
+        name: The group's name.
+        rich_help_panel: The help panel it is listed in.
+        **kwargs: Passed to `db_commands` (`initializer`, `template`,
+            `schema`, `help`).
+
+    Returns:
+        The group, to add more commands to.
+    """
+    group = db_commands(database_url, **kwargs)
+    command.add_typer(group, name=name, rich_help_panel=rich_help_panel)
+    return group

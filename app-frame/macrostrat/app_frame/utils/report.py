@@ -1,0 +1,48 @@
+"""Printing an `ApplicationError` as a short message instead of a traceback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.theme import Theme
+
+from ..errors import ApplicationError
+
+__all__ = ["ERROR_THEME", "report_application_error"]
+
+ERROR_THEME = Theme({"danger": "bold red", "details": "dim"})
+"""Styles for [`ApplicationError.render`][macrostrat.utils.exc.ApplicationError.render]."""
+
+
+def _is_verbose(ctx: typer.Context | None) -> bool:
+    while ctx is not None:
+        app = ctx.obj
+        if getattr(app, "verbose", False):
+            return True
+        ctx = ctx.parent
+    return False
+
+
+def report_application_error(
+    exc: ApplicationError, ctx: typer.Context | None = None, *, verbose: Any = None
+) -> None:
+    """Print `exc` to standard error: its message in red, then its details.
+
+    In verbose mode (the `verbose` argument, or the application in the
+    context having `verbose` set by `--verbose` or `<PREFIX>VERBOSE`) the
+    traceback is printed first. Must be called while `exc` is being handled.
+
+    Args:
+        exc: The error.
+        ctx: The Typer (Click) context the error was raised in.
+        verbose: Force verbose mode on or off; `None` asks the context.
+    """
+    show_traceback = _is_verbose(ctx) if verbose is None else bool(verbose)
+    console = Console(stderr=True, theme=ERROR_THEME)
+    if show_traceback:
+        console.print_exception()
+    # ApplicationError.render escapes the text: `[db]` never becomes a style.
+    text = exc.render()
+    console.print(text, end="", highlight=False, soft_wrap=True)
