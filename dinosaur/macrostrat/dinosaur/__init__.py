@@ -57,6 +57,8 @@ _LAZY: dict[str, str] = {
     "temp_database": "legacy",
     "update_schema": "manager",
     "use_concurrent_indexes": "apply",
+    "wait_for_cluster": "upgrade_cluster",
+    "wait_for_ready": "upgrade_cluster",
 }
 """Public name -> the submodule that defines it (imported on first use)."""
 
@@ -103,6 +105,8 @@ __all__ = [
     "temp_database",
     "update_schema",
     "use_concurrent_indexes",
+    "wait_for_cluster",
+    "wait_for_ready",
 ]
 
 

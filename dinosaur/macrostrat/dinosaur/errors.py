@@ -7,7 +7,8 @@ derives from it so that existing ``except`` clauses keep working::
     └── ClusterError (RuntimeError)
         ├── PostgresNotFoundError (FileNotFoundError)
         ├── ClusterStartError
-        └── BackendUnavailableError
+        ├── BackendUnavailableError
+        └── DatabaseUpgradeError
     └── MigrationError
         ├── UnsafeMigrationError
         ├── MigrationStatementError
@@ -22,6 +23,7 @@ __all__ = [
     "ClusterError",
     "ClusterStartError",
     "ConvergenceError",
+    "DatabaseUpgradeError",
     "DinosaurError",
     "MigrationError",
     "MigrationStatementError",
@@ -59,6 +61,14 @@ class ClusterStartError(ClusterError):
 
 class BackendUnavailableError(ClusterError):
     """The requested cluster backend (Docker or local binaries) cannot be used here."""
+
+
+class DatabaseUpgradeError(ClusterError):
+    """A cluster's major-version upgrade was refused or failed.
+
+    Raised before anything is swapped, the original volume is untouched; the
+    message says which volume holds what when it is raised later.
+    """
 
 
 class MigrationError(DinosaurError):

@@ -11,8 +11,11 @@ Fixtures:
     database_url (session): a ``str`` URL of a PostGIS-enabled database. It is
         ``$TESTING_DATABASE`` when that server answers (a warning is issued and
         a throwaway cluster is used when it is set but unreachable); otherwise a
-        throwaway cluster from `database_cluster` (``backend="auto"``;
-        ``$POSTGRES_IMAGE`` picks the Docker image).
+        throwaway cluster from `database_cluster`. Its backend is
+        ``$MACROSTRAT_TEST_BACKEND`` (``auto``, ``local`` or ``docker``) when
+        set, else ``docker`` when ``$POSTGRES_IMAGE`` names an image, else
+        ``auto`` (Docker only when its image is already present; see
+        `macrostrat.dinosaur.cluster.choose_backend`).
     database_template (session): the name of a template database with PostGIS
         on that server (``macrostrat_test_template``, or ``$MACROSTRAT_TEST_TEMPLATE``),
         created once and reused across runs on a persistent ``$TESTING_DATABASE``
@@ -22,6 +25,10 @@ Fixtures:
     db / empty_db: a `macrostrat.database.Database` on those databases.
     docker_client (session): a Docker client; skips the test, naming the
         reason, when no engine answers.
+    docker_image (session): the name of a local PostGIS image for Docker tests
+        (``$MACROSTRAT_TEST_IMAGE``, default ``macrostrat-test/postgis:15``, as
+        built by ``scripts/build-test-images``); skips, naming the image and
+        how to build it, when the engine does not have it. Never pulls.
 
 Options:
     --teardown: also drop the template database at the end of the session.
@@ -44,26 +51,41 @@ if TYPE_CHECKING:
     from macrostrat.database import Database
 
 __all__ = [
+    "BACKEND_ENV",
+    "DEFAULT_TEST_IMAGE",
     "TEMPLATE_ENV",
     "TEMPLATE_NAME",
     "TEST_DATABASE_PREFIX",
+    "TEST_IMAGE_ENV",
     "clone_database",
     "create_template_database",
     "database_template",
     "database_url",
+    "database_url_backend",
     "db",
     "docker_client",
+    "docker_image",
     "drop_database_if_exists",
     "empty_database_url",
     "empty_db",
     "module_database_url",
     "pytest_addoption",
+    "require_docker_image",
 ]
 
 TEMPLATE_NAME = "macrostrat_test_template"
 """The template database the fixtures clone, unless ``$MACROSTRAT_TEST_TEMPLATE`` names another."""
 
 TEMPLATE_ENV = "MACROSTRAT_TEST_TEMPLATE"
+
+BACKEND_ENV = "MACROSTRAT_TEST_BACKEND"
+"""Names the `database_cluster` backend of the ``database_url`` fixture."""
+
+TEST_IMAGE_ENV = "MACROSTRAT_TEST_IMAGE"
+"""Names the image of the ``docker_image`` fixture."""
+
+DEFAULT_TEST_IMAGE = "macrostrat-test/postgis:15"
+"""The image ``scripts/build-test-images`` builds for PostgreSQL 15 + PostGIS 3.3."""
 
 TEST_DATABASE_PREFIX = "macrostrat_test_"
 """Every database these fixtures create starts with this prefix."""
@@ -205,6 +227,33 @@ def docker_client() -> Iterator[DockerClient]:
     client.close()
 
 
+def require_docker_image(client: DockerClient, image: str) -> str:
+    """Return ``image``, or skip the test (naming it) when the engine lacks it."""
+    from macrostrat.dinosaur.cluster import image_available
+
+    if not image_available(client, image):
+        pytest.skip(
+            f"requires docker image {image} (not present in the engine; build it "
+            "with scripts/build-test-images, no registry needed)"
+        )
+    return image
+
+
+@pytest.fixture(scope="session")
+def docker_image(docker_client: DockerClient) -> str:
+    """A local PostGIS image for Docker tests; skips when the engine lacks it."""
+    image = os.environ.get(TEST_IMAGE_ENV) or DEFAULT_TEST_IMAGE
+    return require_docker_image(docker_client, image)
+
+
+def database_url_backend() -> str:
+    """The backend the ``database_url`` fixture asks `database_cluster` for."""
+    backend = os.environ.get(BACKEND_ENV)
+    if backend:
+        return backend
+    return "docker" if os.environ.get("POSTGRES_IMAGE") else "auto"
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """The URL (a ``str``) of a PostGIS-enabled database for the test session."""
@@ -230,7 +279,10 @@ def database_url() -> Iterator[str]:
 
     image = os.environ.get("POSTGRES_IMAGE")
     with database_cluster(
-        image, backend="auto", optimize_for_testing=True, extensions=("postgis",)
+        image,
+        backend=database_url_backend(),  # type: ignore[arg-type]
+        optimize_for_testing=True,
+        extensions=("postgis",),
     ) as cluster_db:
         cluster_url = cluster_db.engine.url.render_as_string(hide_password=False)
         cluster_db.cleanup()

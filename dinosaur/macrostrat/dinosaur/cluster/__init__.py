@@ -3,7 +3,9 @@
 `database_cluster` is the entry point: a context manager yielding a connected
 `macrostrat.database.Database`.  The ``local`` backend needs PostgreSQL server
 binaries on this machine (no Docker); the ``docker`` backend needs a Docker
-engine and the ``docker`` extra; ``auto`` prefers Docker when an engine answers.
+engine and the ``docker`` extra; ``auto`` prefers Docker when an engine answers
+and the image is there (present locally, or buildable from ``context``), and
+otherwise uses local binaries, logging why; it never pulls unasked.
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from macrostrat.database import Database
 from ..errors import BackendUnavailableError, PostgresNotFoundError
 from ._binaries import BINDIR_ENV, PostgresBinaries, find_postgres_binaries
 from ._settings import TESTING_SETTINGS, build_postgres_command
-from .docker import docker_client_or_none, docker_cluster_url, docker_engine_available
+from .docker import (
+    docker_client_or_none,
+    docker_cluster_url,
+    docker_engine_available,
+    image_available,
+)
 from .local import RUN_AS_ENV, LocalCluster
 
 if TYPE_CHECKING:
@@ -39,6 +46,8 @@ __all__ = [
     "docker_client_or_none",
     "docker_engine_available",
     "find_postgres_binaries",
+    "image_available",
+    "resolve_image",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,11 +62,33 @@ _LOCAL_OPTIONS = frozenset(
 )
 
 
-def choose_backend(backend: str = "auto") -> Literal["local", "docker"]:
+def resolve_image(image_tag: str | None = None) -> str:
+    """The Docker image to run: ``image_tag``, else ``$POSTGRES_IMAGE``, else `DEFAULT_IMAGE`."""
+    return image_tag or os.environ.get("POSTGRES_IMAGE") or DEFAULT_IMAGE
+
+
+def _local_available() -> PostgresNotFoundError | None:
+    try:
+        find_postgres_binaries()
+    except PostgresNotFoundError as exc:
+        return exc
+    return None
+
+
+def choose_backend(
+    backend: str = "auto",
+    image_tag: str | None = None,
+    *,
+    context: str | os.PathLike[str] | None = None,
+) -> Literal["local", "docker"]:
     """Resolve ``backend`` to ``"local"`` or ``"docker"``.
 
-    ``auto`` gives ``docker`` when a Docker engine answers, else ``local`` when
-    PostgreSQL server binaries are installed.
+    ``auto`` gives ``docker`` when a Docker engine answers and the image
+    (`resolve_image` of ``image_tag``) is present in it or a build ``context``
+    is given; when the engine answers but the image is absent it gives
+    ``local`` (logging the reason) if server binaries are installed, since a
+    registry pull may be slow or impossible; ``docker`` (which then pulls, with
+    a log line) only when there are no local binaries either.
 
     Raises:
         ValueError: ``backend`` is not one of ``auto``, ``local``, ``docker``.
@@ -70,18 +101,38 @@ def choose_backend(backend: str = "auto") -> Literal["local", "docker"]:
         )
     if backend != "auto":
         return backend  # type: ignore[return-value]
-    if docker_engine_available():
+    client = docker_client_or_none()
+    if client is not None:
+        image = resolve_image(image_tag)
+        try:
+            if context is not None or image_available(client, image):
+                return "docker"
+        finally:
+            client.close()
+        missing = _local_available()
+        if missing is None:
+            log.info(
+                "backend='auto': a Docker engine answers but image %s is not present "
+                "locally; using the local PostgreSQL binaries instead of pulling it",
+                image,
+            )
+            return "local"
+        log.info(
+            "backend='auto': no local PostgreSQL binaries (%s); using Docker, which "
+            "will pull image %s",
+            missing,
+            image,
+        )
         return "docker"
-    try:
-        find_postgres_binaries()
-    except PostgresNotFoundError as exc:
+    missing = _local_available()
+    if missing is not None:
         raise BackendUnavailableError(
             "No way to start a PostgreSQL cluster here. Either start a Docker engine "
             "(and pip install 'macrostrat.dinosaur[docker]'), or install the PostgreSQL "
             "server binaries and PostGIS (e.g. apt-get install postgresql-15 "
             f"postgresql-15-postgis-3, or set {BINDIR_ENV}), or point TESTING_DATABASE "
-            f"at an existing server. ({exc})"
-        ) from exc
+            f"at an existing server. ({missing})"
+        ) from missing
     return "local"
 
 
@@ -114,7 +165,8 @@ def database_cluster(
         image_tag: Docker image to run (default ``$POSTGRES_IMAGE``, then
             `DEFAULT_IMAGE`); ignored by the local backend.
         backend: ``"local"`` (server binaries on this machine), ``"docker"``, or
-            ``"auto"`` (Docker when an engine answers, else local).
+            ``"auto"`` (Docker when an engine answers and the image is present
+            or buildable, else local; see `choose_backend`).
         build: (docker) build ``image_tag`` from ``context`` even if it exists.
         context: (docker) a directory with a Dockerfile to build a missing image.
         in_memory: keep the data directory in memory (``/dev/shm`` or a tmpfs).
@@ -138,7 +190,7 @@ def database_cluster(
         BackendUnavailableError: the chosen backend cannot run here.
         ClusterStartError: the server did not start; carries its log's last lines.
     """
-    chosen = choose_backend(backend)
+    chosen = choose_backend(backend, image_tag, context=context)
     extensions = tuple(extensions)
     if chosen == "local":
         unknown = set(kwargs) - _LOCAL_OPTIONS
@@ -164,7 +216,7 @@ def database_cluster(
             yield db
         return
 
-    image = image_tag or os.environ.get("POSTGRES_IMAGE") or DEFAULT_IMAGE
+    image = resolve_image(image_tag)
     with (
         docker_cluster_url(
             image,

@@ -3,6 +3,11 @@
 Needs the ``docker`` extra (``pip install 'macrostrat.dinosaur[docker]'``) and a
 Docker engine.  Both are imported and contacted lazily, so importing this module
 costs nothing when Docker is not used.
+
+The images must follow the conventions of the official ``postgres`` images
+(``POSTGRES_USER``/``POSTGRES_PASSWORD``/``POSTGRES_DB``, an entrypoint that
+passes ``postgres -c key=value`` through, ``sh`` and ``psql`` inside). The
+images built by ``scripts/build-test-images`` do.
 """
 
 from __future__ import annotations
@@ -10,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import socket
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -25,13 +32,21 @@ from ._settings import TESTING_SETTINGS, build_postgres_command, render_setting
 if TYPE_CHECKING:
     from docker import DockerClient
 
-__all__ = ["docker_client_or_none", "docker_cluster_url", "docker_engine_available"]
+__all__ = [
+    "DATA_DIR",
+    "docker_client_or_none",
+    "docker_cluster_url",
+    "docker_engine_available",
+    "image_available",
+]
 
 log = logging.getLogger(__name__)
 
-_DATA_DIR = "/var/lib/postgresql/data"
-_CONFIG_PATH = "/etc/postgresql/macrostrat-extra.conf"
+DATA_DIR = "/var/lib/postgresql/data"
+"""Where the data directory lives in the container (``PGDATA`` is set to it)."""
 
+_CONFIG_DIR = "/etc/postgresql/macrostrat"
+_TMPFS_OPTIONS = "uid=999,gid=999,mode=0700"
 
 _MISSING_EXTRA = (
     "The Docker backend needs the 'docker' extra: "
@@ -91,6 +106,16 @@ def docker_engine_available() -> bool:
     return True
 
 
+def image_available(client: DockerClient, image: str) -> bool:
+    """Whether ``image`` is present in the engine's local image store (no pull)."""
+    docker = _import_docker()
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
 def _require_client(docker_client: DockerClient | None) -> DockerClient:
     if docker_client is not None:
         return docker_client
@@ -106,20 +131,61 @@ def _require_client(docker_client: DockerClient | None) -> DockerClient:
 def _ensure_image(
     client: DockerClient, image: str, *, build: bool, context: Path | None
 ) -> None:
+    """Make ``image`` present: build it from ``context`` or pull it (logged)."""
     docker = _import_docker()
     if build and context is None:
         raise ClusterError(
             "build=True needs a context directory to build the image from"
         )
-    if not build:
+    if context is not None and not (context / "Dockerfile").is_file():
+        raise ClusterError(f"build context {context} has no Dockerfile")
+    if not build and image_available(client, image):
+        return
+    if context is not None:
+        log.info("Building image %s from %s", image, context)
         try:
-            client.images.get(image)
-            return
-        except docker.errors.ImageNotFound:
-            if context is None:
-                return  # testcontainers will try to pull it
-    log.info("Building image %s from %s", image, context)
-    client.images.build(path=str(context), tag=image, rm=True)
+            client.images.build(path=str(context), tag=image, rm=True)
+        except docker.errors.BuildError as exc:
+            lines = "".join(
+                str(chunk.get("stream", chunk.get("error", "")))
+                for chunk in exc.build_log
+            )
+            raise ClusterError(
+                f"building image {image} from {context} failed: {exc}\n{lines[-2000:]}"
+            ) from exc
+        return
+    log.info("Image %s is not present locally; pulling it", image)
+    try:
+        client.images.pull(image)
+    except docker.errors.APIError as exc:
+        raise BackendUnavailableError(
+            f"Docker image {image} is not present and could not be pulled ({exc}). "
+            "Build it (scripts/build-test-images builds macrostrat-test/postgis:15 "
+            "and :17 without a registry), pass build=True with a context, or use "
+            "backend='local'."
+        ) from exc
+
+
+def _disable_reaper_without_image(client: DockerClient) -> None:
+    """Turn testcontainers' Ryuk reaper off when its image would have to be pulled.
+
+    The reaper only matters when this process dies without cleaning up; our
+    context manager removes its container itself. An explicit
+    ``TESTCONTAINERS_RYUK_DISABLED`` is respected either way.
+    """
+    if os.environ.get("TESTCONTAINERS_RYUK_DISABLED") is not None:
+        return
+    from testcontainers.core.config import testcontainers_config
+
+    if testcontainers_config.ryuk_disabled:
+        return
+    if not image_available(client, testcontainers_config.ryuk_image):
+        log.info(
+            "testcontainers' reaper image %s is not present; running without it "
+            "(set TESTCONTAINERS_RYUK_DISABLED to choose explicitly)",
+            testcontainers_config.ryuk_image,
+        )
+        testcontainers_config.ryuk_disabled = True
 
 
 def _wait_for_connection(url: str, container: Any, timeout: float) -> None:
@@ -137,6 +203,12 @@ def _wait_for_connection(url: str, container: Any, timeout: float) -> None:
             with psycopg.connect(url, connect_timeout=2):
                 return
         except psycopg.OperationalError as exc:
+            if "password authentication failed" in str(exc):
+                raise ClusterStartError(
+                    "The PostgreSQL container runs but refuses the password. A data "
+                    "volume keeps the credentials it was initialised with: pass the "
+                    f"same user and password= again ({str(exc).strip()})"
+                ) from exc
             last = exc
         time.sleep(0.1)
     logs = container.get_wrapped_container().logs(tail=30).decode(errors="replace")
@@ -145,6 +217,48 @@ def _wait_for_connection(url: str, container: Any, timeout: float) -> None:
         f"(last error: {last})",
         logs,
     )
+
+
+def _write_config_wrapper(directory: Path, user_file: Path) -> Path:
+    """Write the ``config_file`` the server reads: its defaults, then the user's file.
+
+    Includes ``$PGDATA/postgresql.conf`` (written by initdb) and then the user's
+    file, so the file adds to and overrides the defaults, as with the local
+    backend, instead of replacing them (``listen_addresses`` included).
+    """
+    wrapper = directory / "postgresql.conf"
+    wrapper.write_text(
+        "# written by macrostrat.dinosaur: the cluster's defaults, then the user's file\n"
+        f"include_if_exists '{DATA_DIR}/postgresql.conf'\n"
+        f"include '{_CONFIG_DIR}/user.conf'\n"
+    )
+    (directory / "user.conf").write_bytes(user_file.read_bytes())
+    directory.chmod(0o755)
+    for path in directory.iterdir():
+        path.chmod(0o644)
+    return wrapper
+
+
+def _container_credentials(
+    environment: dict[str, str],
+    kwargs: dict[str, Any],
+    user: str | None,
+    database: str | None,
+) -> None:
+    """Settle user, password and database in ``kwargs`` (testcontainers' names).
+
+    testcontainers writes ``POSTGRES_USER/PASSWORD/DB`` from its own arguments,
+    overriding the environment; so values given in ``environment`` are moved
+    into those arguments. Without a password a random one is used (never
+    testcontainers' fixed ``test``).
+    """
+    user_env = environment.pop("POSTGRES_USER", None)
+    password_env = environment.pop("POSTGRES_PASSWORD", None)
+    db_env = environment.pop("POSTGRES_DB", None)
+    kwargs.setdefault("username", user or user_env or "postgres")
+    kwargs.setdefault("dbname", database or db_env or "postgres")
+    if kwargs.get("password") is None:
+        kwargs["password"] = password_env or secrets.token_urlsafe(18)
 
 
 @contextlib.contextmanager
@@ -163,27 +277,29 @@ def docker_cluster_url(
     in_memory: bool = True,
     docker_client: DockerClient | None = None,
     extensions: Iterable[str] = (),
-    start_timeout: float = 60.0,
+    start_timeout: float = 120.0,
     **kwargs: Any,
 ) -> Iterator[str]:
     """Run PostgreSQL in a container and yield its connection URL.
 
-    The container is removed on exit, also when the body or the start fails.
-    Parameters are those of `database_cluster`; ``kwargs`` go to testcontainers'
-    ``PostgresContainer`` (e.g. ``password``).
+    The container (and its anonymous volumes) is removed on exit, also when the
+    body or the start fails. Parameters are those of `database_cluster`;
+    ``kwargs`` go to testcontainers' ``PostgresContainer`` (e.g. ``password``,
+    ``port``). The host authentication method defaults to ``scram-sha-256``
+    with a random password; pass ``environment={"POSTGRES_HOST_AUTH_METHOD":
+    "trust"}`` to change it. testcontainers talks to the engine named by
+    ``DOCKER_HOST`` (or the default socket), whatever ``docker_client`` is.
     """
     client = _require_client(docker_client)
     try:
         from testcontainers.community.postgres import PostgresContainer
-    except ImportError:
-        try:
-            from testcontainers.postgres import PostgresContainer
-        except ImportError as exc:
-            raise BackendUnavailableError(_MISSING_EXTRA) from exc
+    except ImportError as exc:
+        raise BackendUnavailableError(_MISSING_EXTRA) from exc
 
-    _ensure_image(
-        client, image_tag, build=build, context=Path(context) if context else None
-    )
+    ctx = Path(context) if context is not None else None
+    _ensure_image(client, image_tag, build=build, context=ctx)
+    _disable_reaper_without_image(client)
+
     settings: dict[str, str] = {}
     if data_volume is not None:
         in_memory = optimize_for_testing = False
@@ -197,36 +313,62 @@ def docker_cluster_url(
         config_file = Path(config)
         if not config_file.is_file():
             raise ClusterError(f"config file {config_file} does not exist")
-        settings["config_file"] = _CONFIG_PATH
+        settings["config_file"] = f"{_CONFIG_DIR}/postgresql.conf"
 
-    kwargs.setdefault("username", user or "postgres")
-    kwargs.setdefault("dbname", database or "postgres")
-    container = PostgresContainer(image_tag, driver=None, **kwargs)
     env = dict(environment or {})
+    _container_credentials(env, kwargs, user, database)
     env.setdefault("POSTGRES_HOST_AUTH_METHOD", "scram-sha-256")
+    env.setdefault("PGDATA", DATA_DIR)
+
+    class _Container(PostgresContainer):  # type: ignore[misc]
+        def _connect(self) -> None:
+            # testcontainers would poll psql inside the container for two
+            # minutes even when the server exited or refuses the password;
+            # readiness is checked by connecting from here instead.
+            pass
+
+    container = _Container(image_tag, driver=None, **kwargs)
     for key, value in env.items():
         container.with_env(key, value)
-    if config_file is not None:
-        container.with_volume_mapping(str(config_file.resolve()), _CONFIG_PATH, "ro")
     if data_volume is not None:
-        container.with_volume_mapping(data_volume, _DATA_DIR, "rw")
+        container.with_volume_mapping(data_volume, DATA_DIR, "rw")
     elif in_memory:
-        container.with_kwargs(tmpfs={_DATA_DIR: "uid=999,gid=999,mode=0700"})
+        container.tmpfs[DATA_DIR] = _TMPFS_OPTIONS
     command = build_postgres_command(settings)
     if command is not None:
         container.with_command(command)
 
-    try:
-        container.start()
-        url = container.get_connection_url(driver=None)
-        _wait_for_connection(url, container, start_timeout)
-        if extensions:
-            with psycopg.connect(url, autocommit=True) as conn:
-                create_extensions(conn, extensions)
-        if driver:
-            url = url.replace("postgresql://", f"postgresql+{driver}://", 1)
-        log.info("PostgreSQL container %s ready", image_tag)
-        yield url
-    finally:
-        with contextlib.suppress(Exception):
-            container.stop()
+    with contextlib.ExitStack() as stack:
+        if config_file is not None:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            _write_config_wrapper(tmp, config_file)
+            container.with_volume_mapping(str(tmp), _CONFIG_DIR, "ro")
+        log.info("Starting PostgreSQL container from image %s", image_tag)
+        try:
+            try:
+                container.start()
+            except Exception as exc:
+                wrapped = getattr(container, "_container", None)
+                logs = None
+                if wrapped is not None:
+                    with contextlib.suppress(Exception):
+                        logs = wrapped.logs(tail=30).decode(errors="replace")
+                raise ClusterStartError(
+                    f"The PostgreSQL container ({image_tag}) did not start: {exc}", logs
+                ) from exc
+            url = container.get_connection_url(driver=None)
+            _wait_for_connection(url, container, start_timeout)
+            if extensions:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    create_extensions(conn, extensions)
+            if driver:
+                url = url.replace("postgresql://", f"postgresql+{driver}://", 1)
+            log.info(
+                "PostgreSQL container %s ready on port %s",
+                container.get_wrapped_container().short_id,
+                container.get_exposed_port(5432),
+            )
+            yield url
+        finally:
+            with contextlib.suppress(Exception):
+                container.stop()
