@@ -143,3 +143,54 @@ def test_real_docker_image(
     out = tmp_path / "d.dump"
     pg_dump_to_file_sync(database_url, out, quiet=True)
     assert out.read_bytes().startswith(b"PGDMP")
+
+
+@pytest.mark.docker
+def test_newer_server_uses_container_tools_for_real(
+    docker_client: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL 17 server in Docker, local PostgreSQL 15 tools: no stand-ins.
+
+    The local pg_dump is too old for the server, so the dump and the restore
+    run from the locally built ``macrostrat-test/postgis:17`` image, and the
+    data round-trips (geometries included).
+    """
+    from macrostrat.database.transfer import pg_restore_from_file_sync
+    from macrostrat.dinosaur.cluster import database_cluster
+    from macrostrat.dinosaur.testing import require_docker_image
+
+    assert REAL is not None
+    image = require_docker_image(docker_client, "macrostrat-test/postgis:17")  # type: ignore[arg-type]
+    if REAL.version >= 17:
+        pytest.skip("requires local client tools older than PostgreSQL 17")
+    monkeypatch.setenv("MACROSTRAT_PG_TOOLS_IMAGE", "macrostrat-test/postgis:{major}")
+    with database_cluster(image, backend="docker", extensions=("postgis",)) as server:
+        url = server.engine.url
+        server.run_sql(
+            "CREATE TABLE sites (id int PRIMARY KEY, geom geometry(Point, 4326));"
+            "INSERT INTO sites SELECT i, ST_SetSRID(ST_MakePoint(i, i / 2.0), 4326)"
+            " FROM generate_series(1, 300) i;"
+        )
+        tools = select_tools(url)
+        assert tools.kind == "docker"
+        assert tools.image == image
+        assert tools.version == 17
+        out = tmp_path / "d.dump"
+        pg_dump_to_file_sync(url, out, quiet=True)
+        assert out.read_bytes().startswith(b"PGDMP")
+        copy = url.set(database="restored")
+        pg_restore_from_file_sync(out, copy, create=True, quiet=True)
+        query = (
+            "SELECT count(*), md5(string_agg(ST_AsEWKB(geom)::text, ',' ORDER BY id))"
+            " FROM sites"
+        )
+        from sqlalchemy import create_engine, text
+
+        engines = [create_engine(url), create_engine(copy)]
+        try:
+            results = [e.connect().execute(text(query)).one() for e in engines]
+        finally:
+            for e in engines:
+                e.dispose()
+        assert results[0] == results[1]
+        assert results[0][0] == 300
