@@ -16,7 +16,7 @@ from ..errors import ToolError
 from .stream_utils import CHUNK_SIZE
 from .tools import ClientTools, tool_environment
 
-__all__ = ["Tool", "kill_all", "start_tool"]
+__all__ = ["Tool", "finish_upstream", "kill_all", "start_tool"]
 
 log = logging.getLogger("macrostrat.database.transfer")
 
@@ -122,3 +122,19 @@ async def kill_all(tools: Sequence[Tool]) -> None:
     """Kill every program in ``tools`` (used when anything fails or is cancelled)."""
     for t in tools:
         await t.kill()
+
+
+async def finish_upstream(upstream: Tool, downstream: Tool, state: str) -> None:
+    """Wait for ``upstream`` (its output has ended) before ``downstream`` sees EOF.
+
+    When ``upstream`` failed, ``downstream`` is killed first, so that it never
+    reads the end of a partial stream and commits it, and the upstream
+    `ToolError` is raised again with ``state`` (what the target was left in).
+    """
+    try:
+        await upstream.finish()
+    except ToolError as exc:
+        await downstream.kill()
+        raise ToolError(
+            exc.tool, exc.returncode, exc.stderr, step=exc.step, state=state
+        ) from None

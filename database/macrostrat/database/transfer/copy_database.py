@@ -7,8 +7,8 @@ import subprocess
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import InvalidOptionError, ToolError
-from ._process import Tool, kill_all, start_tool
+from ..errors import InvalidOptionError
+from ._process import Tool, finish_upstream, kill_all, start_tool
 from .dump_database import _start_dump
 from .progress import Progress, make_progress
 from .restore_database import NOTHING_COMMITTED, _finish, feed
@@ -111,17 +111,7 @@ async def _pump(dump: Tool, restore: Tool, progress: Progress) -> int:
         if data:
             total += len(data)
             return data
-        try:
-            await dump.finish()
-        except ToolError as exc:
-            await restore.kill()
-            raise ToolError(
-                exc.tool,
-                exc.returncode,
-                exc.stderr,
-                step=exc.step,
-                state=NOTHING_COMMITTED,
-            ) from None
+        await finish_upstream(dump, restore, NOTHING_COMMITTED)
         return b""
 
     await _finish(restore, NOTHING_COMMITTED, feed(restore, read, progress))

@@ -11,9 +11,9 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import URL
 
-from ..errors import InvalidOptionError, ToolError, TransferError
+from ..errors import InvalidOptionError, TransferError
 from ._plain import SchemaIfNotExists
-from ._process import Tool, start_tool
+from ._process import Tool, finish_upstream, start_tool
 from .dump_database import _start_dump
 from .progress import make_progress
 from .restore_database import NOTHING_COMMITTED, _finish, feed, psql_args
@@ -275,17 +275,7 @@ async def _pipe(dump: Tool, restore: Tool, prelude: bytes, progress: Any) -> Non
                 return out
         finished = True
         # pg_dump ended: it must have succeeded before psql may commit.
-        try:
-            await dump.finish()
-        except ToolError as exc:
-            await restore.kill()
-            raise ToolError(
-                exc.tool,
-                exc.returncode,
-                exc.stderr,
-                step=exc.step,
-                state=NOTHING_COMMITTED,
-            ) from None
+        await finish_upstream(dump, restore, NOTHING_COMMITTED)
         return filt.finish()
 
     await feed(restore, read, progress)
