@@ -11,7 +11,6 @@ runs or its help is shown; without them the commands say what to install.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,17 +116,15 @@ class _DatabaseGroup(ControlCommandGroup):
 
 
 def _database_url(option: str | None, config: _Config) -> str:
-    if option:
-        return option
-    if config.database_url is not None:
-        url = config.database_url
-        return url() if callable(url) else url
-    env = os.environ.get(DATABASE_ENV)
-    if env:
-        return env
-    raise typer.BadParameter(
-        f"give --database or set ${DATABASE_ENV}", param_hint="--database"
-    )
+    try:
+        from macrostrat.database.transfer.cli import database_url_option
+    except ImportError as exc:
+        raise MissingExtraError(
+            "The db commands need macrostrat.database with its `cli` extra, which "
+            f"cannot be imported ({exc})",
+            details=_EXTRA_HINT,
+        ) from exc
+    return database_url_option(option, config.database_url)
 
 
 def _open_database(url: str) -> Any:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -127,16 +126,9 @@ def create_cli(
     )
 
     def live_url(value: str | None) -> str:
-        if value:
-            return value
-        if database_url is not None:
-            return database_url() if callable(database_url) else database_url
-        env = os.environ.get(DATABASE_ENV)
-        if env:
-            return env
-        raise typer.BadParameter(
-            f"give --database or set ${DATABASE_ENV}", param_hint="--database"
-        )
+        from macrostrat.database.transfer.cli import database_url_option
+
+        return database_url_option(value, database_url)
 
     @contextlib.contextmanager
     def target_for(

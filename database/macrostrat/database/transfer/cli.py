@@ -28,7 +28,7 @@ from .dump_database import pg_dump_to_file_sync
 from .move_tables import move_tables_sync
 from .restore_database import pg_restore_from_file_sync
 
-__all__ = ["DATABASE_ENV", "create_cli"]
+__all__ = ["DATABASE_ENV", "create_cli", "database_url_option"]
 
 DATABASE_ENV = "MACROSTRAT_DATABASE_URL"
 
@@ -36,6 +36,33 @@ DatabaseOpt = Annotated[
     str | None,
     typer.Option("--database", "-d", help=f"Database URL [${DATABASE_ENV}]"),
 ]
+
+
+def database_url_option(
+    value: str | None, default: str | Callable[[], str] | None = None
+) -> str:
+    """The database URL a command should use, or a usage error naming the option.
+
+    The ``--database`` value when given, else ``default`` (a string or a
+    function returning one, e.g. what an application configured), else
+    ``$MACROSTRAT_DATABASE_URL``. Shared by this CLI, dinosaur's and
+    app_frame's ``db`` group so they resolve the database the same way.
+
+    Raises:
+        typer.BadParameter: none of the three gives a URL.
+    """
+    if value:
+        return value
+    if default is not None:
+        return default() if callable(default) else default
+    env = os.environ.get(DATABASE_ENV)
+    if env:
+        return env
+    raise typer.BadParameter(
+        f"give --database or set ${DATABASE_ENV}", param_hint="--database"
+    )
+
+
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")]
 ArgsOpt = Annotated[
     list[str] | None,
@@ -57,16 +84,7 @@ def create_cli(database_url: str | Callable[[], str] | None = None) -> typer.Typ
     )
 
     def url_for(value: str | None) -> str:
-        if value:
-            return value
-        if database_url is not None:
-            return database_url() if callable(database_url) else database_url
-        env = os.environ.get(DATABASE_ENV)
-        if env:
-            return env
-        raise typer.BadParameter(
-            f"give --database or set ${DATABASE_ENV}", param_hint="--database"
-        )
+        return database_url_option(value, database_url)
 
     def fail(exc: Exception) -> typer.Exit:
         typer.echo(f"Error: {exc}", err=True)
