@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -56,10 +58,11 @@ def test_copy_tuples_and_geometries(bulk_db: Database) -> None:
         (3, None, 2.0, "POINT(5 6)", "z"),
         (4, "e", 3.0, None, "w"),
     ]
-    # WKT without SRID into a typed column needs the SRID: give it through EWKT.
-    rows[2] = (3, None, 2.0, "SRID=4326;POINT(5 6)", "z")
-    rows[0] = (1, "a", 1.5, "0101000020E6100000000000000000F03F0000000000000040", "x")
-    assert copy_rows(bulk_db, "t", iter(rows)) == 4
+    # Hex EWKB with the SRID is accepted as well as raw WKB bytes (no SRID).
+    rows.append(
+        (5, "f", 4.0, "0101000020E6100000000000000000F03F0000000000000040", "v")
+    )
+    assert copy_rows(bulk_db, "t", iter(rows)) == 5
     got = _exec(
         bulk_db, "SELECT id, name, value, ST_AsEWKT(geom), note FROM t ORDER BY id"
     )
@@ -68,6 +71,7 @@ def test_copy_tuples_and_geometries(bulk_db: Database) -> None:
         (2, "b\tc\nd", None, "SRID=4326;POINT(3 4)", None),
         (3, None, 2.0, "SRID=4326;POINT(5 6)", "z"),
         (4, "e", 3.0, None, "w"),
+        (5, "f", 4.0, "SRID=4326;POINT(1 2)", "v"),
     ]
 
 
@@ -75,6 +79,12 @@ def test_copy_wkb_bytes_and_shapely_like(empty_db: Database) -> None:
     _exec(empty_db, "CREATE TABLE g (id int, geom geometry)")
 
     class FakeShape:
+        """Stands in for a Shapely geometry: Shapely is not installed here.
+
+        `copy_rows` only reads the ``wkb`` attribute (it never imports
+        Shapely), so an object with that attribute is the whole contract.
+        """
+
         wkb = POINT_WKB
 
     n = copy_rows(
@@ -97,7 +107,7 @@ def test_copy_wkb_bytes_and_shapely_like(empty_db: Database) -> None:
 
 
 def test_copy_dicts_columns_and_schema(bulk_db: Database) -> None:
-    rows = [{"id": 1, "name": "a"}, {"id": 2}]
+    rows = [{"id": 1, "name": "a"}, {"name": None, "id": 2}]
     assert copy_rows(bulk_db, "t", rows) == 2
     assert _exec(bulk_db, "SELECT id, name, note FROM t ORDER BY id") == [
         (1, "a", "none"),
@@ -125,6 +135,41 @@ def test_copy_accepts_psycopg_connection_in_caller_transaction(
         conn.rollback()
     finally:
         raw.close()
+    assert _count(bulk_db) == 0
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (
+            [{"id": 1, "name": "a"}, {"id": 2, "nmae": "b"}],
+            r"row 2 \(counting from 1\) has unknown key\(s\) 'nmae' and "
+            r"missing key\(s\) 'name'",
+        ),
+        (
+            [{"id": 1, "name": "a"}, {"id": 2}],
+            r"row 2 \(counting from 1\) has missing key\(s\) 'name'",
+        ),
+        (
+            [{"id": 1}, {"id": 2}, {"id": 3, "name": "c"}],
+            r"row 3 \(counting from 1\) has unknown key\(s\) 'name'",
+        ),
+        (
+            [(1, "a"), (2, "b"), (3,)],
+            r"row 3 \(counting from 1\) has 1 values for 2 columns",
+        ),
+    ],
+)
+def test_rows_with_other_keys_or_lengths_are_refused(
+    bulk_db: Database, rows: list[Any], message: str
+) -> None:
+    """A misspelt, extra or missing dict key (or a short tuple) names its row; nothing loads."""
+    columns = None if isinstance(rows[0], dict) else ["id", "name"]
+    with pytest.raises(ValueError, match=message):
+        copy_rows(bulk_db, "t", rows, columns)
+    assert _count(bulk_db) == 0
+    with pytest.raises(ValueError, match=message):
+        bulk_upsert(bulk_db, "t", rows, ["id"], columns=columns)
     assert _count(bulk_db) == 0
 
 
@@ -198,24 +243,46 @@ def test_terminated_backend_leaves_nothing(bulk_db: Database) -> None:
     assert _count(bulk_db) == 0
 
 
-def test_keyboard_interrupt_cancels_copy(bulk_db: Database) -> None:
-    def rows() -> Iterator[tuple[Any, ...]]:
-        for i in range(20_000):
-            yield (i, "x", 1.0, None, None)
-        raise KeyboardInterrupt
+def test_ctrl_c_cancels_copy(bulk_db: Database) -> None:
+    """A real SIGINT, sent by a timer thread while COPY streams, ends the load.
 
+    The row stream would run for 20 s; Ctrl-C arrives once 50,000 rows were
+    produced. KeyboardInterrupt propagates, the server's COPY ends (its backend
+    is idle again, not in a transaction), no row is kept, and the same
+    connection runs the next statement.
+    """
+    started = threading.Event()
     raw = bulk_db.engine.raw_connection()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def interrupt() -> None:
+        if started.wait(20):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Thread(target=interrupt)
     try:
         conn = raw.driver_connection
         assert isinstance(conn, psycopg.Connection)
+        pid = conn.info.backend_pid
+        t0 = time.monotonic()
+        timer.start()
         with pytest.raises(KeyboardInterrupt):
-            copy_rows(conn, "t", rows())
+            copy_rows(conn, "t", _endless(started, seconds=20))
+        assert time.monotonic() - t0 < 15
+        # the server's COPY was ended and rolled back: the backend is idle
+        [(state, last)] = _exec(
+            bulk_db, f"SELECT state, query FROM pg_stat_activity WHERE pid = {pid}"
+        )
+        assert (state, last) == ("idle", "ROLLBACK")
         assert _copy_pids(bulk_db) == []
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
         conn.rollback()
     finally:
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
         raw.close()
+    assert _count(bulk_db) == 0
 
 
 def test_cancel_from_thread(bulk_db: Database) -> None:
@@ -278,16 +345,17 @@ def test_copy_to_round_trip_large(bulk_db: Database) -> None:
 def test_bulk_upsert_counts(bulk_db: Database) -> None:
     copy_rows(bulk_db, "t", [(1, "a", 1.0, None, "keep"), (2, "b", 2.0, None, "keep")])
     rows = [
-        {"id": 2, "name": "B", "value": 20.0},
+        {"id": 2, "name": "B", "value": 20.0, "geom": None},
+        # WKB without an SRID loads into geometry(Point, 4326) as well
         {"id": 3, "name": "c", "value": 3.0, "geom": POINT_WKB},
     ]
-    # geometry without SRID into a typed column is refused; give EWKT instead
-    rows[1]["geom"] = "SRID=4326;POINT(1 2)"
     assert bulk_upsert(bulk_db, "t", rows, conflict=["id"]) == (1, 1)
-    assert _exec(bulk_db, "SELECT id, name, value, note FROM t ORDER BY id") == [
-        (1, "a", 1.0, "keep"),
-        (2, "B", 20.0, "keep"),  # unsupplied column untouched
-        (3, "c", 3.0, "none"),  # default from the staging table
+    assert _exec(
+        bulk_db, "SELECT id, name, value, ST_AsEWKT(geom), note FROM t ORDER BY id"
+    ) == [
+        (1, "a", 1.0, None, "keep"),
+        (2, "B", 20.0, None, "keep"),  # unsupplied column untouched
+        (3, "c", 3.0, "SRID=4326;POINT(1 2)", "none"),  # default from staging
     ]
     assert bulk_upsert(
         bulk_db,
@@ -329,3 +397,45 @@ def test_database_methods_delegate(empty_db):
     )
     chunks = b"".join(empty_db.copy_to("SELECT name FROM via_db ORDER BY id"))
     assert chunks == b"a\nB\nc\n"
+
+
+def test_bulk_operations_join_an_open_transaction(empty_db: Database) -> None:
+    """Inside ``db.transaction()`` the table created there can be loaded and read."""
+    with empty_db.transaction():
+        empty_db.run_sql("CREATE TABLE in_tx (id int PRIMARY KEY, name text)")
+        assert empty_db.copy_rows("in_tx", [(1, "a"), (2, "b")]) == 2
+        assert empty_db.bulk_upsert("in_tx", [(2, "B"), (3, "c")], ["id"]) == (1, 1)
+        assert b"".join(empty_db.copy_to("SELECT name FROM in_tx ORDER BY id")) == (
+            b"a\nB\nc\n"
+        )
+        # a refused load is rolled back to its savepoint; the block goes on
+        with pytest.raises(BulkLoadError):
+            empty_db.copy_rows("in_tx", [(9, "x"), (9, "y")])
+        assert empty_db.run_query("SELECT count(*) FROM in_tx").scalar() == 3
+    assert _exec(empty_db, "SELECT id, name FROM in_tx ORDER BY id") == [
+        (1, "a"),
+        (2, "B"),
+        (3, "c"),
+    ]
+
+
+def test_rolled_back_transaction_removes_loaded_rows(empty_db: Database) -> None:
+    """The block's rollback undoes rows that copy_rows and bulk_upsert loaded in it."""
+    empty_db.run_sql("CREATE TABLE kept (id int PRIMARY KEY, name text)")
+    with empty_db.transaction(rollback="always"):
+        assert empty_db.copy_rows("kept", [(1, "a"), (2, "b")]) == 2
+        assert empty_db.bulk_upsert("kept", [(3, "c")], ["id"]) == (1, 0)
+        assert empty_db.run_query("SELECT count(*) FROM kept").scalar() == 3
+    assert _count(empty_db, "kept") == 0
+
+    def abandoned() -> None:
+        with empty_db.transaction():
+            empty_db.copy_rows("kept", [(1, "a")])
+            raise RuntimeError("abandon the block")
+
+    with pytest.raises(RuntimeError, match="abandon"):
+        abandoned()
+    assert _count(empty_db, "kept") == 0
+    with empty_db.transaction(), empty_db.savepoint(rollback="always"):
+        empty_db.copy_rows("kept", [(1, "a")])
+    assert _count(empty_db, "kept") == 0

@@ -10,7 +10,13 @@ import pytest
 from macrostrat.database.errors import InvalidOptionError, ToolError
 from macrostrat.database.transfer import copy_database, copy_database_sync
 
-from .test_transfer_dump_restore import FINGERPRINT, SCHEMA_SQL, query, tables_of
+from .test_transfer_dump_restore import (
+    FINGERPRINT,
+    SCHEMA_SQL,
+    assert_same_schema,
+    query,
+    tables_of,
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +31,7 @@ def test_copy_round_trip_keeps_every_row_and_geometry(
     streamed = copy_database_sync(source_url, empty_database_url, quiet=True)
     assert streamed > 100_000
     assert query(empty_database_url, FINGERPRINT) == query(source_url, FINGERPRINT)
+    assert_same_schema(source_url, empty_database_url)
 
 
 def test_copy_of_one_schema_with_the_async_api(

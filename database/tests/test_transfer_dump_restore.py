@@ -37,6 +37,32 @@ CREATE TABLE public.points (id int PRIMARY KEY, label text, geom geometry(Point,
 INSERT INTO public.points SELECT i, 'point ' || i || E'\\ttab',
   ST_SetSRID(ST_MakePoint(i % 360 - 180, i % 90), 4326)
   FROM generate_series(1, {ROWS}) i;
+CREATE INDEX points_geom_idx ON public.points USING gist (geom);
+CREATE UNIQUE INDEX units_lower_name_idx ON geo.units (lower(name));
+ALTER TABLE geo.units ADD CONSTRAINT units_name_check CHECK (name <> ''),
+  ALTER COLUMN name SET NOT NULL, ADD COLUMN kind varchar(8) DEFAULT 'bed';
+ALTER TABLE public.points ADD COLUMN unit_id int REFERENCES geo.units (id)
+  ON DELETE SET NULL, ADD COLUMN seen timestamptz DEFAULT now();
+"""
+
+SCHEMA_SIGNATURE = """
+SELECT 'column', format('%I.%I.%I %s notnull=%s default=%s', n.nspname, c.relname,
+  a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+  pg_get_expr(d.adbin, d.adrelid))
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+UNION ALL
+SELECT 'constraint', format('%s %I %s', con.conrelid::regclass, con.conname,
+  pg_get_constraintdef(con.oid))
+FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+UNION ALL
+SELECT 'index', indexdef FROM pg_indexes
+WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+ORDER BY 1, 2
 """
 
 FINGERPRINT = """
@@ -65,6 +91,14 @@ def tables_of(url: str) -> set[str]:
     return {r[0] for r in rows} - {"public.spatial_ref_sys"}
 
 
+def assert_same_schema(source: str, target: str) -> None:
+    """Columns (types, NOT NULL, defaults), constraints and indexes are identical."""
+    expected = query(source, SCHEMA_SIGNATURE)
+    assert {kind for kind, _ in expected} == {"column", "constraint", "index"}
+    assert any("units_lower_name_idx" in d for _, d in expected)
+    assert query(target, SCHEMA_SIGNATURE) == expected
+
+
 @pytest.fixture(scope="module")
 def source_url(module_database_url: str) -> str:
     query(module_database_url, SCHEMA_SQL)
@@ -85,6 +119,7 @@ def test_custom_dump_round_trip(
     assert path.read_bytes().startswith(b"PGDMP")
     pg_restore_from_file_sync(path, empty_database_url, quiet=True)
     assert query(empty_database_url, FINGERPRINT)[0] == fingerprint
+    assert_same_schema(source_url, empty_database_url)
     assert list(tmp_path.iterdir()) == [path]  # no temporary file left
 
 
@@ -95,7 +130,7 @@ def test_plain_dump_restores_through_psql(
     pg_dump_to_file_sync(source_url, path, custom_format=False, quiet=True)
     text = path.read_text()
     assert "\\restrict " in text
-    assert "COPY public.points (id, label, geom) FROM stdin;" in text
+    assert "COPY public.points (id, label, geom, unit_id, seen) FROM stdin;" in text
     pg_restore_from_file_sync(path, empty_database_url, quiet=True)
     assert query(empty_database_url, FINGERPRINT)[0] == fingerprint
 

@@ -271,3 +271,39 @@ def test_cut_during_copy_database_then_rerun(
     assert user_tables(empty_database_url) == []
     copy_database_sync(source, empty_database_url, quiet=True)
     assert query(empty_database_url, "SELECT count(*) FROM points") == [(30000,)]
+
+
+@pytest.mark.parametrize("operation", ["copy_rows", "bulk_upsert"])
+def test_cut_during_bulk_load_keeps_nothing(
+    empty_database_url: str, operation: str
+) -> None:
+    """The client-to-server stream is cut mid-COPY: `BulkLoadError`, 0 rows kept."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    from macrostrat.database.errors import BulkLoadError
+    from macrostrat.database.transfer import bulk_upsert, copy_rows
+
+    query(empty_database_url, "CREATE TABLE loaded (id int PRIMARY KEY, label text)")
+    proxy = CutProxy(_upstream(empty_database_url), cut_after=300_000, direction="up")
+    via = proxy.url(empty_database_url).set(drivername="postgresql+psycopg")
+    engine = create_engine(via, poolclass=NullPool)
+    rows = ((i, "x" * 40) for i in range(200_000))  # ~9 MB: far past the cut
+
+    def load() -> object:
+        if operation == "copy_rows":
+            return copy_rows(engine, "loaded", rows)
+        return bulk_upsert(engine, "loaded", rows, ["id"], columns=["id", "label"])
+
+    try:
+        with pytest.raises(BulkLoadError) as info:
+            load()
+    finally:
+        engine.dispose()
+        proxy.close()
+    assert proxy.cut_done
+    message = str(info.value)
+    assert "the connection was lost" in message
+    assert "holds none of these rows" in message
+    assert isinstance(info.value.__cause__, psycopg.OperationalError)
+    assert query(empty_database_url, "SELECT count(*) FROM loaded") == [(0,)]

@@ -132,10 +132,10 @@ def test_cli_dump_restore_move(
     res = runner.invoke(create_cli(), ["restore", str(dump), "-q"])
     assert res.exit_code == 1
     assert "already exists" in res.output
-    target = make_url(empty_database_url).set(database=None)
-    del target
+    # moving a database's tables onto itself is refused before anything runs
     res = runner.invoke(create_cli(), ["move", source, "-d", source, "-t", "sites"])
-    assert res.exit_code != 0
+    assert res.exit_code == 1
+    assert "source and target are the same database" in res.output
 
 
 def test_cli_move(source: str, empty_database_url: str) -> None:
@@ -155,3 +155,35 @@ def test_cli_without_typer_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delitem(sys.modules, "macrostrat.database.transfer.cli", raising=False)
     with pytest.raises(ImportError, match=r"macrostrat\.database\[cli\]"):
         transfer.create_cli  # noqa: B018
+
+
+def test_cli_move_target_from_the_environment(
+    source: str, empty_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The target URL comes from --to-env VAR or $MACROSTRAT_TARGET_DATABASE_URL, not argv."""
+    from macrostrat.database.transfer import create_cli
+
+    app = create_cli(source)
+    runner = CliRunner()
+    res = runner.invoke(app, ["move", "-n", "geo", "-q"])
+    assert res.exit_code == 2
+    assert "MACROSTRAT_TARGET_DATABASE_URL" in res.output
+    res = runner.invoke(app, ["move", "--to-env", "MY_TARGET", "-n", "geo", "-q"])
+    assert res.exit_code == 2
+    assert "MY_TARGET is not set" in res.output
+    res = runner.invoke(
+        app, ["move", empty_database_url, "--to-env", "MY_TARGET", "-n", "geo"]
+    )
+    assert res.exit_code == 2
+    assert "not both" in res.output
+    monkeypatch.setenv("MY_TARGET", empty_database_url)
+    res = runner.invoke(app, ["move", "--to-env", "MY_TARGET", "-n", "geo", "-q"])
+    assert res.exit_code == 0, res.output
+    assert "geo.units\t3000" in res.output
+    monkeypatch.delenv("MY_TARGET")
+    # the default variable: the same move again is refused (tables exist), which
+    # shows the variable's database was the target
+    monkeypatch.setenv("MACROSTRAT_TARGET_DATABASE_URL", empty_database_url)
+    res = runner.invoke(app, ["move", "-n", "geo", "-q"])
+    assert res.exit_code == 1
+    assert "already exists" in res.output

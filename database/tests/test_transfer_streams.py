@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import io
 import logging
+import re
+import sys
+import time
 
 import pytest
 
@@ -12,6 +16,7 @@ from macrostrat.database.transfer import DecodingStreamReader, print_stream_prog
 from macrostrat.database.transfer.progress import (
     LogProgress,
     NullProgress,
+    RichProgress,
     make_progress,
 )
 from macrostrat.database.transfer.stream_utils import CHUNK_SIZE
@@ -110,3 +115,28 @@ def test_progress_modes(caplog: pytest.LogCaptureFixture) -> None:
         p.close()
     assert "dump mydb: 3.0 MiB" in caplog.text
     assert "/s)" in caplog.text
+
+
+class _Terminal(io.StringIO):
+    """Standard error that says it is a terminal (pytest's capture is not one)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_rich_progress_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a terminal, make_progress draws a Rich bar showing the bytes and the rate."""
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.delenv("TERM", raising=False)
+    p = make_progress("pg_dump mydb")
+    assert isinstance(p, RichProgress)
+    for _ in range(6):
+        p.advance(512 * 1024)
+        time.sleep(0.05)
+    p.close()
+    assert p.total == 3 * 1024 * 1024
+    out = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal.getvalue())
+    assert "pg_dump mydb" in out
+    assert "3.0/? MiB" in out  # the bytes moved, in binary units
+    assert re.search(r"\d+(\.\d+)? [kMG]?B/s", out), out  # the transfer rate

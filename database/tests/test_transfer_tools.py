@@ -194,3 +194,97 @@ def test_newer_server_uses_container_tools_for_real(
                 e.dispose()
         assert results[0] == results[1]
         assert results[0][0] == 300
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [
+        (
+            ["docker", "exec", "-i", "db"],
+            ["docker", "exec", "-e", "PGPASSWORD", "-e", "PGAPPNAME", "-i", "db"],
+        ),
+        (
+            ["/usr/bin/podman", "run", "--rm", "img"],
+            ["/usr/bin/podman", "run", "-e", "PGPASSWORD", "-e", "PGAPPNAME", "--rm", "img"],
+        ),
+        (["ssh", "host"], ["ssh", "host"]),
+        (["docker", "compose", "exec", "db"], ["docker", "compose", "exec", "db"]),
+    ],
+)  # fmt: skip
+def test_container_prefix_forwards_credentials_by_name(
+    prefix: list[str], expected: list[str]
+) -> None:
+    """docker/podman exec|run prefixes get ``-e PGPASSWORD -e PGAPPNAME``; others are kept."""
+    tools = select_tools(make_url("postgresql://u:secret@h/db"), command_prefix=prefix)
+    assert list(tools.prefix) == expected
+    assert "secret" not in tools.argv("pg_dump", "x")
+
+
+@pytest.mark.docker
+def test_docker_exec_prefix_dumps_a_password_protected_server(
+    docker_client: object, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``command_prefix=["docker", "exec", "-i", <container>]`` reaches a server that needs a password.
+
+    The server is a real container from ``macrostrat-test/postgis:15``; pg_dump
+    runs inside it and connects to the container's own network address, which
+    its pg_hba.conf answers with a password check (shown first: psql without
+    PGPASSWORD is refused).  The password travels as an environment variable
+    named by ``-e PGPASSWORD``, never on the command line.
+    """
+    import logging
+    import subprocess
+
+    from macrostrat.dinosaur.cluster import database_cluster
+    from macrostrat.dinosaur.testing import require_docker_image
+
+    image = require_docker_image(docker_client, "macrostrat-test/postgis:15")  # type: ignore[arg-type]
+    with database_cluster(image, backend="docker") as server:
+        url = server.engine.url
+        assert url.password
+        server.run_sql("CREATE TABLE marker (id int); INSERT INTO marker VALUES (42);")
+        port = str(url.port)
+        [container] = [
+            c
+            for c in docker_client.containers.list()  # type: ignore[attr-defined]
+            if any(
+                b.get("HostPort") == port
+                for b in (c.ports.get("5432/tcp") or [])
+            )
+        ]  # fmt: skip
+        ip = subprocess.run(
+            ["docker", "exec", container.id, "hostname", "-i"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()[0]  # fmt: skip
+        refused = subprocess.run(
+            ["docker", "exec", container.id, "psql", "-w", "-h", ip,
+             "-U", str(url.username), "-d", str(url.database), "-c", "SELECT 1"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert refused.returncode != 0
+        assert "password" in refused.stderr
+        inside = url.set(host=ip, port=5432)
+        out = tmp_path / "inside.dump"
+        with caplog.at_level(logging.DEBUG, logger="macrostrat.database.transfer"):
+            pg_dump_to_file_sync(
+                inside,
+                out,
+                quiet=True,
+                command_prefix=["docker", "exec", "-i", container.id],
+                args=["--table", "marker"],
+            )
+        assert out.read_bytes().startswith(b"PGDMP")
+        [run] = [
+            r.getMessage()
+            for r in caplog.records
+            if r.getMessage().startswith("running ")
+        ]
+        assert run.startswith(
+            f"running docker exec -e PGPASSWORD -e PGAPPNAME -i {container.id} pg_dump"
+        )
+        assert url.password not in run
+        restored = subprocess.run(
+            ["docker", "exec", "-i", container.id, "pg_restore", "-f", "-"],
+            input=out.read_bytes(), capture_output=True, check=True,
+        ).stdout  # fmt: skip
+        assert b"42" in restored

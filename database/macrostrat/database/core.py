@@ -724,7 +724,13 @@ class Database:
         *,
         schema: str | None = None,
     ) -> int:
-        """Load rows with COPY in one transaction; see `transfer.copy_rows`."""
+        """Load rows with COPY, all or nothing; see `transfer.copy_rows`.
+
+        Inside a `transaction` or `savepoint` block the load joins that
+        block's transaction (as a SAVEPOINT): it sees tables the block
+        created, and the block's rollback removes the rows. Outside one it
+        commits on its own.
+        """
         from .transfer import copy_rows
 
         return copy_rows(self, table, rows, columns, schema=schema)
@@ -732,7 +738,12 @@ class Database:
     def copy_to(
         self, query_or_table: Any, file: IO[Any] | None = None, **kwargs: Any
     ) -> Any:
-        """Stream a table or query out with COPY; see `transfer.copy_to`."""
+        """Stream a table or query out with COPY; see `transfer.copy_to`.
+
+        Inside a `transaction` or `savepoint` block the export reads through
+        the block's connection, so it sees the block's uncommitted work (an
+        iterator must then be consumed inside the block).
+        """
         from .transfer import copy_to
 
         return copy_to(self, query_or_table, file, **kwargs)
@@ -745,7 +756,11 @@ class Database:
         update: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> tuple[int, int]:
-        """Insert or update rows through a staging table; see `transfer.bulk_upsert`."""
+        """Insert or update rows through a staging table; see `transfer.bulk_upsert`.
+
+        Inside a `transaction` or `savepoint` block the merge joins that
+        block's transaction, as `copy_rows` does.
+        """
         from .transfer import bulk_upsert
 
         return bulk_upsert(self, table, rows, conflict, update, **kwargs)

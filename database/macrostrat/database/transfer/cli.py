@@ -4,6 +4,8 @@
 ``db restore`` and ``db move``.  The database comes from the command's
 ``--database``/``-d``, else the ``database_url`` given to `create_cli` (a
 string or a function returning one), else ``$MACROSTRAT_DATABASE_URL``.
+``move``'s target is its argument, else the variable named by ``--to-env``,
+else ``$MACROSTRAT_TARGET_DATABASE_URL`` (both keep a password out of ``ps``).
 Failures print the error (with the tool's stderr) and exit with code 1.
 Needs the ``cli`` extra (``pip install 'macrostrat.database[cli]'``).
 """
@@ -28,9 +30,11 @@ from .dump_database import pg_dump_to_file_sync
 from .move_tables import move_tables_sync
 from .restore_database import pg_restore_from_file_sync
 
-__all__ = ["DATABASE_ENV", "create_cli", "database_url_option"]
+__all__ = ["DATABASE_ENV", "TARGET_ENV", "create_cli", "database_url_option"]
 
 DATABASE_ENV = "MACROSTRAT_DATABASE_URL"
+TARGET_ENV = "MACROSTRAT_TARGET_DATABASE_URL"
+"""Environment variable holding ``move``'s target URL when none is given."""
 
 DatabaseOpt = Annotated[
     str | None,
@@ -60,6 +64,39 @@ def database_url_option(
         return env
     raise typer.BadParameter(
         f"give --database or set ${DATABASE_ENV}", param_hint="--database"
+    )
+
+
+def target_url(value: str | None, to_env: str | None) -> str:
+    """The target URL of ``move``, or a usage error naming where it was looked for.
+
+    The positional value when given (both it and ``--to-env`` is an error),
+    else the variable named by ``--to-env`` (which must be set), else
+    ``$MACROSTRAT_TARGET_DATABASE_URL``.  Reading it from the environment
+    keeps its password off the command line, where ``ps`` shows it.
+
+    Raises:
+        typer.BadParameter: no target, an unset variable, or both forms.
+    """
+    if value and to_env:
+        raise typer.BadParameter(
+            "give the target URL or --to-env, not both", param_hint="--to-env"
+        )
+    if value:
+        return value
+    if to_env:
+        env = os.environ.get(to_env)
+        if not env:
+            raise typer.BadParameter(
+                f"environment variable {to_env} is not set", param_hint="--to-env"
+            )
+        return env
+    env = os.environ.get(TARGET_ENV)
+    if env:
+        return env
+    raise typer.BadParameter(
+        f"give the target URL, --to-env VAR or set ${TARGET_ENV}",
+        param_hint="TARGET",
     )
 
 
@@ -156,7 +193,22 @@ def create_cli(database_url: str | Callable[[], str] | None = None) -> typer.Typ
 
     @app.command("move")
     def move_cmd(
-        target: Annotated[str, typer.Argument(help="URL of the target database")],
+        target: Annotated[
+            str | None,
+            typer.Argument(
+                help="URL of the target database (visible in `ps`; prefer "
+                f"--to-env or ${TARGET_ENV} when it holds a password)",
+                show_default=False,
+            ),
+        ] = None,
+        to_env: Annotated[
+            str | None,
+            typer.Option(
+                "--to-env",
+                metavar="VAR",
+                help="Read the target URL from environment variable VAR",
+            ),
+        ] = None,
         database: DatabaseOpt = None,
         table: Annotated[
             list[str] | None,
@@ -168,8 +220,13 @@ def create_cli(database_url: str | Callable[[], str] | None = None) -> typer.Typ
         ] = None,
         quiet: QuietOpt = False,
     ) -> None:
-        """Move tables or schemas (definitions and data) to another database."""
+        """Move tables or schemas (definitions and data) to another database.
+
+        The target is TARGET, else the variable named by --to-env, else
+        $MACROSTRAT_TARGET_DATABASE_URL.
+        """
         url = url_for(database)
+        target = target_url(target, to_env)
         if not table and not schema:
             raise typer.BadParameter("give --table or --schema", param_hint="--table")
         try:

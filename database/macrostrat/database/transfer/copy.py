@@ -9,7 +9,10 @@ Every function takes a *connectable*: a `Database`, a SQLAlchemy ``Engine``
 (a pooled connection is used and returned) or a psycopg ``Connection`` (used
 as is; the work runs in a transaction block, or a savepoint when the
 connection is already in a transaction, and is committed only if the
-connection was idle).
+connection was idle).  A `Database` inside one of its ``transaction()`` or
+``savepoint()`` blocks lends that block's connection: the work joins the
+block's transaction as a savepoint, sees what the block created, and is
+committed or rolled back with the block.
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ def _connection(connectable: Connectable) -> Iterator[psycopg.Connection[Any]]:
     if isinstance(connectable, psycopg.Connection):
         yield connectable
         return
+    block = _block_connection(connectable)
+    if block is not None:
+        yield block
+        return
     engine = getattr(connectable, "engine", connectable)
     if not isinstance(engine, Engine):
         raise TypeError(
@@ -62,6 +69,26 @@ def _connection(connectable: Connectable) -> Iterator[psycopg.Connection[Any]]:
     finally:
         # A connection left in a failed or cancelled state is reset by the pool.
         raw.close()
+
+
+def _block_connection(connectable: Connectable) -> psycopg.Connection[Any] | None:
+    """The psycopg connection of a `Database`'s open transaction block, or None.
+
+    Inside ``db.transaction()`` or ``db.savepoint()`` the session is flushed
+    and the block's transaction begun on the server, so that the bulk
+    operation sees the block's work and runs in a SAVEPOINT of it (kept or
+    rolled back with the block).
+    """
+    in_block = getattr(connectable, "in_transaction_block", None)
+    if in_block is None or not in_block():
+        return None
+    connectable.session.flush()
+    driver = connectable._block_connection().connection.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        raise TypeError("bulk operations need the psycopg (3) driver")
+    if driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        driver.execute("SELECT 1")  # begins the block's transaction
+    return driver
 
 
 @contextmanager
@@ -170,6 +197,7 @@ def _copy_in(conn: psycopg.Connection[Any], target: sql.Identifier, plan: _Plan)
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         target, sql.SQL(", ").join(map(sql.Identifier, columns))
     )
+    keys = frozenset(columns)
     sent = 0
     try:
         with (
@@ -179,9 +207,14 @@ def _copy_in(conn: psycopg.Connection[Any], target: sql.Identifier, plan: _Plan)
             write_row = copy.write_row
             for row in plan.rows:
                 if type(row) is not tuple and isinstance(row, Mapping):
-                    row = tuple([row.get(c) for c in columns])
+                    if row.keys() != keys:
+                        raise _key_error(sent + 1, row, columns)
+                    row = tuple([row[c] for c in columns])
                 elif len(row) != ncols:
-                    raise ValueError(f"row has {len(row)} values for {ncols} columns")
+                    raise ValueError(
+                        f"row {sent + 1} (counting from 1) has {len(row)} values "
+                        f"for {ncols} columns ({', '.join(columns)})"
+                    )
                 for i in geo:
                     value = row[i]
                     if value is not None and type(value) is not str:
@@ -192,6 +225,21 @@ def _copy_in(conn: psycopg.Connection[Any], target: sql.Identifier, plan: _Plan)
     finally:
         plan.sent = sent
     return plan.sent
+
+
+def _key_error(number: int, row: Mapping[str, Any], columns: list[str]) -> ValueError:
+    """The error for a dict row whose keys are not exactly ``columns``."""
+    unknown = sorted(str(k) for k in row if k not in columns)
+    missing = [c for c in columns if c not in row]
+    parts = []
+    if unknown:
+        parts.append(f"unknown key(s) {', '.join(map(repr, unknown))}")
+    if missing:
+        parts.append(f"missing key(s) {', '.join(map(repr, missing))}")
+    return ValueError(
+        f"row {number} (counting from 1) has {' and '.join(parts)}; every dict "
+        f"row must have exactly the keys {', '.join(map(repr, columns))}"
+    )
 
 
 def _load_error(
@@ -221,7 +269,10 @@ def copy_rows(
     The iterable is consumed lazily and streamed, so memory stays flat for any
     number of rows. Rows are tuples (in ``columns`` order, or the table's column
     order when ``columns`` is None) or dicts (keys of the first row give the
-    columns when ``columns`` is None; missing keys load NULL). Geometry and
+    columns when ``columns`` is None). Every dict row must have exactly the
+    keys of ``columns``: a misspelt, extra or missing key raises `ValueError`
+    naming the row (counting from 1) rather than loading NULL or dropping a
+    value; give ``None`` explicitly for NULL. Geometry and
     geography columns accept WKB bytes, WKT/EWKT/hex-WKB strings and Shapely
     geometries (anything with a ``wkb`` attribute).
 
@@ -246,7 +297,9 @@ def copy_rows(
     Raises:
         BulkLoadError: the server refused a row or the connection failed;
             the driver's error is the ``__cause__``.
-        ValueError: an unknown column or a row of the wrong length.
+        ValueError: an unknown column, a tuple row of the wrong length or a
+            dict row with other keys (the message gives the row number,
+            counting from 1); nothing is loaded.
         TypeError: a value that cannot go into a geometry column.
     """
     target = _split_table(table, schema)

@@ -88,6 +88,11 @@ async def pg_dump(
         command_prefix: None to choose the tools automatically (local, else
             Docker); ``[]`` for local tools only; a non-empty list to run
             ``pg_dump`` after it (for example ``["docker", "exec", "-i", "db"]``).
+            A ``docker``/``podman`` ``exec`` or ``run`` prefix gets
+            ``-e PGPASSWORD -e PGAPPNAME`` inserted after its subcommand, so
+            the password reaches the program in the container by environment,
+            never by argv; the URL's host and port must then work from inside
+            the container.
         args: extra pg_dump arguments (the list is not modified).
         postgres_container: the image to run pg_dump from if Docker is needed.
         user: connect as this role instead of the URL's user.

@@ -75,7 +75,9 @@ async def pg_restore(
     Parameters:
         engine: the target database.
         create: create the database first if it does not exist.
-        command_prefix: see `pg_dump`.
+        command_prefix: see `pg_dump` (a ``docker``/``podman`` ``exec`` or
+            ``run`` prefix gets ``-e PGPASSWORD -e PGAPPNAME`` after its
+            subcommand, so the password reaches the container by environment).
         args: extra pg_restore arguments (the list is not modified).
         postgres_container: the image to run pg_restore from if Docker is needed.
 

@@ -5,7 +5,9 @@ at least the server's major version.  `select_tools` decides, before anything
 runs:
 
 1. an explicit ``command_prefix`` (a non-empty list such as ``["docker",
-   "exec", "-i", "db"]``) is used as given, with bare program names;
+   "exec", "-i", "db"]``) is used with bare program names; a ``docker`` or
+   ``podman`` ``exec``/``run`` prefix gets ``-e PGPASSWORD -e PGAPPNAME``
+   inserted after its subcommand so the credentials reach the container;
    ``command_prefix=[]`` means "the local programs" (never Docker);
 2. otherwise the newest local client programs found (``$MACROSTRAT_PG_BINDIR``
    alone if it is set; else ``pg_config --bindir``,
@@ -43,6 +45,7 @@ __all__ = [
     "IMAGE_ENV",
     "ClientTools",
     "conninfo",
+    "container_prefix",
     "docker_available",
     "find_client_tools",
     "select_tools",
@@ -249,6 +252,35 @@ def _docker_tools(image: str, version: int) -> ClientTools:
     return ClientTools("docker", prefix=prefix, version=version, image=image)
 
 
+_CONTAINER_ENGINES = ("docker", "podman")
+_CONTAINER_SUBCOMMANDS = ("exec", "run")
+_FORWARDED = ("-e", "PGPASSWORD", "-e", "PGAPPNAME")
+
+
+def container_prefix(command_prefix: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """``command_prefix`` with the credentials forwarded into a container.
+
+    A prefix that starts with ``docker`` or ``podman`` (a bare name or a path
+    to it) followed by ``exec`` or ``run`` starts the program inside a
+    container, where the local process's environment does not reach.  So
+    ``-e PGPASSWORD -e PGAPPNAME`` is inserted right after the subcommand: the
+    engine copies the variables by name from its own environment, so the
+    password never appears on a command line.  Any other prefix is returned
+    unchanged.
+
+    Parameters:
+        command_prefix: the caller's argv placed before the program.
+    """
+    argv = tuple(command_prefix)
+    if (
+        len(argv) >= 2
+        and Path(argv[0]).name in _CONTAINER_ENGINES
+        and argv[1] in _CONTAINER_SUBCOMMANDS
+    ):
+        return (*argv[:2], *_FORWARDED, *argv[2:])
+    return argv
+
+
 def select_tools(
     url: URL,
     *,
@@ -263,7 +295,10 @@ def select_tools(
     Parameters:
         url: the database the programs will talk to.
         command_prefix: None to choose automatically; ``[]`` for the local
-            programs only; a non-empty list to run bare program names after it.
+            programs only; a non-empty list to run bare program names after it
+            (a ``docker``/``podman`` ``exec`` or ``run`` prefix gets
+            ``-e PGPASSWORD -e PGAPPNAME`` after its subcommand, see
+            `container_prefix`).
         postgres_container: the image to use if Docker is needed (``{major}``
             is replaced by the server's major version).
         step: named in errors.
@@ -274,7 +309,7 @@ def select_tools(
         ToolNotFoundError: no local programs and no Docker.
     """
     if command_prefix:
-        return ClientTools("prefix", prefix=tuple(command_prefix))
+        return ClientTools("prefix", prefix=container_prefix(command_prefix))
     server = server_major_version(url)
     local = find_client_tools()
     if local is not None and (local.version or 0) >= server:
