@@ -1,8 +1,10 @@
 """Fixtures for the app-frame tests: a recording `docker` stand-in, a clean environment.
 
-No Docker engine or Compose plugin runs on the test machines (Debian's docker.io
-has no compose plugin), so tests of compose-driving commands put a recording
-stand-in `docker` executable first on PATH (see `fake_docker`).
+Most tests of compose-driving commands must not depend on a Docker engine
+(they also run where none answers, and must not start real containers), so
+they put a recording stand-in `docker` executable first on PATH (see
+`fake_docker`) and check the exact command lines. The real path is covered by
+`test_docker_engine.py`, which runs only where an engine answers.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO_DIR = REPO / "examples" / "app-frame-demo"
 
 _STAND_IN = r'''#!{python}
-"""Recording stand-in for `{name}` (app-frame tests; no compose engine runs here)."""
+"""Recording stand-in for `{name}` (app-frame tests that must not need an engine)."""
 import json, os, sys, time
 
 HAS_COMPOSE = {has_compose}
@@ -49,6 +51,12 @@ if prog == "docker":
         sys.exit(1)
     argv = argv[1:]
 sub = argv[0] if argv else ""
+if prog == "docker-compose" and sub == "logs" and any(
+    a.startswith("--since") for a in argv
+):
+    # Like docker-compose 1.x: an unknown option prints the usage, exits 0.
+    print("View output from containers.\n\nUsage: logs [options] [--] [SERVICE...]")
+    sys.exit(0)
 if sub == "version":
     print("Docker Compose version v2.99.0-stand-in")
     sys.exit(0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -112,11 +113,27 @@ def test_env_wins_over_dotenv(tmp_path, monkeypatch):
     assert os.environ["DOT_PRIORITY"] == "env"
 
 
-def test_missing_dotenv_file_is_logged_not_fatal(tmp_path, caplog):
+def test_a_named_dotenv_file_that_does_not_exist_is_an_error(tmp_path):
+    """A missing explicit file only logged a warning, hiding a typo in the path."""
+    from macrostrat.app_frame import ApplicationError
+
+    missing = tmp_path / "nope.env"
+    with pytest.raises(ApplicationError, match=r"nope\.env does not exist"):
+        Application("Missing", load_dotenv=missing)
+    existing = tmp_path / "ok.env"
+    _write(existing, "DOT_OK=1\n")
     app = Application("Missing")
+    with pytest.raises(ApplicationError, match=re.escape(str(missing))):
+        app.load_dotenv([existing, missing])
+
+
+def test_dotenv_discovery_skips_quietly(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)  # no .env here (tmp_path's parents have none either)
     with caplog.at_level("WARNING", logger="macrostrat.app_frame"):
-        assert app.load_dotenv(tmp_path / "nope.env") == []
-    assert "nope.env does not exist" in caplog.text
+        app = Application("Nothing", load_dotenv=True)
+        found = app.load_dotenv()
+    assert all(path.is_file() for path in found)
+    assert "does not exist" not in caplog.text
 
 
 def test_dotenv_rejects_nonsense():

@@ -49,6 +49,7 @@ def test_no_arguments_prints_help():
     _, cli = make_cli()
     cli.command()(lambda: None)
     result = runner.invoke(cli, [])
+    assert result.exit_code == 2  # Click's status for help instead of a command
     assert "Usage" in result.output
     assert "Test App command-line interface" in result.output
 
@@ -342,3 +343,40 @@ def test_creating_a_control_command_changes_no_global_typer_style():
     before = rich_utils.STYLE_HELPTEXT
     make_cli()
     assert before == rich_utils.STYLE_HELPTEXT
+
+
+def test_global_options_do_not_leak_into_the_next_invocation():
+    """`--dry-run`/`--verbose` stayed in os.environ for later invocations.
+
+    Both invocations run in this one test, so the autouse fixture's reset of
+    the environment does not happen between them.
+    """
+    _, cli = make_cli()
+    seen = []
+
+    @cli.command()
+    def show() -> None:
+        seen.append((os.environ.get("DRY_RUN"), os.environ.get("TEST_APP_VERBOSE")))
+
+    assert "DRY_RUN" not in os.environ
+    assert "TEST_APP_VERBOSE" not in os.environ
+    first = runner.invoke(cli, ["--dry-run", "--verbose", "show"])
+    assert first.exit_code == 0, first.output
+    assert "DRY_RUN" not in os.environ
+    assert "TEST_APP_VERBOSE" not in os.environ
+    second = runner.invoke(cli, ["show"])
+    assert second.exit_code == 0, second.output
+    assert seen == [("1", "1"), (None, None)]
+
+
+def test_preset_global_variables_are_kept(monkeypatch):
+    monkeypatch.setenv("DRY_RUN", "1")
+    _, cli = make_cli()
+
+    @cli.command()
+    def noop() -> None:
+        """Do nothing."""
+
+    assert runner.invoke(cli, ["--verbose", "noop"]).exit_code == 0
+    assert os.environ["DRY_RUN"] == "1"
+    assert "TEST_APP_VERBOSE" not in os.environ

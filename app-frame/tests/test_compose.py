@@ -1,8 +1,9 @@
 """Docker Compose commands against the recording stand-in `docker` (see `fake_docker`).
 
-No Docker engine or Compose plugin runs on the test machines, so every test
-here that drives compose uses the recording stand-in put first on PATH by the
-`fake_docker` fixture.
+These tests must not depend on a Docker engine, so every test here that
+drives compose uses the recording stand-in put first on PATH by the
+`fake_docker` fixture and checks the exact command lines; the real path is
+covered by `test_docker_engine.py`.
 """
 
 from __future__ import annotations
@@ -36,12 +37,15 @@ def make(tmp_path: Path, **kwargs):
     return app, mgr, cli
 
 
-def test_manager_sets_project_and_files_with_the_platform_separator(tmp_path):
-    """Upstream joined COMPOSE_FILE with a hard-coded ':'."""
+def test_manager_sets_project_and_files_with_the_platform_separator(
+    tmp_path, monkeypatch
+):
+    """Upstream joined COMPOSE_FILE with a hard-coded ':' (wrong on Windows)."""
+    monkeypatch.setattr(os, "pathsep", ";")
     _, mgr, _ = make(tmp_path, compose_files=["a.yaml", tmp_path / "b.yaml"])
     assert os.environ["COMPOSE_PROJECT_NAME"] == "testproj"
-    assert os.environ["COMPOSE_FILE"] == os.pathsep.join(
-        [str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml")]
+    assert os.environ["COMPOSE_FILE"] == (
+        f"{tmp_path / 'a.yaml'};{tmp_path / 'b.yaml'}"
     )
     assert mgr.compose_files == [tmp_path / "a.yaml", tmp_path / "b.yaml"]
 
@@ -241,8 +245,13 @@ def test_compose_function_splits_fragments(tmp_path, fake_docker):
 
 def test_check_status_lists_running_services(tmp_path, fake_docker, capsys):
     assert check_status("Test App", "test-app") == []
+    assert "already running" not in capsys.readouterr().out
     fake_docker.running("gateway", "api")
     assert check_status("Test App", "test-app") == ["gateway", "api"]
+    out = " ".join(capsys.readouterr().out.split())
+    assert "already running" in out
+    assert "gateway, api" in out
+    assert "run `test-app restart` or `test-app up --force-recreate`" in out
     fake_docker.exit_codes(ps=1)
     assert check_status("Test App", "test-app") == []
 
@@ -266,6 +275,35 @@ def test_commands_without_a_manager_fail_clearly():
     result = runner.invoke(cli, ["down"])
     assert result.exit_code == 1
     assert "Could not find application config" in result.stderr
+
+
+def test_a_missing_manager_is_still_a_value_error():
+    """Upstream raised ValueError; `except ValueError` must keep catching it."""
+    import typer
+
+    from macrostrat.app_frame import ApplicationError, ComposeManagerNotFoundError
+    from macrostrat.app_frame.compose.manager import require_compose_manager
+
+    ctx = typer.Context(typer.main.get_command(Application("Bare").control_command()))
+    with pytest.raises(ValueError) as info:
+        require_compose_manager(ctx)
+    assert isinstance(info.value, ComposeManagerNotFoundError)
+    assert isinstance(info.value, ApplicationError)
+
+
+def test_dry_run_up_without_compose_installed(tmp_path, monkeypatch):
+    """`logs_command` had no dry-run fallback: `--dry-run up` exited 1."""
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    _, _, cli = make(tmp_path)
+    result = runner.invoke(cli, ["--dry-run", "up", "api"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "docker compose build api" in lines
+    assert "docker compose start api" in lines
+    assert lines[-1].startswith("docker compose logs -f --since=")
+    assert lines[-1].endswith(" api")
 
 
 # -- compose flavour detection ------------------------------------------------

@@ -278,3 +278,47 @@ def test_missing_extra_gives_an_actionable_error(monkeypatch, url):
     result = runner.invoke(cli, ["db", "tables"])
     assert result.exit_code == 1
     assert "macrostrat.app_frame[db]" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["db", "tables"], ["db", "migrate", "plan"], ["db", "dump", "x.dump"]],
+)
+def test_a_failing_database_url_function_is_a_clear_error(args, monkeypatch, tmp_path):
+    """The documented `lambda: os.environ[...]` escaped as a KeyError traceback."""
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MYAPP_DATABASE_URL", raising=False)
+    cli, _ = make_cli(lambda: os.environ["MYAPP_DATABASE_URL"])
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert "environment variable MYAPP_DATABASE_URL is not set" in result.stderr
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, KeyError)
+
+
+def test_other_database_url_function_errors_name_the_cause():
+    def broken() -> str:
+        raise RuntimeError("vault is sealed")
+
+    cli, _ = make_cli(broken)
+    result = runner.invoke(cli, ["db", "tables"])
+    assert result.exit_code == 1
+    assert "RuntimeError: vault is sealed" in " ".join(result.stderr.split())
+
+
+def test_db_commands_refuse_dry_run(url, empty_db, monkeypatch):
+    """`--dry-run db sql "DROP ..."` used to run the statement for real."""
+    empty_db.run_sql("CREATE TABLE keep_me (id int)")
+    cli, _ = make_cli(url)
+    result = runner.invoke(cli, ["--dry-run", "db", "sql", "DROP TABLE keep_me"])
+    assert result.exit_code == 1
+    assert "cannot run in dry-run mode" in " ".join(result.stderr.split())
+    monkeypatch.setenv("DRY_RUN", "1")
+    result = runner.invoke(cli, ["db", "migrate", "apply", "--no-dry-run"])
+    assert result.exit_code == 1
+    assert "dry-run" in result.stderr
+    assert empty_db.run_query("SELECT to_regclass('keep_me')").scalar() is not None
+    help_result = runner.invoke(cli, ["--dry-run", "db", "sql", "--help"])
+    assert help_result.exit_code == 0  # help still works

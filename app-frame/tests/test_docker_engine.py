@@ -9,6 +9,8 @@ missing. Elsewhere the recording stand-in covers the same commands.
 from __future__ import annotations
 
 import os
+import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,7 +25,8 @@ from macrostrat.app_frame import (
     DockerComposeManager,
     check_status,
 )
-from macrostrat.app_frame.compose import compose_command
+from macrostrat.app_frame.compose import compose_command, stop_process
+from macrostrat.app_frame.compose.follow_logs import follow_logs
 
 pytestmark = pytest.mark.docker
 
@@ -67,6 +70,63 @@ def test_up_compose_and_down_on_a_real_engine(docker_client, docker_image, tmp_p
         assert check_status(app.name, app.command_name, cwd=tmp_path) == []
     finally:
         manager.run(["down", "--remove-orphans", "--volumes"], capture_output=True)
+
+
+TICKER_FILE = """
+services:
+  ticker:
+    image: {image}
+    pull_policy: never
+    entrypoint: ["sh", "-c", "while true; do echo app-frame-tick; sleep 0.5; done"]
+"""
+
+
+def test_follow_logs_with_the_standalone_docker_compose(
+    docker_client, docker_image, tmp_path, monkeypatch
+):
+    """`docker-compose` 1.x rejected `--since` (usage, exit 0): no logs were shown."""
+    standalone = shutil.which("docker-compose")
+    if standalone is None:
+        pytest.skip("requires the standalone docker-compose program")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker-compose").symlink_to(standalone)
+    monkeypatch.setenv("PATH", str(bin_dir))  # no `docker`: the standalone flavour
+    assert compose_command() == ["docker-compose"]
+    (tmp_path / "compose.yaml").write_text(TICKER_FILE.format(image=docker_image))
+    app = Application("Ticker", project_prefix=f"appframe_{uuid.uuid4().hex[:8]}")
+    manager = DockerComposeManager(
+        app, root_dir=tmp_path, compose_files=["compose.yaml"]
+    )
+    process = None
+    try:
+        started = manager.run(["up", "-d"], capture_output=True, text=True)
+        assert started.returncode == 0, started.stdout + started.stderr
+        env = {**os.environ, **manager.environment()}
+        process = follow_logs(
+            app,
+            "ticker",
+            show_help=False,
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        seen = []
+        for _ in range(120):
+            ready, _, _ = select.select([process.stdout], [], [], 1)
+            if not ready:
+                continue
+            line = process.stdout.readline().decode(errors="replace")
+            if not line:
+                break
+            seen.append(line)
+            if "app-frame-tick" in line:
+                break
+        assert any("app-frame-tick" in line for line in seen), seen
+    finally:
+        stop_process(process)
+        manager.run(["down", "--remove-orphans", "--timeout", "1"], capture_output=True)
 
 
 def _free_port() -> int:

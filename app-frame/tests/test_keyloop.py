@@ -1,8 +1,9 @@
 """The `up` key loop under a real pseudo-terminal, with the recording stand-in `docker`.
 
 The example app runs as a subprocess whose controlling terminal is a pty
-(`os.openpty`); keys are typed into the pty's master side. No compose engine
-runs here, so `docker` is the recording stand-in from `fake_docker`; its
+(`os.openpty`); keys are typed into the pty's master side. These tests must
+not depend on a Docker engine, so `docker` is the recording stand-in from
+`fake_docker` (the real path is covered by `test_docker_engine.py`); its
 `compose logs -f` runs until killed, like the real one, so a leftover process
 would be visible.
 """
@@ -283,3 +284,62 @@ def test_follow_logs_and_stop_process(fake_docker):
     assert process.returncode is not None
     assert not _alive(pid)
     stop_process(process)  # harmless when already stopped
+
+
+def test_follow_logs_with_standalone_docker_compose(
+    tmp_path, monkeypatch, stand_in_writer
+):
+    """docker-compose 1.x has no `--since`: it printed its usage and exited 0.
+
+    The stand-in `docker-compose` rejects `--since` the way 1.29 does, so the
+    old command line showed no logs at all.
+    """
+    from macrostrat.app_frame import Application, follow_logs
+    from macrostrat.app_frame.compose import stop_process
+    from macrostrat.app_frame.compose.follow_logs import logs_command
+
+    bin_dir = tmp_path / "v1-bin"
+    stand_in_writer(bin_dir, "docker-compose")
+    monkeypatch.setenv("FAKE_DOCKER_LOG", str(tmp_path / "calls.jsonl"))
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert logs_command("api") == ["docker-compose", "logs", "-f", "--tail=0", "api"]
+    process = follow_logs(
+        Application("V1 App"), "api", show_help=False, stdout=subprocess.PIPE
+    )
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 20)
+        assert ready, "no output from docker-compose logs"
+        assert process.stdout.readline() == b"stand-in: following logs\n"
+        assert process.poll() is None  # still following
+    finally:
+        stop_process(process)
+
+
+def test_command_stream_ends_when_the_terminal_hangs_up():
+    """A read on a hung-up pty raises EIO; the stream must end, not crash."""
+    from macrostrat.app_frame.compose import Result, command_stream
+
+    master, slave = os.openpty()
+    stream = command_stream(0.1, fd=slave)
+    try:
+        os.write(master, b"q")
+        assert next(stream) is Result.CONTINUE
+        os.close(master)  # hang up: reading the slave now fails with EIO
+        assert list(stream) == []
+    finally:
+        stream.close()
+        os.close(slave)
+
+
+def test_stop_process_without_process_groups(monkeypatch):
+    """Windows has no `os.killpg`; stopping must still end the process."""
+    from macrostrat.app_frame.compose import stop_process
+
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        stdin=subprocess.DEVNULL,
+    )
+    monkeypatch.delattr(os, "killpg")
+    stop_process(process, timeout=10)
+    assert process.returncode is not None
+    assert not _alive(process.pid)

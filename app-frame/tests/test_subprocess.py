@@ -1,7 +1,8 @@
 """The example app as a real process: exit codes, help, environment, `.env` files.
 
-Compose calls go to the recording stand-in `docker` from `fake_docker`, because
-no compose engine runs on the test machines.
+Compose calls go to the recording stand-in `docker` from `fake_docker`,
+because these tests must not depend on a Docker engine; the real path is
+covered by `test_docker_engine.py`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def test_help_exits_0(run_demo):
 
 def test_no_arguments_prints_help(run_demo):
     result = run_demo()
+    assert result.returncode == 2, result.stderr  # Click: help instead of a command
     assert "Usage" in result.stdout + result.stderr
     assert "Demo App command-line interface" in result.stdout + result.stderr
 

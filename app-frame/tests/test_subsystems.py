@@ -271,3 +271,54 @@ def test_hooks_run_in_order_and_bookkeeping_is_per_manager():
     other = SubsystemManager()
     other.finalize(host)
     assert other.hooks_fired == ()
+
+
+def test_app_version_falls_back_to_the_installed_distribution():
+    """Apps that do not pass version= got "declares no version" for any app_version."""
+    import importlib.metadata
+
+    from macrostrat.app_frame.subsystems import installed_app_version
+
+    class NeedsPytest(Subsystem):
+        name = "needs-pytest"
+        app_version = ">=1"
+
+    class NeedsOldPytest(Subsystem):
+        name = "needs-old-pytest"
+        app_version = "<1"
+
+    pytest_version = importlib.metadata.version("pytest")
+    # The command name names the installed distribution.
+    by_command = Application("PyTest Host", command_name="pytest")
+    assert installed_app_version(by_command) == pytest_version
+    ok = SubsystemManager()
+    ok.add(NeedsPytest)
+    ok.finalize(by_command)
+    assert [s.name for s in ok] == ["needs-pytest"]
+    bad = SubsystemManager()
+    bad.add(NeedsOldPytest)
+    with pytest.raises(SubsystemError, match=f"its version is {pytest_version}"):
+        bad.finalize(Application("PyTest Host", command_name="pytest"))
+
+    # app_module, and the module defining an Application subclass (longest
+    # installed prefix of a dotted name).
+    by_module = Application("Host")
+    by_module.app_module = "packaging.version"  # type: ignore[attr-defined]
+    assert installed_app_version(by_module) == importlib.metadata.version("packaging")
+
+    class PackagedApp(Application):
+        pass
+
+    PackagedApp.__module__ = "macrostrat.app_frame_demo_missing.cli"
+    assert installed_app_version(PackagedApp("Host")) is None
+    PackagedApp.__module__ = "typer.main"
+    assert installed_app_version(PackagedApp("Host")) == importlib.metadata.version(
+        "typer"
+    )
+
+    # An explicit version still wins over the installed one.
+    explicit = Application("PyTest Host", command_name="pytest", version="0.5")
+    bad = SubsystemManager()
+    bad.add(NeedsOldPytest)
+    bad.finalize(explicit)
+    assert [s.name for s in bad] == ["needs-old-pytest"]

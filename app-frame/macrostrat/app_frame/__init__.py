@@ -27,6 +27,7 @@ from .db import add_db_commands, db_commands
 from .errors import (
     ApplicationError,
     BaseError,
+    ComposeManagerNotFoundError,
     ComposeNotFoundError,
     MissingExtraError,
     SubsystemError,
@@ -42,6 +43,7 @@ __all__ = [
     "ApplicationError",
     "BaseError",
     "CommandBase",
+    "ComposeManagerNotFoundError",
     "ComposeNotFoundError",
     "ControlCommand",
     "ControlCommandGroup",

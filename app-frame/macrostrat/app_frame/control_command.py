@@ -27,6 +27,25 @@ DRY_RUN_ENV = "DRY_RUN"
 """The variable that turns on dry-run mode (`DRY_RUN=1`), like `--dry-run`."""
 
 
+def _restore_on_close(ctx: typer.Context, names: tuple[str, ...]) -> None:
+    """Put the variables `names` back as they were when the command finishes.
+
+    The global options are exported for the children of this invocation
+    only; a later invocation in the same process starts from the original
+    environment.
+    """
+    saved = {name: os.environ.get(name) for name in names}
+
+    def restore() -> None:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    ctx.call_on_close(restore)
+
+
 class ControlCommand(CommandBase):
     """The root command of an application's control CLI (a `typer.Typer`).
 
@@ -34,7 +53,9 @@ class ControlCommand(CommandBase):
     `log_modules` and tracebacks for errors; also turned on by the
     `<PREFIX>VERBOSE` variable, which is then exported as `1` for nested
     commands) and `--dry-run` (docker commands are printed instead of run;
-    also turned on by `DRY_RUN=1`, which is exported likewise). `--help`
+    also turned on by `DRY_RUN=1`, which is exported likewise). Both
+    variables are restored when the command finishes, so a second
+    invocation in the same process does not inherit them. `--help`
     works at every level. `:app_name:` and `:command_name:` in command help
     texts are replaced with the app's names (the functions' docstrings are
     not modified).
@@ -79,6 +100,7 @@ class ControlCommand(CommandBase):
         """:app_name: command-line interface"""
         ctx.obj = self.app
         verbose_var = f"{self.app.envvar_prefix}VERBOSE"
+        _restore_on_close(ctx, (verbose_var, DRY_RUN_ENV))
         verbose = bool(verbose or get_env_boolean(verbose_var, False))
         if verbose:
             os.environ[verbose_var] = "1"

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from macrostrat.utils.logs import setup_stderr_logs
 
+from .errors import ApplicationError
 from .subsystems.defs import ApplicationBase
 
 if TYPE_CHECKING:
@@ -65,7 +66,8 @@ class Application(ApplicationBase):
         load_dotenv: `True` loads every `.env` from the working directory
             upward (the nearest wins); a `str` or `Path` loads that file; a
             list loads each in turn (the first wins); `None`/`False` loads
-            nothing.
+            nothing. A named file that does not exist raises
+            `ApplicationError`.
         env_prefix: The prefix of the app's environment variables (default:
             `project_prefix.upper() + "_"`, e.g. `MACROSTRAT_`).
         version: The app's version, checked against subsystems'
@@ -129,6 +131,11 @@ class Application(ApplicationBase):
 
         Returns:
             The files that were loaded, in the order they were read.
+
+        Raises:
+            ApplicationError: a file named explicitly (a path, or a list of
+                paths) does not exist; files found by `True` are only those
+                that exist.
         """
         if dependency is None:
             dependency = self._dotenv_cfg
@@ -148,8 +155,10 @@ class Application(ApplicationBase):
         loaded = []
         for path in files:
             if not path.is_file():
-                log.warning("Environment file %s does not exist; skipped", path)
-                continue
+                raise ApplicationError(
+                    f"Environment file {path} does not exist",
+                    details="Check the load_dotenv argument of the Application.",
+                )
             dotenv.load_dotenv(path, override=False)
             log.debug("Loaded environment file %s", path)
             loaded.append(path)

@@ -11,6 +11,7 @@ runs or its help is shown; without them the commands say what to install.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,49 @@ DatabaseURL = str | Callable[[], str] | None
 
 _EXTRA_HINT = "Install the db extra: pip install 'macrostrat.app_frame[db]'"
 _TRANSFER_COMMANDS = ("dump", "restore", "move")
+
+
+def _checked_url_function(func: Callable[[], str]) -> Callable[[], str]:
+    """Wrap a `database_url` function so that its failures are clear errors.
+
+    A `KeyError` (e.g. from `os.environ["MYAPP_DATABASE_URL"]`) becomes
+    "environment variable MYAPP_DATABASE_URL is not set"; any other
+    exception an `ApplicationError` naming it. The exception is kept as the
+    `__cause__`.
+    """
+
+    @functools.wraps(func)
+    def database_url() -> str:
+        try:
+            return func()
+        except ApplicationError:
+            raise
+        except KeyError as exc:
+            name = exc.args[0] if exc.args else "?"
+            raise ApplicationError(
+                f"Cannot get the database URL: environment variable {name} is not set",
+                details="Set it, or give the command --database URL.",
+            ) from exc
+        except Exception as exc:
+            raise ApplicationError(
+                "Cannot get the database URL: the app's database_url function "
+                f"raised {type(exc).__name__}: {exc}",
+                details="Give the command --database URL instead.",
+            ) from exc
+
+    return database_url
+
+
+def _refuse_dry_run(ctx: typer.Context) -> None:
+    """Raise an `ApplicationError`: `db` commands do not support dry-run mode."""
+    from .compose.base import is_dry_run
+
+    if is_dry_run():
+        raise ApplicationError(
+            f"`{ctx.command_path}` cannot run in dry-run mode: database commands "
+            "would change the database for real",
+            details="Run it without --dry-run (and without DRY_RUN=1).",
+        )
 
 
 @dataclass(frozen=True)
@@ -71,6 +115,18 @@ class _DatabaseGroup(ControlCommandGroup):
 
     def list_commands(self, ctx: typer.Context) -> list[str]:
         return ["migrate", *_TRANSFER_COMMANDS, *super().list_commands(ctx)]
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        args = [*getattr(ctx, "_protected_args", []), *ctx.args]
+        if not any(a in ("--help", "-h") for a in args):
+            try:
+                _refuse_dry_run(ctx)
+            except ApplicationError as exc:
+                from .utils.report import report_application_error
+
+                report_application_error(exc, ctx)
+                raise typer.Exit(1) from exc
+        return super().invoke(ctx)
 
     def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
         if cmd_name == "migrate":
@@ -208,6 +264,8 @@ def db_commands(
         schema: Limit `migrate` to this schema by default.
         help: The group's help text.
     """
+    if callable(database_url):
+        database_url = _checked_url_function(database_url)
     config = _Config(database_url, initializer, template, schema)
     group_cls = type("DatabaseCommandGroup", (_DatabaseGroup,), {"config": config})
     app = CommandBase(cls=group_cls, help=help)

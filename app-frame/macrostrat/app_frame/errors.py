@@ -15,6 +15,7 @@ from macrostrat.utils.exc import ApplicationError, BaseError
 __all__ = [
     "ApplicationError",
     "BaseError",
+    "ComposeManagerNotFoundError",
     "ComposeNotFoundError",
     "MissingExtraError",
     "SubsystemError",
@@ -32,6 +33,13 @@ class ComposeNotFoundError(ApplicationError, FileNotFoundError):
     """Neither the `docker compose` plugin nor a standalone `docker-compose` exists.
 
     Also a `FileNotFoundError`, which is what running a missing program raises.
+    """
+
+
+class ComposeManagerNotFoundError(ApplicationError, ValueError):
+    """A compose command ran on a command line that has no `DockerComposeManager`.
+
+    Also a `ValueError`, which is what upstream raised.
     """
 
 

@@ -6,7 +6,14 @@ function, as upstream. The function also carries this subpackage's public
 names as attributes, so `compose.DockerComposeManager` works either way.
 """
 
-from .base import check_status, compose, console, is_dry_run, run_compose
+from .base import (
+    check_status,
+    compose,
+    compose_base_command,
+    console,
+    is_dry_run,
+    run_compose,
+)
 from .commands import (
     add_docker_compose_commands,
     down,
@@ -42,6 +49,7 @@ __all__ = [
     "check_status",
     "command_stream",
     "compose",
+    "compose_base_command",
     "compose_command",
     "console",
     "down",

@@ -17,7 +17,14 @@ from ..errors import ComposeNotFoundError
 from ..utils.env import get_env_boolean
 from .flavour import compose_command
 
-__all__ = ["check_status", "compose", "console", "is_dry_run", "run_compose"]
+__all__ = [
+    "check_status",
+    "compose",
+    "compose_base_command",
+    "console",
+    "is_dry_run",
+    "run_compose",
+]
 
 console = Console()
 """The console compose helpers print their status lines to."""
@@ -26,6 +33,29 @@ console = Console()
 def is_dry_run() -> bool:
     """Whether dry-run mode is on (`--dry-run`, or the `DRY_RUN` variable)."""
     return bool(get_env_boolean("DRY_RUN", False))
+
+
+def compose_base_command(dry_run: bool | None = None) -> list[str]:
+    """The command that runs Compose, with the dry-run fallback.
+
+    Like [`compose_command`][macrostrat.app_frame.compose.compose_command],
+    but in dry-run mode a missing Compose gives `["docker", "compose"]`
+    (the command line is only printed) instead of an error.
+
+    Args:
+        dry_run: Whether dry-run mode is on (default: `is_dry_run()`).
+
+    Raises:
+        ComposeNotFoundError: Compose is not installed (not in dry-run mode).
+    """
+    if dry_run is None:
+        dry_run = is_dry_run()
+    try:
+        return compose_command()
+    except ComposeNotFoundError:
+        if not dry_run:
+            raise
+        return ["docker", "compose"]
 
 
 def run_compose(
@@ -51,13 +81,7 @@ def run_compose(
         ComposeNotFoundError: Compose is not installed (not in dry-run mode).
     """
     dry_run = is_dry_run()
-    try:
-        base = compose_command()
-    except ComposeNotFoundError:
-        if not dry_run:
-            raise
-        base = ["docker", "compose"]
-    argv = [*base, *(os.fspath(arg) for arg in args)]
+    argv = [*compose_base_command(dry_run), *(os.fspath(arg) for arg in args)]
     if dry_run:
         sys.stdout.write(shlex.join(argv) + "\n")
         sys.stdout.flush()

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import ApplicationError
 from ..subsystems.defs import ApplicationBase
-from .flavour import compose_command
+from .base import compose_base_command
 
 __all__ = [
     "Result",
@@ -49,9 +49,22 @@ def _info(app: ApplicationBase, text: str) -> None:
 
 
 def logs_command(container: str | None = None) -> list[str]:
-    """The `docker compose logs -f --since=<now, UTC>` command line."""
-    since = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    argv = [*compose_command(), "logs", "-f", f"--since={since}"]
+    """The command line that follows container logs from now on.
+
+    With the `docker compose` plugin: `docker compose logs -f --since=<now,
+    UTC>`. The standalone `docker-compose` (version 1) has no `--since`
+    option, so there it is `docker-compose logs -f --tail=0` (no earlier
+    lines). In dry-run mode a missing Compose gives the plugin's form.
+
+    Raises:
+        ComposeNotFoundError: Compose is not installed (not in dry-run mode).
+    """
+    base = compose_base_command()
+    if base == ["docker-compose"]:
+        argv = [*base, "logs", "-f", "--tail=0"]
+    else:
+        since = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        argv = [*base, "logs", "-f", f"--since={since}"]
     if container:
         argv.append(container)
     return argv
@@ -109,13 +122,16 @@ def stop_process(process: subprocess.Popen[Any] | None, timeout: float = 5.0) ->
             process.wait(timeout)
             return
         except subprocess.TimeoutExpired:
-            _signal_group(process, signal.SIGKILL)
+            _signal_group(process, getattr(signal, "SIGKILL", signal.SIGTERM))
     process.wait()
 
 
 def _signal_group(process: subprocess.Popen[Any], sig: int) -> None:
+    killpg = getattr(os, "killpg", None)
     try:
-        os.killpg(process.pid, sig)
+        if killpg is None:  # Windows: no process groups to signal
+            raise ProcessLookupError
+        killpg(process.pid, sig)
     except (ProcessLookupError, PermissionError):
         try:
             process.send_signal(sig)
@@ -174,7 +190,10 @@ def wait_for_keys(fd: int | None = None) -> Iterator[int]:
     try:
         yield fd
     finally:
-        termios.tcsetattr(fd, termios.TCSANOW, saved)
+        try:
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+        except termios.error:  # the terminal hung up; nothing left to restore
+            pass
 
 
 def command_stream(
@@ -184,7 +203,7 @@ def command_stream(
 
     `q` gives `Result.CONTINUE`, `r` `Result.RESTART` and `x` `Result.EXIT`
     (either case); other keys are ignored. Keys are read as soon as they are
-    pressed. The generator ends when the terminal closes. The terminal is in
+    pressed. The generator ends when the terminal closes or hangs up. The terminal is in
     single-key mode while the generator runs and is restored when it is
     closed (use it in a `with contextlib.closing(...)` block or exhaust it).
 
@@ -197,7 +216,10 @@ def command_stream(
             ready, _, _ = select.select([terminal], [], [], refresh_rate)
             if not ready:
                 continue
-            data = os.read(terminal, 1)
+            try:
+                data = os.read(terminal, 1)
+            except OSError:  # the terminal hung up (EIO on a closed pty)
+                return
             if not data:
                 return
             result = _KEYS.get(data.decode("utf-8", "ignore").lower())

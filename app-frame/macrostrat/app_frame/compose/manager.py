@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from ..errors import ApplicationError
+from ..errors import ComposeManagerNotFoundError
 from ..subsystems.defs import ApplicationBase, CoreSubsystem
 from .base import run_compose
 
@@ -128,10 +128,15 @@ def get_compose_manager(ctx: typer.Context) -> DockerComposeManager | None:
 
 
 def require_compose_manager(ctx: typer.Context) -> DockerComposeManager:
-    """Like `get_compose_manager`, but raise a clear error when there is none."""
+    """Like `get_compose_manager`, but raise a clear error when there is none.
+
+    Raises:
+        ComposeManagerNotFoundError: no manager was created for the app (also
+            a `ValueError`, as upstream raised).
+    """
     manager = get_compose_manager(ctx)
     if manager is None:
-        raise ApplicationError(
+        raise ComposeManagerNotFoundError(
             "Could not find application config: this command line has no "
             "DockerComposeManager",
             details="Create DockerComposeManager(app, ...) before running compose commands.",

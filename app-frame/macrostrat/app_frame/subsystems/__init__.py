@@ -2,7 +2,7 @@
 
 from ..errors import SubsystemError
 from .defs import ApplicationBase, CoreSubsystem, Subsystem
-from .manager import SubsystemManager
+from .manager import SubsystemManager, installed_app_version
 
 __all__ = [
     "ApplicationBase",
@@ -10,4 +10,5 @@ __all__ = [
     "Subsystem",
     "SubsystemError",
     "SubsystemManager",
+    "installed_app_version",
 ]

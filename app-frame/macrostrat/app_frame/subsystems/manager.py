@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import graphlib
+import importlib.metadata
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
@@ -14,7 +15,7 @@ from packaging.version import InvalidVersion, Version
 from ..errors import SubsystemError
 from .defs import CoreSubsystem, Subsystem
 
-__all__ = ["SubsystemManager"]
+__all__ = ["SubsystemManager", "installed_app_version"]
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,69 @@ def _name_of(plugin: PluginSpec) -> str:
     return cls.__qualname__
 
 
+def _version_of(app: Any) -> str | None:
+    """The app's `version`, else the installed version of its package."""
+    version = getattr(app, "version", None)
+    if version is not None:
+        return str(version)
+    return installed_app_version(app)
+
+
 def _app_name(app: Any) -> str:
     return str(getattr(app, "name", None) or "the application")
+
+
+def _module_candidates(app: Any) -> list[str]:
+    """Module or distribution names the app's package may be installed under."""
+    names = []
+    app_module = getattr(app, "app_module", None)
+    if isinstance(app_module, str) and app_module:
+        names.append(app_module)
+    module = type(app).__module__
+    if (
+        module
+        and module != "__main__"
+        and not module.startswith(("macrostrat.app_frame", "builtins"))
+    ):
+        names.append(module)
+    command_name = getattr(app, "command_name", None)
+    if isinstance(command_name, str) and command_name:
+        names.append(command_name)
+    return names
+
+
+def installed_app_version(app: Any) -> str | None:
+    """The installed distribution version of the app's package, if one is found.
+
+    Tried in turn: the app's `app_module` attribute, the module that defines
+    the app's class (unless it is `macrostrat.app_frame` itself or
+    `__main__`), and its `command_name`. For a dotted module name the longest
+    prefix that names an installed distribution wins (`myapp.cli` ->
+    `myapp.cli`, then `myapp`); a top-level package provided by exactly one
+    distribution also counts.
+
+    Args:
+        app: The application.
+
+    Returns:
+        The version string, or `None` when no candidate is installed.
+    """
+    try:
+        providers = importlib.metadata.packages_distributions()
+    except Exception:  # unreadable metadata must not break version checks
+        providers = {}
+    for name in _module_candidates(app):
+        parts = name.split(".")
+        for end in range(len(parts), 0, -1):
+            prefix = ".".join(parts[:end])
+            try:
+                return importlib.metadata.version(prefix)
+            except (importlib.metadata.PackageNotFoundError, ValueError):
+                pass
+        dists = providers.get(parts[0], [])
+        if len(set(dists)) == 1:
+            return importlib.metadata.version(dists[0])
+    return None
 
 
 class SubsystemManager:
@@ -42,7 +104,8 @@ class SubsystemManager:
     subsystems are ordered so that each comes after its `dependencies`
     (otherwise in the order they were added), classes are instantiated, those
     whose `should_enable(manager)` is false are dropped, and each
-    `app_version` specifier is checked against the app's `version`. After
+    `app_version` specifier is checked against the app's `version` (or,
+    without one, the installed version of its package). After
     that the manager iterates over the loaded subsystems and `run_hook` calls
     their `on_<hook>` methods in that order.
 
@@ -257,22 +320,31 @@ class SubsystemManager:
         if not self._is_compatible(plugin, app):
             raise SubsystemError(
                 f"Subsystem {_name_of(plugin)} requires {_app_name(app)} "
-                f"{plugin.app_version}, but its version is {app.version}"
+                f"{plugin.app_version}, but its version is {_version_of(app)}"
             )
 
     def _is_compatible(self, plugin: PluginSpec, app: Any = None) -> bool:
-        """Whether the app's `version` satisfies the subsystem's `app_version`."""
+        """Whether the app's version satisfies the subsystem's `app_version`.
+
+        The version is the app's `version`, else the installed distribution
+        version of its package (see `installed_app_version`).
+        """
         spec = plugin.app_version
         if spec is None:
             return True
         app = self._app if app is None else app
         name = _name_of(plugin)
-        version = getattr(app, "version", None)
+        version = _version_of(app)
         if version is None:
+            tried = ", ".join(_module_candidates(app)) or "none"
             raise SubsystemError(
                 f"Subsystem {name} requires {_app_name(app)} {spec}, "
-                "but the application declares no version",
-                details="Pass version=... to Application.",
+                "but the application declares no version and no installed "
+                "distribution gives one",
+                details=(
+                    "Pass version=... to Application, or set its app_module to "
+                    f"the app's installed package (tried: {tried})."
+                ),
             )
         try:
             specifiers = SpecifierSet(spec, prereleases=True)
