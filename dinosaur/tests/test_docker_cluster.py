@@ -311,9 +311,78 @@ def test_docker_image_fixture_skips_naming_a_missing_image(
     pytester, monkeypatch, docker_client
 ):
     monkeypatch.setenv("MACROSTRAT_TEST_IMAGE", "macrostrat-test/absent:0")
+    monkeypatch.delenv("MACROSTRAT_REQUIRE_DOCKER", raising=False)  # CI sets it
     pytester.makepyfile(test_img="def test_needs_image(docker_image):\n    pass\n")
     result = pytester.runpytest_subprocess("-p", "macrostrat.dinosaur.testing", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(
         ["*requires docker image macrostrat-test/absent:0*build-test-images*"]
     )
+
+
+def test_docker_stop_is_a_fast_clean_shutdown_with_a_client_connected(
+    docker_client, docker_image
+):
+    """SIGTERM is PostgreSQL's smart shutdown: with a client connected it waits
+    until docker kills it (crash recovery on the next start). The image's stop
+    signal must be SIGINT, a fast shutdown that ends within seconds."""
+    container = docker_client.containers.run(
+        docker_image,
+        detach=True,
+        environment={"POSTGRES_PASSWORD": "pw"},
+        ports={"5432/tcp": ("127.0.0.1", None)},
+        tmpfs={DATA_DIR: "uid=999,gid=999,mode=0700"},
+    )
+    try:
+        container.reload()
+        port = container.ports["5432/tcp"][0]["HostPort"]
+        url = f"postgresql://postgres:pw@127.0.0.1:{port}/postgres"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = psycopg.connect(url, connect_timeout=2)
+                break
+            except psycopg.OperationalError:
+                assert time.monotonic() < deadline, container.logs(tail=20)
+                time.sleep(0.3)
+        try:  # the server ends the session; no commit on exit
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+            started = time.monotonic()
+            container.stop(timeout=20)
+            elapsed = time.monotonic() - started
+        finally:
+            conn.close()
+        assert elapsed < 8, f"docker stop took {elapsed:.1f} s"
+        assert container.wait(timeout=10)["StatusCode"] == 0
+        logs = container.logs().decode(errors="replace")
+        assert "fast shutdown request" in logs
+        assert "database system is shut down" in logs
+    finally:
+        container.remove(force=True)
+
+
+def test_a_client_created_for_the_cluster_is_closed(docker_image, tag, monkeypatch):
+    """A Docker client that docker_cluster_url makes itself is closed again
+    (a real client; only its close() is recorded)."""
+    from macrostrat.dinosaur.cluster import docker as docker_module
+
+    made = []
+    real = docker_module.docker_client_or_none
+
+    def recording_client(*args, **kwargs):
+        client = real(*args, **kwargs)
+        closed = []
+        original_close = client.close
+
+        def close():
+            closed.append(True)
+            original_close()
+
+        client.close = close
+        made.append(closed)
+        return client
+
+    monkeypatch.setattr(docker_module, "docker_client_or_none", recording_client)
+    with database_cluster(docker_image, backend="docker", **tag) as db:
+        assert db.run_query("SELECT 1").scalar() == 1
+    assert made == [[True]]

@@ -5,7 +5,12 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from macrostrat.dinosaur.testing import TEMPLATE_ENV, TEST_DATABASE_PREFIX, _conninfo
+from macrostrat.dinosaur.testing import (
+    REQUIRE_DOCKER_ENV,
+    TEMPLATE_ENV,
+    TEST_DATABASE_PREFIX,
+    _conninfo,
+)
 
 
 def _databases(url: str) -> set[str]:
@@ -108,10 +113,41 @@ def test_unreachable_testing_database_warns_and_falls_back(
 
 def test_docker_client_skips_naming_the_reason(pytester, monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    monkeypatch.delenv(REQUIRE_DOCKER_ENV, raising=False)  # CI sets it
     pytester.makepyfile(test_docker="def test_needs_docker(docker_client):\n    pass\n")
     result = pytester.runpytest_subprocess("-p", "macrostrat.dinosaur.testing", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*requires docker engine*"])
+
+
+def test_require_docker_turns_the_skip_into_a_failure(pytester, monkeypatch, tmp_path):
+    """CI sets MACROSTRAT_REQUIRE_DOCKER=1 once the engine answers: a Docker
+    tier that stopped working must fail the run, not skip quietly."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    monkeypatch.setenv(REQUIRE_DOCKER_ENV, "1")
+    pytester.makepyfile(test_docker="def test_needs_docker(docker_client):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "macrostrat.dinosaur.testing", "-rA")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*requires docker engine*MACROSTRAT_REQUIRE_DOCKER=1*"]
+    )
+    # Unset (or not 1): the old skip.
+    monkeypatch.setenv(REQUIRE_DOCKER_ENV, "0")
+    result = pytester.runpytest_subprocess("-p", "macrostrat.dinosaur.testing", "-rs")
+    result.assert_outcomes(skipped=1)
+
+
+@pytest.mark.docker
+def test_require_docker_fails_on_a_missing_image(pytester, monkeypatch, docker_client):
+    """With the engine up but the image absent (e.g. its build failed)."""
+    monkeypatch.setenv(REQUIRE_DOCKER_ENV, "1")
+    monkeypatch.setenv("MACROSTRAT_TEST_IMAGE", "macrostrat-test/absent:0")
+    pytester.makepyfile(test_docker="def test_needs_image(docker_image):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "macrostrat.dinosaur.testing", "-rA")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*requires docker image macrostrat-test/absent:0*MACROSTRAT_REQUIRE_DOCKER=1*"]
+    )
 
 
 def test_test_database_prefix_matches_the_database_package():

@@ -4,12 +4,13 @@ The docker-marked tests need an engine and both local images
 (``$MACROSTRAT_TEST_IMAGE``, default ``macrostrat-test/postgis:15``, and
 ``$MACROSTRAT_UPGRADE_IMAGE``, default ``macrostrat-test/postgis:17``, from
 ``scripts/build-test-images``) and skip naming whichever is missing. The
-refusal tests run first on the seeded volume and must leave it untouched; the
-last test upgrades it.
+refusal and failure tests run first on the seeded volume and must leave it
+untouched; the upgrade test after them upgrades it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from macrostrat.dinosaur.upgrade_cluster import (
     replace_docker_volume,
     upgrade_database_cluster,
 )
+from macrostrat.dinosaur.upgrade_cluster import upgrade as upgrade_module
 from macrostrat.dinosaur.upgrade_cluster.upgrade import _drop_bootstrap_role
 
 SUPERUSER_PASSWORD = "old-cluster-pw"
@@ -39,7 +41,16 @@ CREATE ROLE reader NOLOGIN;
 CREATE TABLE notes (id int PRIMARY KEY, body text);
 INSERT INTO notes SELECT i, 'note ' || i FROM generate_series(1, 50) i;
 CREATE DATABASE gis OWNER mapper;
+SET password_encryption = 'md5';
+CREATE ROLE legacy LOGIN PASSWORD 'legacy-pw';
+RESET password_encryption;
+ALTER SYSTEM SET work_mem = '12MB';
+ALTER SYSTEM SET max_connections = 120;
+ALTER SYSTEM SET vacuum_defer_cleanup_age = 5;
 """
+LEGACY_PASSWORD = "legacy-pw"
+# A pg_hba.conf rule the new cluster does not have (the upgrade names it).
+CUSTOM_HBA_RULE = "host gis mapper 10.99.0.0/16 scram-sha-256"
 
 SEED_GIS = """
 CREATE EXTENSION postgis;
@@ -108,7 +119,8 @@ def _snapshot(url_for) -> dict:
 
 @pytest.fixture(scope="module")
 def seeded(docker_client, images) -> Iterator[tuple[str, dict]]:
-    """A volume with a PostgreSQL 15 cluster (two databases, PostGIS, roles)."""
+    """A volume with a PostgreSQL 15 cluster (two databases, PostGIS, roles, an
+    MD5 password hash, ALTER SYSTEM settings, a custom pg_hba.conf rule)."""
     volume = f"macrostrat-upgrade-{secrets.token_hex(4)}"
     docker_client.volumes.create(volume)
     with database_cluster(
@@ -121,10 +133,33 @@ def seeded(docker_client, images) -> Iterator[tuple[str, dict]]:
             conn.execute(SEED_GIS)
         snapshot = _snapshot(lambda name: _url(db, name))
     assert len(snapshot[("gis", "geo.points")]) == 500
+    docker_client.containers.run(
+        images[15],
+        entrypoint=["sh", "-c", f"echo '{CUSTOM_HBA_RULE}' >> /v/pg_hba.conf"],
+        volumes={volume: {"bind": "/v", "mode": "rw"}},
+        remove=True,
+        user="0",
+    )
     yield volume, snapshot
     for name in [v.name for v in docker_client.volumes.list()]:
         if name == volume or name.startswith(f"{volume}_"):
             docker_client.volumes.get(name).remove(force=True)
+
+
+def _config_digest(client, image: str, volume: str) -> str:
+    """Checksums of the cluster's version and configuration files (an upgrade
+    must never rewrite them; the new cluster gets its own)."""
+    script = (
+        "cd /v && sha256sum PG_VERSION pg_hba.conf pg_ident.conf postgresql.conf "
+        "postgresql.auto.conf"
+    )
+    return client.containers.run(
+        image,
+        entrypoint=["sh", "-c", script],
+        volumes={volume: {"bind": "/v", "mode": "ro"}},
+        remove=True,
+        user="0",
+    ).decode()
 
 
 def _volume_names(client, volume: str) -> set[str]:
@@ -198,8 +233,58 @@ def test_refuses_to_lose_an_unlisted_database(docker_client, images, seeded):
 
 
 @DOCKER
-def test_upgrade_15_to_17_keeps_every_row_geometry_and_role(
+def test_explicit_scram_is_refused_while_roles_have_md5_hashes(
     docker_client, images, seeded
+):
+    """scram-sha-256 would lock out roles whose migrated hashes are MD5."""
+    volume, _ = seeded
+    with pytest.raises(DatabaseUpgradeError, match=r"lock out role\(s\) legacy"):
+        upgrade_database_cluster(
+            docker_client,
+            volume,
+            17,
+            version_images=images,
+            auth_method="scram-sha-256",
+        )
+    assert _volume_names(docker_client, volume) == {volume}
+    assert check_database_cluster_version(docker_client, volume, image=images[15]) == 15
+
+
+@DOCKER
+def test_a_failed_verification_leaves_the_volume_untouched(
+    docker_client, images, seeded, monkeypatch
+):
+    """The restore is verified; a mismatch (forced here: the row counts read on
+    the new cluster report one row too many) aborts before any swap."""
+    volume, _ = seeded
+    digest = _config_digest(docker_client, images[15], volume)
+    real_counts = upgrade_module.table_row_counts
+
+    def counts_with_a_mismatch(cluster, database):
+        counts = real_counts(cluster, database)
+        if "upgrade-target" in cluster.name and counts:
+            first = sorted(counts)[0]
+            counts[first] += 1
+        return counts
+
+    monkeypatch.setattr(upgrade_module, "table_row_counts", counts_with_a_mismatch)
+    with pytest.raises(DatabaseUpgradeError, match="differs after the restore"):
+        upgrade_database_cluster(docker_client, volume, 17, version_images=images)
+    # The original keeps its files (the old server ran on it, so its WAL and
+    # statistics moved on; the upgrade test later compares every row); no
+    # backup was made, no _new is left.
+    assert _config_digest(docker_client, images[15], volume) == digest
+    assert check_database_cluster_version(docker_client, volume, image=images[15]) == 15
+    assert _volume_names(docker_client, volume) == {volume}
+    assert not docker_client.containers.list(all=True, filters={"volume": volume})
+    assert not [
+        n for n in docker_client.networks.list() if n.name.startswith(f"{volume}-")
+    ]
+
+
+@DOCKER
+def test_upgrade_15_to_17_keeps_every_row_geometry_and_role(
+    docker_client, images, seeded, caplog
 ):
     volume, before = seeded
     # An earlier backup must survive: the upgrade picks a new name.
@@ -212,7 +297,26 @@ def test_upgrade_15_to_17_keeps_every_row_geometry_and_role(
         user="0",
     )
 
-    result = upgrade_database_cluster(docker_client, volume, 17, version_images=images)
+    # A stopped container on the volume does not block the upgrade; it is named.
+    stopped = docker_client.containers.create(
+        images[15], volumes={volume: {"bind": "/v", "mode": "ro"}}
+    )
+    try:
+        with caplog.at_level(logging.WARNING):
+            result = upgrade_database_cluster(
+                docker_client, volume, 17, version_images=images
+            )
+    finally:
+        stopped.remove(force=True)
+    warnings = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"stopped container(s) {stopped.name} mount volume {volume}" in warnings
+    # MD5 hashes: md5 authentication (never trust), with the role named.
+    assert result.auth_method == "md5"
+    assert "legacy have MD5 password hashes" in warnings
+    # What is not carried over is named: a setting 17 removed, a custom rule.
+    assert "vacuum_defer_cleanup_age = '5' (unknown to the new major)" in warnings
+    assert CUSTOM_HBA_RULE in warnings
+    assert "work_mem" not in warnings
 
     assert (result.from_version, result.to_version) == (15, 17)
     assert sorted(result.databases) == ["gis", "postgres"]
@@ -261,6 +365,13 @@ def test_upgrade_15_to_17_keeps_every_row_geometry_and_role(
             ).fetchall()
             assert rules
             assert not [r for r in rules if r[0].startswith("host") and r[1] == "trust"]
+        # ALTER SYSTEM settings came along (max_connections needs a restart).
+        assert db.run_query("SHOW work_mem").scalar() == "12MB"
+        assert db.run_query("SHOW max_connections").scalar() == "120"
+        # The role with an MD5 hash still logs in over TCP with its password.
+        legacy = make_url(_url(db)).set(username="legacy", password=LEGACY_PASSWORD)
+        with psycopg.connect(legacy.render_as_string(hide_password=False)) as conn:
+            assert conn.execute("SELECT current_user").fetchone()[0] == "legacy"
         # The role and its password came along.
         mapper = make_url(_url(db, "gis")).set(
             username="mapper", password=MAPPER_PASSWORD

@@ -30,6 +30,11 @@ Fixtures:
         built by ``scripts/build-test-images``); skips, naming the image and
         how to build it, when the engine does not have it. Never pulls.
 
+    With ``$MACROSTRAT_REQUIRE_DOCKER=1`` (CI sets it once the engine answers
+    and the images were built), ``docker_client`` and ``docker_image`` fail the
+    test with the same reason instead of skipping it, so a Docker tier that
+    silently stopped working cannot pass.
+
 Options:
     --teardown: also drop the template database at the end of the session.
 """
@@ -41,7 +46,7 @@ import os
 import secrets
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
@@ -53,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKEND_ENV",
     "DEFAULT_TEST_IMAGE",
+    "REQUIRE_DOCKER_ENV",
     "TEMPLATE_ENV",
     "TEMPLATE_NAME",
     "TEST_DATABASE_PREFIX",
@@ -86,6 +92,9 @@ TEST_IMAGE_ENV = "MACROSTRAT_TEST_IMAGE"
 
 DEFAULT_TEST_IMAGE = "macrostrat-test/postgis:15"
 """The image ``scripts/build-test-images`` builds for PostgreSQL 15 + PostGIS 3.3."""
+
+REQUIRE_DOCKER_ENV = "MACROSTRAT_REQUIRE_DOCKER"
+"""When ``1``, the Docker fixtures fail instead of skipping when Docker is unusable."""
 
 TEST_DATABASE_PREFIX = "macrostrat_test_"
 """Every database these fixtures create starts with this prefix."""
@@ -213,14 +222,24 @@ def clone_database(url: str, template: str) -> Iterator[str]:
         drop_database_if_exists(url, name)
 
 
+def _docker_unusable(reason: str) -> NoReturn:
+    """Skip the test with ``reason``, or fail it when ``$MACROSTRAT_REQUIRE_DOCKER=1``."""
+    if os.environ.get(REQUIRE_DOCKER_ENV, "").strip() == "1":
+        pytest.fail(f"{reason} [{REQUIRE_DOCKER_ENV}=1, so this fails]", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[DockerClient]:
-    """A Docker client; skips the test when no Docker engine answers."""
+    """A Docker client; skips the test when no Docker engine answers.
+
+    Fails instead of skipping when ``$MACROSTRAT_REQUIRE_DOCKER=1``.
+    """
     from macrostrat.dinosaur.cluster import docker_client_or_none
 
     client = docker_client_or_none()
     if client is None:
-        pytest.skip(
+        _docker_unusable(
             "requires docker engine (none answers on DOCKER_HOST or the socket)"
         )
     yield client
@@ -228,11 +247,14 @@ def docker_client() -> Iterator[DockerClient]:
 
 
 def require_docker_image(client: DockerClient, image: str) -> str:
-    """Return ``image``, or skip the test (naming it) when the engine lacks it."""
+    """Return ``image``, or skip the test (naming it) when the engine lacks it.
+
+    Fails instead of skipping when ``$MACROSTRAT_REQUIRE_DOCKER=1``.
+    """
     from macrostrat.dinosaur.cluster import image_available
 
     if not image_available(client, image):
-        pytest.skip(
+        _docker_unusable(
             f"requires docker image {image} (not present in the engine; build it "
             "with scripts/build-test-images, no registry needed)"
         )

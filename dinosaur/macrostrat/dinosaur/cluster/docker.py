@@ -46,6 +46,11 @@ DATA_DIR = "/var/lib/postgresql/data"
 """Where the data directory lives in the container (``PGDATA`` is set to it)."""
 
 _CONFIG_DIR = "/etc/postgresql/macrostrat"
+# The data-directory tmpfs belongs to uid/gid 999: the postgres user of the
+# Debian-based official postgres/postgis images and of scripts/build-test-images.
+# Both entrypoints start as root and chown $PGDATA to their postgres user, so an
+# image with another uid (the Alpine ones use 70) still works; reading the uid
+# from each image would cost an extra container run per cluster.
 _TMPFS_OPTIONS = "uid=999,gid=999,mode=0700"
 
 _MISSING_EXTRA = (
@@ -292,13 +297,17 @@ def docker_cluster_url(
     """
     client = _require_client(docker_client)
     try:
-        from testcontainers.community.postgres import PostgresContainer
-    except ImportError as exc:
-        raise BackendUnavailableError(_MISSING_EXTRA) from exc
+        try:
+            from testcontainers.community.postgres import PostgresContainer
+        except ImportError as exc:
+            raise BackendUnavailableError(_MISSING_EXTRA) from exc
 
-    ctx = Path(context) if context is not None else None
-    _ensure_image(client, image_tag, build=build, context=ctx)
-    _disable_reaper_without_image(client)
+        ctx = Path(context) if context is not None else None
+        _ensure_image(client, image_tag, build=build, context=ctx)
+        _disable_reaper_without_image(client)
+    finally:
+        if docker_client is None:  # made here, only needed until now
+            client.close()
 
     settings: dict[str, str] = {}
     if data_volume is not None:

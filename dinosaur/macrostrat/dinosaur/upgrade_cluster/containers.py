@@ -32,6 +32,7 @@ __all__ = [
     "run_helper",
     "volume_digest",
     "volume_exists",
+    "warn_stopped_volume_users",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,29 @@ def require_volume_unused(client: DockerClient, name: str) -> None:
             f"volume {name} is in use by running container(s) {names}; stop them "
             "first (a second server on the same data directory would corrupt it)"
         )
+
+
+def warn_stopped_volume_users(client: DockerClient, name: str) -> list[str]:
+    """Log a warning naming the stopped containers that mount volume ``name``.
+
+    They do not block an upgrade, but starting one afterwards runs its (old)
+    image on the upgraded data directory, which that server refuses. Returns
+    their names.
+    """
+    running = {c.id for c in containers_using_volume(client, name)}
+    stopped = sorted(
+        c.name
+        for c in containers_using_volume(client, name, running_only=False)
+        if c.id not in running
+    )
+    if stopped:
+        log.warning(
+            "stopped container(s) %s mount volume %s; after the upgrade they would "
+            "start their old image on the new cluster (remove or recreate them)",
+            ", ".join(stopped),
+            name,
+        )
+    return stopped
 
 
 def run_helper(
@@ -299,7 +323,10 @@ class ClusterContainer:
         return self.container.logs(tail=tail).decode(errors="replace")
 
     def stop(self, timeout: int = 120) -> None:
-        """Shut the server down cleanly (SIGTERM, then wait) and remove the container.
+        """Shut the server down cleanly and remove the container.
+
+        ``docker stop`` sends the image's stop signal (SIGINT, a fast shutdown,
+        for the official and the locally built images), then waits.
 
         Raises:
             DatabaseUpgradeError: the server did not exit cleanly.

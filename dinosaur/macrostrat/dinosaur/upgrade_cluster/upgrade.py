@@ -12,13 +12,18 @@ risk:
    (``pg_dumpall --globals-only``, passwords kept), then every database
    (``pg_dump -Fc | pg_restore --create --exit-on-error``).
 4. Verify, per database, the same user tables with the same exact row counts
-   and the same extensions; both servers then shut down cleanly.
+   and the same extensions. Carry over the ``ALTER SYSTEM`` settings the new
+   major knows (restarting the new server to apply them) and warn about every
+   setting and ``pg_hba.conf`` rule not carried over; check that password
+   logins over TCP work. Both servers then shut down cleanly.
 5. Copy the old volume into a new backup volume (never an existing one) and
    check the copy; only then empty the original volume and copy the new
    cluster in, and check that copy; remove ``<volume>_new``.
 
-The new cluster authenticates TCP connections with ``scram-sha-256`` (or
-``md5``), never ``trust``; its superuser keeps the old password.
+The new cluster authenticates TCP connections with ``scram-sha-256``, or
+``md5`` when login roles still have MD5 password hashes (from old clusters;
+``scram-sha-256`` would lock them out), never ``trust``; its superuser keeps
+the old password.
 """
 
 from __future__ import annotations
@@ -41,12 +46,20 @@ from .containers import (
     require_volume_unused,
     start_cluster_container,
     volume_exists,
+    warn_stopped_volume_users,
 )
 from .describe import (
     check_database_cluster_version,
     list_databases,
     list_extensions,
     table_row_counts,
+)
+from .server_config import (
+    carry_over_auto_conf,
+    choose_auth_method,
+    md5_login_roles,
+    unmigrated_hba_rules,
+    verify_password_logins,
 )
 
 if TYPE_CHECKING:
@@ -90,6 +103,8 @@ class UpgradeResult:
         row_counts: ``{database: {(schema, table): rows}}``, equal on both sides.
         superuser_password: set only when the old superuser had no password and
             one was generated for the new cluster (TCP logins need one).
+        auth_method: the new cluster's host authentication method (None when
+            nothing was done).
     """
 
     volume: str
@@ -99,6 +114,7 @@ class UpgradeResult:
     databases: list[str] = field(default_factory=list)
     row_counts: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
     superuser_password: str | None = field(default=None, repr=False)
+    auth_method: str | None = None
 
 
 def helper_image(
@@ -203,7 +219,7 @@ def upgrade_database_cluster(
     version_images: Mapping[int, str] | None = None,
     *,
     user: str = "postgres",
-    auth_method: str = "scram-sha-256",
+    auth_method: str | None = None,
     password: str | None = None,
 ) -> UpgradeResult:
     """Upgrade the cluster in volume ``cluster_volume_name`` to ``target_version``.
@@ -224,7 +240,10 @@ def upgrade_database_cluster(
         user: the superuser of the old cluster (it connects over the local
             socket, so no password is needed).
         auth_method: host authentication of the new cluster: ``scram-sha-256``
-            or ``md5``; ``trust`` is refused.
+            or ``md5``; ``trust`` is refused. Default: ``scram-sha-256``, or
+            ``md5`` (with a warning naming them) when login roles have MD5
+            password hashes. Asking for ``scram-sha-256`` while such roles
+            exist is refused, naming them.
         password: the new superuser's password when the old one has none
             (default: generated and returned in `UpgradeResult`).
 
@@ -233,7 +252,7 @@ def upgrade_database_cluster(
             or omitted database) or failed (with the step and the tool's error).
         ValueError: ``auth_method`` is ``trust`` or unknown.
     """
-    if auth_method not in ("scram-sha-256", "md5"):
+    if auth_method not in (None, "scram-sha-256", "md5"):
         raise ValueError(
             f"auth_method must be 'scram-sha-256' or 'md5', not {auth_method!r}: an "
             "upgraded cluster never trusts connections without a password"
@@ -243,6 +262,7 @@ def upgrade_database_cluster(
     if not volume_exists(client, volume):
         raise DatabaseUpgradeError(f"volume {volume} does not exist")
     require_volume_unused(client, volume)
+    warn_stopped_volume_users(client, volume)
     if target_version not in images:
         raise DatabaseUpgradeError(
             f"Target PostgreSQL version {target_version} is not supported "
@@ -311,6 +331,8 @@ def upgrade_database_cluster(
                 "not listed; they would be lost. List them too, or pass databases=None"
             )
         had_password = _has_password(source)
+        md5_roles = md5_login_roles(source)
+        method = choose_auth_method(auth_method, md5_roles)
         target = start_cluster_container(
             client,
             images[target_version],
@@ -322,11 +344,17 @@ def upgrade_database_cluster(
                 "POSTGRES_USER": user,
                 "POSTGRES_PASSWORD": new_password,
                 "POSTGRES_DB": "postgres",
-                "POSTGRES_HOST_AUTH_METHOD": auth_method,
+                "POSTGRES_HOST_AUTH_METHOD": method,
             },
         )
         result.row_counts = _migrate(source, target, wanted)
         result.databases = wanted
+        carry_over_auto_conf(source, target)
+        unmigrated_hba_rules(source, target)
+        verify_password_logins(
+            target, method, user, None if had_password else new_password, md5_roles
+        )
+        result.auth_method = method
         if not had_password:
             log.warning(
                 "the old superuser %s had no password; the upgraded cluster's has one "
@@ -346,7 +374,9 @@ def upgrade_database_cluster(
             client.volumes.get(new_volume).remove(force=True)
         raise
     finally:
-        network.remove()
+        # Never hide the original exception behind a failed clean-up.
+        with contextlib.suppress(Exception):
+            network.remove()
 
     # The new cluster is verified and shut down; now swap, keeping a backup.
     require_volume_unused(client, volume)
