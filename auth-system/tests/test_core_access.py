@@ -19,7 +19,7 @@ from macrostrat.auth_system.core import (
     has_access,
     require_scopes,
 )
-from macrostrat.auth_system.legacy import AuthAPI, set_identity_provider
+from macrostrat.auth_system.legacy import AuthAPI, JWTBackend, set_identity_provider
 
 
 @pytest.fixture
@@ -242,3 +242,41 @@ def test_core_without_a_jwt_backend_is_a_configuration_error(auth_store):
     request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
     with pytest.raises(AuthNotConfiguredError, match="create_backend"):
         has_access(request)
+
+
+def test_bearer_access_jwt_is_a_user_not_an_api_token(core_client, backend):
+    _login(core_client, "ben")
+    token = core_client.cookies.get("access_token_cookie")
+    core_client.cookies.clear()
+    headers = {"Authorization": f"Bearer {token}"}
+    body = core_client.get("/whoami", headers=headers).json()
+    assert body["uid"] == "ben"
+    assert body["header_group"] is None
+    assert body["scopes"] == ["authenticated", "readers"]
+    assert core_client.get("/readers", headers=headers).status_code == 200
+    assert core_client.get("/admin", headers=headers).status_code == 403
+
+
+def test_bearer_api_token_still_works_beside_jwts(core_client, auth_store):
+    token = auth_store.create_api_token("readers", 600)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert core_client.get("/readers", headers=headers).status_code == 200
+    assert core_client.get("/admin", headers=headers).status_code == 403
+    assert core_client.get("/whoami", headers=headers).json()["uid"] is None
+
+
+def test_bearer_jwt_that_is_not_a_valid_access_token_is_401(core_client, backend):
+    refresh = backend.create_token("refresh", "ben", ["readers"])
+    expired = backend.create_token("access", "ben", ["readers"], max_age=-10)
+    foreign = JWTBackend("f" * 48).create_token("access", "ben", ["readers"])
+    for token in (refresh, expired):
+        response = core_client.get(
+            "/readers", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 401
+    # A JWT from another key is not ours: it is looked up as an API token.
+    response = core_client.get(
+        "/readers", headers={"Authorization": f"Bearer {foreign}"}
+    )
+    assert response.status_code == 401
+    assert "API token" in response.json()["detail"]

@@ -241,3 +241,31 @@ def test_groups_and_members(auth_store):
     assert auth_store.group_names([]) == []
     assert auth_store.create_group("admin") in ids
     assert auth_store.access_group_ids() == {auth_store.create_group("admin")}
+
+
+def test_duplicate_user_error_does_not_leak_the_password_hash(auth_store):
+    from macrostrat.auth_system.legacy import hash_password
+
+    hashed = hash_password("ann-password")
+    auth_store.create_user("ann", hashed)
+    with pytest.raises(AuthSystemError) as info:
+        auth_store.create_user("ann", hashed)
+    message = str(info.value)
+    assert hashed not in message
+    assert hashed.split("$")[-1] not in message
+    assert "duplicate key" in message
+    assert info.value.__cause__ is not None
+
+
+def test_store_built_from_a_url_hides_sql_parameters(empty_database_url, token_key):
+    store = AuthDatabase(empty_database_url, token_key=token_key)
+    try:
+        store.create_schema()
+        assert store.database.engine.hide_parameters is True
+        store.create_user("ann", "secret-hash-value")
+        with pytest.raises(AuthSystemError) as info:
+            store.create_user("ann", "secret-hash-value")
+        assert "secret-hash-value" not in str(info.value)
+        assert "secret-hash-value" not in str(info.value.__cause__)
+    finally:
+        store.database.engine.dispose()

@@ -90,7 +90,8 @@ def test_revocation_store_revokes_and_prunes():
     store = RevocationStore()
     now = int(time.time())
     store.revoke("old", now - 5)
-    assert store.is_revoked("old")  # pruned lazily, on the next revoke
+    assert not store.is_revoked("old")  # already expired: nothing to keep
+    assert len(store) == 0
     store.revoke("current", now + 600)
     assert store.is_revoked("current")
     assert not store.is_revoked("old")
@@ -127,3 +128,44 @@ def test_core_data_classes():
     assert info.disabled is None
     with pytest.raises(dataclasses.FrozenInstanceError):
         info.username = "bob"  # type: ignore[misc]
+
+
+def test_upstream_model_user_is_a_deprecated_alias_of_user_info():
+    from macrostrat.auth_system.core import model
+
+    with pytest.warns(DeprecationWarning, match="UserInfo"):
+        alias = model.User
+    assert alias is model.UserInfo
+    with pytest.raises(AttributeError):
+        model.Nope  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ALGORITHM", "HS256"),
+        ("ACCESS_TOKEN_EXPIRE_MINUTES", 1440),
+        ("GROUP_TOKEN_LENGTH", 32),
+    ],
+)
+def test_upstream_core_main_constants_warn(name, value):
+    from macrostrat.auth_system.core import main
+
+    with pytest.warns(DeprecationWarning, match=name):
+        assert getattr(main, name) == value
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "oauth2_scheme",
+        "http_bearer",
+        "OAuth2AuthorizationCodeBearerWithCookie",
+        "GROUP_TOKEN_SALT",
+    ],
+)
+def test_removed_core_main_names_explain_themselves(name):
+    from macrostrat.auth_system.core import main
+
+    with pytest.raises(AttributeError, match=r"removed in 1\.2\.0"):
+        getattr(main, name)

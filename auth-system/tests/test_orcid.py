@@ -311,7 +311,12 @@ def test_allow_list_of_groups(orcid_app, fake_orcid, auth_store):
         state = _start(client)
         refused = client.get(f"/auth/orcid/callback?code=c&state={state}")
         _no_login(refused, fake_orcid, 403, "may not log in")
-        auth_store.add_member(auth_store.get_user(ORCID).id, "editors")
+        assert auth_store.get_user(ORCID) is None  # refused without a row
+        user = auth_store.create_user(ORCID, None, sub=ORCID)
+        state = _start(client)
+        refused = client.get(f"/auth/orcid/callback?code=c&state={state}")
+        _no_login(refused, fake_orcid, 403, "may not log in")
+        auth_store.add_member(user.id, "editors")
         state = _start(client)
         assert (
             client.get(f"/auth/orcid/callback?code=c&state={state}").status_code == 303
@@ -406,7 +411,7 @@ def test_settings_from_env():
     assert settings.restricted
 
 
-def test_orcid_api_checks_its_arguments():
+def test_orcid_api_checks_its_arguments(backend):
     with pytest.raises(AuthConfigurationError, match="OrcidSettings"):
         OrcidAPI({"client_id": "x"})  # type: ignore[arg-type]
     with pytest.raises(AuthConfigurationError, match="find_or_create_orcid_user"):
@@ -433,3 +438,121 @@ def test_orcid_login_error_carries_status():
     err = OrcidLoginError("nope", 403)
     assert err.status_code == 403
     assert OrcidLoginError("x").status_code == 400
+
+
+# Security review fixes
+
+
+def test_group_allow_list_refusal_creates_no_row(orcid_app, fake_orcid, auth_store):
+    with orcid_app(allowed_groups={"editors"}) as client:
+        state = _start(client)
+        response = client.get(f"/auth/orcid/callback?code=c&state={state}")
+    _no_login(response, fake_orcid, 403, "may not log in")
+    assert auth_store.get_user(ORCID) is None
+    assert auth_store.get_user_by_sub(ORCID) is None
+
+
+def test_listed_id_is_created_even_with_a_group_allow_list(orcid_app, auth_store):
+    with orcid_app(allowed_groups={"editors"}, allowed_orcids={ORCID}) as client:
+        state = _start(client)
+        assert (
+            client.get(f"/auth/orcid/callback?code=c&state={state}").status_code == 303
+        )
+    assert auth_store.get_user_by_sub(ORCID) is not None
+
+
+def test_error_callback_does_not_spend_the_state(client, backend, fake_orcid):
+    state = _start(client)
+    cookie = client.cookies.get(STATE_COOKIE)
+    denied = client.get(f"/auth/orcid/callback?error=access_denied&state={state}")
+    assert denied.status_code == 401
+    no_code = client.get(f"/auth/orcid/callback?state={state}")
+    assert no_code.status_code == 400
+    assert not backend.revocation_store.is_revoked(f"orcid-state:{state}")
+    assert len(backend.revocation_store) == 0
+    client.cookies.set(STATE_COOKIE, cookie)
+    ok = client.get(f"/auth/orcid/callback?code=c&state={state}")
+    assert ok.status_code == 303
+    assert backend.revocation_store.is_revoked(f"orcid-state:{state}")
+
+
+def test_error_parameter_is_quoted_in_messages_and_logs(client, fake_orcid, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="macrostrat.auth_system.orcid.routes")
+    state = _start(client)
+    response = client.get(
+        "/auth/orcid/callback",
+        params={"error": "x\nERROR forged entry", "state": state},
+    )
+    assert response.status_code == 401
+    assert "'x\\nERROR forged entry'" in response.json()["message"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("forged entry" in m for m in messages)
+    assert not any("\n" in m for m in messages)
+
+
+def test_orcid_id_taken_by_a_local_username_is_409(client, fake_orcid, auth_store):
+    auth_store.create_user(ORCID, None)  # a local account named like the iD
+    state = _start(client)
+    response = client.get(f"/auth/orcid/callback?code=c&state={state}")
+    _no_login(response, fake_orcid, 409, "conflicts")
+
+
+def test_orcid_refresh_cookie_is_scoped_to_the_auth_mount(client):
+    state = _start(client)
+    response = client.get(f"/auth/orcid/callback?code=c&state={state}")
+    (refresh,) = _set_cookie(response, "refresh_token_cookie")
+    assert "path=/auth;" in refresh.lower() + ";"
+
+
+def test_orcid_api_checks_configuration_at_construction(secret_key):
+    from macrostrat.auth_system.legacy.context import _reset
+
+    _reset()
+    with pytest.raises(AuthConfigurationError, match="create_backend"):
+        OrcidAPI(OrcidSettings(**GOOD), provider=DatabaseIdentityProvider())
+    create_backend(secret_key)
+    try:
+        with pytest.raises(AuthConfigurationError, match="identity provider"):
+            OrcidAPI(OrcidSettings(**GOOD))
+        set_identity_provider(IdentityProvider())
+        with pytest.raises(AuthConfigurationError, match="find_or_create_orcid_user"):
+            OrcidAPI(OrcidSettings(**GOOD))
+
+        class CreateOnly(IdentityProvider):
+            def find_or_create_orcid_user(self, orcid, name=None):
+                return None
+
+        set_identity_provider(CreateOnly())
+        assert OrcidAPI(OrcidSettings(**GOOD))
+        with pytest.raises(AuthConfigurationError, match="find_orcid_user"):
+            OrcidAPI(OrcidSettings(**GOOD, allowed_groups={"editors"}))
+    finally:
+        _reset()
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/\\evil.example",
+        "\\\\evil.example",
+        "/ok\\path",
+        "http://evil.example/",
+        "javascript:alert(1)",
+        "/a\nb",
+        "https:///nohost",
+        "",
+    ],
+)
+def test_success_redirect_must_be_a_local_path_or_https(target):
+    with pytest.raises(AuthConfigurationError, match="success_redirect"):
+        OrcidSettings(**GOOD, success_redirect=target)
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/", "/welcome?x=1", "https://app.example.org/in", "http://localhost:3000/"],
+)
+def test_success_redirect_accepts_paths_and_https(target):
+    assert OrcidSettings(**GOOD, success_redirect=target).success_redirect == target

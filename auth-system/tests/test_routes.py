@@ -130,9 +130,11 @@ def test_refresh_issues_new_access_cookie(client, login):
     response = client.post("/auth/refresh")
     assert response.status_code == 200
     assert response.json() == {"login": True, "refresh": True, "username": "bob"}
-    (cookie,) = response.set_cookies
-    assert cookie.startswith("access_token_cookie=")
-    assert "httponly" in cookie.lower()
+    access, refresh = response.set_cookies  # the refresh token is rotated too
+    assert access.startswith("access_token_cookie=")
+    assert refresh.startswith("refresh_token_cookie=")
+    assert "httponly" in access.lower()
+    assert "httponly" in refresh.lower()
     assert client.get("/private").json() == {"user": "bob"}
 
 

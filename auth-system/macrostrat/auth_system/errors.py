@@ -32,7 +32,7 @@ class OrcidLoginError(AuthSystemError):
 
     ``status_code`` is the HTTP status the callback answers with (400 for a bad
     or missing ``state``, 401 when ORCID refuses, 403 for users not on the
-    allow-list, 502 when the token endpoint cannot be used).
+    allow-list, 409 when the iD clashes with an existing account, 502 when the token endpoint cannot be used).
     """
 
     def __init__(self, message: str, status_code: int = 400) -> None:

@@ -77,6 +77,11 @@ class DatabaseIdentityProvider(IdentityProvider):
         if user.hashed_password:
             self.store.set_password_hash(user.username, user.hashed_password)
 
+    def find_orcid_user(self, orcid: str) -> DatabaseUser | None:
+        """The existing user with ORCID iD ``orcid``, or None (nothing is created)."""
+        row = self.store.get_user_by_sub(orcid)
+        return DatabaseUser(row) if row is not None else None
+
     def find_or_create_orcid_user(
         self, orcid: str, name: str | None = None
     ) -> DatabaseUser:

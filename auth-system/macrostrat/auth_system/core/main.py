@@ -6,17 +6,24 @@ called directly from Starlette endpoints. They are synchronous: FastAPI runs
 them in its thread pool, and they query the database.
 
 - The user comes from the access cookie of the configured `JWTBackend`
-  (``access_token_cookie``); their groups are read from the database on each
-  request, so removing a membership takes effect at once.
-- An ``Authorization: Bearer <API token>`` header adds the token's group; an
-  unknown, expired or malformed token answers 401.
+  (``access_token_cookie``) or from an ``Authorization: Bearer`` header that
+  holds a JWT signed by that backend (an access token); their groups are read
+  from the database on each request, so removing a membership takes effect at
+  once.
+- Any other ``Authorization: Bearer <API token>`` header is looked up as an
+  API token and adds the token's group; an unknown, expired or malformed token
+  answers 401. A backend-signed JWT that is not a valid access token (expired,
+  revoked, a refresh token) answers 401 too.
 - There is no development bypass: ``ENVIRONMENT=development`` changes nothing.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
+from typing import Any
 
+import jwt
 from starlette.authentication import AuthenticationError
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
@@ -52,20 +59,60 @@ def _unauthorized(message: str) -> HTTPException:
     return HTTPException(401, detail=message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_user_token_from_cookie(request: HTTPConnection) -> TokenData | None:
-    """The user named by a valid access cookie, with their group ids, or None.
+def _bearer(request: HTTPConnection) -> str | None:
+    """The value of a ``Bearer`` Authorization header; 401 for another scheme."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise _unauthorized("Authorization header must be 'Bearer <token>'")
+    return value.strip()
 
-    Invalid, expired, revoked or refresh tokens count as no token.
+
+def _is_backend_jwt(value: str) -> bool:
+    """Whether ``value`` is a JWT whose signature the configured backend made.
+
+    Only the signature is checked here (not expiry or revocation), to tell
+    the backend's tokens from API tokens.
+    """
+    if value.count(".") != 2:
+        return False
+    backend = get_backend()
+    try:
+        jwt.decode(
+            value,
+            key=backend.encode_key,
+            algorithms=[backend.algorithm],
+            options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+        )
+    except jwt.PyJWTError:
+        return False
+    return True
+
+
+def get_user_token_from_cookie(request: HTTPConnection) -> TokenData | None:
+    """The user named by a valid access token, with their group ids, or None.
+
+    The token is the access cookie, else a ``Bearer`` header holding a JWT
+    signed by the backend. An invalid, expired, revoked or refresh cookie
+    counts as no token; such a Bearer JWT answers 401.
     """
 
     def compute() -> TokenData | None:
         backend = get_backend()
         token = request.cookies.get(backend.cookie_name("access"))
+        from_header = False
         if not token:
-            return None
+            value = _bearer(request)
+            if value is None or not _is_backend_jwt(value):
+                return None
+            token, from_header = value, True
         try:
             payload = backend.decode_token(token, "access")
         except AuthenticationError:
+            if from_header:
+                raise _unauthorized("Invalid or expired access token") from None
             return None
         sub = payload["identity"]
         return TokenData(sub=sub, groups=get_auth_database().group_ids_for(sub))
@@ -74,20 +121,20 @@ def get_user_token_from_cookie(request: HTTPConnection) -> TokenData | None:
 
 
 def get_groups_from_header_token(request: HTTPConnection) -> int | None:
-    """The group of the request's ``Bearer`` API token, or None without a header.
+    """The group of the request's ``Bearer`` API token, or None.
+
+    None without a header, or when the header holds a JWT signed by the
+    backend (an access token, handled by `get_user_token_from_cookie`).
 
     Raises:
         HTTPException: 401 for an unknown or expired token or a non-Bearer header.
     """
 
     def compute() -> int | None:
-        header = request.headers.get("authorization")
-        if header is None:
+        value = _bearer(request)
+        if value is None or _is_backend_jwt(value):
             return None
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise _unauthorized("Authorization header must be 'Bearer <API token>'")
-        token = get_access_token(value.strip())
+        token = get_access_token(value)
         if token is None:
             raise _unauthorized("Unknown or expired API token")
         return token.group
@@ -154,3 +201,43 @@ def require_scopes(*scopes: str) -> Callable[[HTTPConnection], list[str]]:
 
     dependency.__name__ = f"require_scopes({', '.join(scopes)})"
     return dependency
+
+
+# Upstream constants, kept as deprecated aliases (all were unused upstream).
+_DEPRECATED: dict[str, tuple[object, str]] = {
+    "ALGORITHM": ("HS256", "the algorithm is the JWTBackend's `algorithm`"),
+    "ACCESS_TOKEN_EXPIRE_MINUTES": (
+        1440,
+        "the lifetime is the JWTBackend's `access_max_age` (seconds)",
+    ),
+    "GROUP_TOKEN_LENGTH": (32, "generate_api_token() makes 256-bit tokens"),
+}
+# Upstream names that cannot be kept: they need FastAPI or were insecure.
+_REMOVED: dict[str, str] = {
+    "oauth2_scheme": "the dependencies read the backend's access cookie "
+    "(FastAPI security objects are no longer created)",
+    "http_bearer": "the dependencies read the Authorization header themselves "
+    "(FastAPI security objects are no longer created)",
+    "OAuth2AuthorizationCodeBearerWithCookie": "the dependencies read the "
+    "backend's access cookie",
+    "GROUP_TOKEN_SALT": "API tokens are hashed with HMAC-SHA256 under a server "
+    "key (MACROSTRAT_AUTH_TOKEN_KEY)",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Deprecated upstream constants warn; removed upstream names explain why."""
+    if name in _DEPRECATED:
+        value, hint = _DEPRECATED[name]
+        warnings.warn(
+            f"macrostrat.auth_system.core.main.{name} is deprecated and unused; {hint}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return value
+    if name in _REMOVED:
+        raise AttributeError(
+            f"macrostrat.auth_system.core.main.{name} was removed in 1.2.0: "
+            f"{_REMOVED[name]}"
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

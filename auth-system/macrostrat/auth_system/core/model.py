@@ -6,7 +6,9 @@ FastAPI accepts dataclasses as request and response models.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["AccessToken", "GroupTokenRequest", "TokenData", "UserInfo"]
 
@@ -43,3 +45,16 @@ class GroupTokenRequest:
 
     expiration: int
     group_id: int
+
+
+def __getattr__(name: str) -> Any:
+    """Deprecated aliases: ``User`` is now `UserInfo`."""
+    if name == "User":
+        warnings.warn(
+            "macrostrat.auth_system.core.model.User is deprecated; use UserInfo "
+            "(core.User is the SQLAlchemy table model)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return UserInfo
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

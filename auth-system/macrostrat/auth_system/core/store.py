@@ -26,6 +26,13 @@ TOKEN_KEY_ENV = "MACROSTRAT_AUTH_TOKEN_KEY"
 """The environment variable read for the API-token key when none is passed."""
 
 
+def _driver_message(err: SQLAlchemyError) -> str:
+    """The driver's primary message for ``err`` (never the SQL parameters)."""
+    diag = getattr(getattr(err, "orig", None), "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    return primary if isinstance(primary, str) and primary else type(err).__name__
+
+
 def _check_access_groups(groups: Iterable[str | int]) -> tuple[str | int, ...]:
     result = tuple(groups)
     if not result:
@@ -69,8 +76,11 @@ class AuthDatabase:
         self.token_key = check_token_key(token_key)
         self.schema = _check_schema(schema)
         self.access_groups = _check_access_groups(access_groups)
+        # SQL parameters (password hashes among them) stay out of error text.
         self.database = (
-            database if isinstance(database, Database) else Database(database)
+            database
+            if isinstance(database, Database)
+            else Database(database, hide_parameters=True)
         )
         engine = self.database.engine
         if schema != SCHEMA:
@@ -175,6 +185,11 @@ class AuthDatabase:
                 select(User).where(User.username == username)
             ).one_or_none()
 
+    def get_user_by_sub(self, sub: str) -> User | None:
+        """The user whose ``sub`` (ORCID iD) is ``sub``, or None; never creates."""
+        with self.session() as session:
+            return session.scalars(select(User).where(User.sub == sub)).one_or_none()
+
     def create_user(
         self,
         username: str,
@@ -188,7 +203,9 @@ class AuthDatabase:
         """Insert a user, add it to ``groups`` (created if needed) and return it.
 
         Raises:
-            AuthSystemError: the username or ``sub`` is taken (driver error as cause).
+            AuthSystemError: the username or ``sub`` is taken. The message holds
+                only the driver's primary message (never the SQL parameters,
+                such as the hash); the driver error is the ``__cause__``.
         """
         try:
             with self.session() as session:
@@ -203,7 +220,9 @@ class AuthDatabase:
                 session.flush()
                 user_id = user.id
         except SQLAlchemyError as err:
-            raise AuthSystemError(f"Could not create user {username!r}: {err}") from err
+            raise AuthSystemError(
+                f"Could not create user {username!r}: {_driver_message(err)}"
+            ) from err
         for group in groups:
             self.add_member(user_id, group)
         user = self.get_user(username)
@@ -240,7 +259,8 @@ class AuthDatabase:
                 username = session.execute(stmt).scalar_one()
         except SQLAlchemyError as err:
             raise AuthSystemError(
-                f"Could not find or create the user for ORCID iD {orcid}: {err}"
+                f"Could not find or create the user for ORCID iD {orcid}: "
+                f"{_driver_message(err)}"
             ) from err
         user = self.get_user(username)
         assert user is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
@@ -39,25 +40,68 @@ REQUIRED_CLAIMS = ("iat", "nbf", "exp", "type", "identity", "jti")
 class RevocationStore:
     """An in-process store of revoked token ids (``jti``), pruned on expiry.
 
-    Replace it with a shared store (database, Redis) when several processes
-    serve the same application: subclass and override `revoke` and `is_revoked`.
+    Entries are kept in a dict and in a heap ordered by expiry, so pruning
+    expired entries costs O(log n) per entry removed. The store holds at most
+    ``max_entries`` ids: beyond that the entries closest to expiry are evicted
+    first (a token evicted that way becomes usable again for the little time it
+    has left, so size the cap well above the number of logouts and refreshes
+    expected in a refresh lifetime).
+
+    Revocations are per process. Replace the store with a shared one
+    (database, Redis) when several processes serve the same application:
+    subclass and override `revoke` and `is_revoked`.
+
+    Parameters:
+        max_entries: the most revoked ids kept (a positive integer).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_entries: int = 100_000) -> None:
+        if not _is_int(max_entries) or max_entries <= 0:
+            raise AuthConfigurationError("max_entries must be a positive integer.")
+        self.max_entries = max_entries
         self._revoked: dict[str, int] = {}
+        self._heap: list[tuple[int, str]] = []
         self._lock = threading.Lock()
 
-    def revoke(self, jti: str, expires_at: int) -> None:
-        """Mark ``jti`` as revoked until ``expires_at`` (a Unix time)."""
-        now = int(time.time())
+    def __len__(self) -> int:
         with self._lock:
-            self._revoked = {k: v for k, v in self._revoked.items() if v > now}
-            self._revoked[jti] = expires_at
+            return len(self._revoked)
+
+    def _pop_soonest(self) -> None:
+        expires_at, jti = heapq.heappop(self._heap)
+        if self._revoked.get(jti) == expires_at:
+            del self._revoked[jti]
+
+    def _prune(self, now: int) -> None:
+        while self._heap and self._heap[0][0] <= now:
+            self._pop_soonest()
+        while len(self._revoked) > self.max_entries:
+            self._pop_soonest()
+
+    def revoke(self, jti: str, expires_at: int) -> None:
+        """Mark ``jti`` as revoked until ``expires_at`` (a Unix time).
+
+        Expired entries are dropped first; then, if the store is over
+        ``max_entries``, the entries expiring soonest.
+        """
+        now = int(time.time())
+        expires_at = int(expires_at)
+        with self._lock:
+            if expires_at > now and self._revoked.get(jti, -1) < expires_at:
+                self._revoked[jti] = expires_at
+                heapq.heappush(self._heap, (expires_at, jti))
+            self._prune(now)
+            # Stale heap items (re-revoked ids) are dropped when the heap has
+            # grown well beyond the live entries.
+            if len(self._heap) > 2 * len(self._revoked) + 64:
+                self._heap = [(v, k) for k, v in self._revoked.items()]
+                heapq.heapify(self._heap)
 
     def is_revoked(self, jti: str) -> bool:
-        """Whether ``jti`` has been revoked."""
+        """Whether ``jti`` has been revoked (and has not expired)."""
         with self._lock:
-            return jti in self._revoked
+            expires_at = self._revoked.get(jti)
+        return expires_at is not None and expires_at > time.time()
 
 
 def _as_key(encode_key: str | bytes | None) -> str | bytes:
@@ -101,9 +145,16 @@ class JWTBackend(AuthenticationBackend):
             ``none``, which requires ``secure_cookies``).
         access_max_age: access token lifetime in seconds (default one day).
         refresh_max_age: refresh token lifetime in seconds (default 30 days).
-        cookie_path: the cookie ``Path``.
+        cookie_path: the ``Path`` of the access cookie.
+        refresh_cookie_path: the ``Path`` of the refresh cookie. By default it
+            is the folder of the route that sets it (where `AuthAPI` is
+            mounted, e.g. ``/auth``), so browsers send the refresh token only
+            to ``/login``, ``/logout``, ``/refresh`` and their siblings.
         cookie_domain: the cookie ``Domain``, or None for host-only cookies.
-        revocation_store: where revoked token ids are kept.
+        revocation_store: where revoked token ids are kept (per process unless
+            a shared store is given).
+        trusted_origins: other origins (``https://app.example.org``) allowed
+            to post to ``/login``; the request's own origin always is.
     """
 
     def __init__(
@@ -116,8 +167,10 @@ class JWTBackend(AuthenticationBackend):
         access_max_age: int = day,
         refresh_max_age: int = month,
         cookie_path: str = "/",
+        refresh_cookie_path: str | None = None,
         cookie_domain: str | None = None,
         revocation_store: RevocationStore | None = None,
+        trusted_origins: Iterable[str] = (),
     ) -> None:
         self.encode_key = _as_key(encode_key)
         if algorithm not in ALGORITHMS:
@@ -139,9 +192,24 @@ class JWTBackend(AuthenticationBackend):
         self.samesite = samesite
         self.access_max_age = access_max_age
         self.refresh_max_age = refresh_max_age
+        for name, path in (
+            ("cookie_path", cookie_path),
+            ("refresh_cookie_path", refresh_cookie_path),
+        ):
+            if path is not None and (
+                not isinstance(path, str) or not path.startswith("/")
+            ):
+                raise AuthConfigurationError(f"{name} must start with '/'.")
+        if isinstance(trusted_origins, str):
+            trusted_origins = [trusted_origins]
+        origins = frozenset(str(o).rstrip("/").lower() for o in trusted_origins)
         self.cookie_path = cookie_path
+        self.refresh_cookie_path = refresh_cookie_path
+        self.trusted_origins = origins
         self.cookie_domain = cookie_domain
-        self.revocation_store = revocation_store or RevocationStore()
+        self.revocation_store = (
+            revocation_store if revocation_store is not None else RevocationStore()
+        )
 
     # Encoding and decoding
 
@@ -268,6 +336,7 @@ class JWTBackend(AuthenticationBackend):
         With ``response=None`` the token is returned instead (upstream behaviour).
         ``data`` holds ``identity``, ``roles`` and optionally ``max_age``.
         """
+        path = data.pop("path", None) or self.cookie_path
         max_age = int(data.get("max_age", self._max_age(type)))
         data["max_age"] = max_age
         identity = data.pop("identity")
@@ -283,7 +352,7 @@ class JWTBackend(AuthenticationBackend):
             self.cookie_name(type),
             token,
             max_age=max_age,
-            path=self.cookie_path,
+            path=path,
             domain=self.cookie_domain,
             secure=self.secure_cookies,
             httponly=True,
@@ -291,11 +360,36 @@ class JWTBackend(AuthenticationBackend):
         )
         return None
 
-    def set_login_cookies(self, response: Response, **data: Any) -> Response:
-        """Set access and refresh cookies on ``response`` and return it."""
+    def refresh_path_for(self, request: HTTPConnection, suffix: str) -> str:
+        """The refresh cookie ``Path`` for a response to ``request``.
+
+        ``refresh_cookie_path`` if configured, else the request path without
+        ``suffix`` (the route's own path inside the `AuthAPI` mount, such as
+        ``/login``), e.g. ``/auth`` for ``/auth/login``.
+        """
+        if self.refresh_cookie_path is not None:
+            return self.refresh_cookie_path
+        path = request.url.path
+        if suffix and path.endswith(suffix):
+            path = path[: -len(suffix)]
+        return path if path.startswith("/") and path != "" else "/"
+
+    def set_login_cookies(
+        self, response: Response, *, refresh_path: str | None = None, **data: Any
+    ) -> Response:
+        """Set access and refresh cookies on ``response`` and return it.
+
+        Parameters:
+            response: the response to add the cookies to.
+            refresh_path: the refresh cookie ``Path`` (default
+                ``refresh_cookie_path`` or ``cookie_path``).
+            data: ``identity`` and ``roles``.
+        """
         data.pop("max_age", None)
+        data.pop("path", None)
         self.set_cookie(response, "access", **data)
-        self.set_cookie(response, "refresh", **data)
+        path = refresh_path or self.refresh_cookie_path or self.cookie_path
+        self.set_cookie(response, "refresh", path=path, **data)
         return response
 
     def set_access_cookie(self, response: Response, **data: Any) -> Response:
@@ -316,12 +410,21 @@ class JWTBackend(AuthenticationBackend):
                 continue
             self.revocation_store.revoke(str(payload["jti"]), int(payload["exp"]))
 
-    def logout(self, response: Response) -> Response:
-        """Delete both cookies on ``response`` and return it."""
-        for type in ("access", "refresh"):
+    def logout(
+        self, response: Response, *, refresh_path: str | None = None
+    ) -> Response:
+        """Delete both cookies on ``response`` and return it.
+
+        The refresh cookie is deleted at ``refresh_path`` (when given) and at
+        ``cookie_path`` (where older versions set it).
+        """
+        cookies = [("access", self.cookie_path), ("refresh", self.cookie_path)]
+        for path in {refresh_path, self.refresh_cookie_path} - {None, self.cookie_path}:
+            cookies.append(("refresh", str(path)))
+        for type, path in cookies:
             response.delete_cookie(
                 self.cookie_name(type),
-                path=self.cookie_path,
+                path=path,
                 domain=self.cookie_domain,
                 secure=self.secure_cookies,
                 httponly=True,

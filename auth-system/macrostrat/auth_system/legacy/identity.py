@@ -91,6 +91,23 @@ class IdentityProvider:
         """Persist changes to ``user`` (called after a password hash upgrade)."""
         return None
 
+    def find_orcid_user(self, orcid: str) -> BaseUser | None:
+        """Return the existing user with ORCID iD ``orcid``, or None; never create.
+
+        ORCID login calls it when ``allowed_groups`` restricts who may log in,
+        to decide before any user is created. The default raises
+        `AuthConfigurationError`.
+
+        Parameters:
+            orcid: the ORCID iD.
+        """
+        from ..errors import AuthConfigurationError
+
+        raise AuthConfigurationError(
+            f"{type(self).__name__} does not implement find_orcid_user(orcid), "
+            "which ORCID login with allowed_groups needs"
+        )
+
     def find_or_create_orcid_user(
         self, orcid: str, name: str | None = None
     ) -> BaseUser | None:

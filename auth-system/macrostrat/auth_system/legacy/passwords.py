@@ -81,36 +81,61 @@ def _verify_werkzeug(plaintext: str, stored: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
+def _verify_scrypt_v1(plaintext: str, stored: str) -> bool | None:
+    """Check a ``scrypt-v1`` hash; None if the hash cannot be used."""
+    try:
+        _, n, r, p, salt, digest = stored.split("$")
+        expected = _unb64(digest)
+        n, r, p = int(n), int(r), int(p)
+        if not 1 < n <= _MAX_N or not expected:
+            return None
+        actual = _scrypt(
+            plaintext.encode("utf-8"), _unb64(salt), n, r, p, len(expected)
+        )
+    except (ValueError, TypeError):
+        return None
+    return hmac.compare_digest(actual, expected)
+
+
+def _waste(plaintext: str) -> bool:
+    """Spend the work of one verification and return False."""
+    _verify_scrypt_v1(plaintext, DUMMY_HASH)
+    return False
+
+
 def verify_password(
     plaintext: str, stored: str | None, *, legacy_pepper: str = ""
 ) -> bool:
     """Check ``plaintext`` against a stored hash in constant time.
+
+    A missing or unusable hash (such as an ORCID-only account's) costs the
+    same scrypt work as a wrong password, so it does not reveal that the
+    account exists. Legacy werkzeug hashes cost what their own parameters
+    say (and twice that with ``legacy_pepper``) until they are upgraded on
+    the next successful login.
 
     Parameters:
         plaintext: the password to check.
         stored: a hash from `hash_password` or a legacy werkzeug hash.
         legacy_pepper: for legacy werkzeug hashes only, a string that was
             prepended to the password before hashing (upstream used the JWT
-            secret). Tried after the bare password.
+            secret). Both the bare and the peppered password are always
+            checked, so success and failure cost the same.
     """
-    if not stored or not isinstance(plaintext, str):
-        return False
+    if not isinstance(plaintext, str):
+        return _waste("")
+    if not stored or not isinstance(stored, str):
+        return _waste(plaintext)
     if stored.startswith(_PREFIX + "$"):
-        try:
-            _, n, r, p, salt, digest = stored.split("$")
-            expected = _unb64(digest)
-            n, r, p = int(n), int(r), int(p)
-            if not 1 < n <= _MAX_N:
-                return False
-            actual = _scrypt(
-                plaintext.encode("utf-8"), _unb64(salt), n, r, p, len(expected)
-            )
-        except (ValueError, TypeError):
-            return False
-        return hmac.compare_digest(actual, expected)
-    if _verify_werkzeug(plaintext, stored):
-        return True
-    return bool(legacy_pepper) and _verify_werkzeug(legacy_pepper + plaintext, stored)
+        result = _verify_scrypt_v1(plaintext, stored)
+        return _waste(plaintext) if result is None else result
+    if stored.split("$", 1)[0].split(":", 1)[0] not in ("scrypt", "pbkdf2"):
+        return _waste(plaintext)
+    bare = _verify_werkzeug(plaintext, stored)
+    peppered = bool(legacy_pepper) and _verify_werkzeug(
+        legacy_pepper + plaintext, stored
+    )
+    return bare or peppered
 
 
 def needs_rehash(stored: str | None) -> bool:

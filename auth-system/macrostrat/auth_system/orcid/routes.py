@@ -10,7 +10,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, Router
 
-from ..errors import AuthConfigurationError, OrcidLoginError
+from ..errors import (
+    AuthConfigurationError,
+    AuthNotConfiguredError,
+    AuthSystemError,
+    OrcidLoginError,
+)
 from ..legacy.backend import JWTBackend
 from ..legacy.context import get_backend, get_identity_provider
 from ..legacy.identity import BaseUser, IdentityProvider
@@ -39,19 +44,69 @@ def _failure(err: OrcidLoginError, backend: JWTBackend) -> Response:
     return _delete_state(JSONResponse(body, status_code=err.status_code), backend)
 
 
-def _check_allowed(settings: OrcidSettings, orcid: str, user: BaseUser | None) -> None:
+_REFUSED = "This ORCID account may not log in here"
+
+
+def _admit(
+    users: IdentityProvider, settings: OrcidSettings, orcid: str, name: str | None
+) -> BaseUser:
+    """The user for ``orcid`` if the allow-list admits it, deciding before creating.
+
+    Listed iDs (or everyone, without an allow-list) are found or created. With
+    ``allowed_groups``, only an existing user in an allowed group is admitted
+    (a new account cannot be in a group yet), so a refused iD leaves no row.
+
+    Raises:
+        OrcidLoginError: (403) the account is refused.
+    """
+    admitted = not settings.restricted or (
+        settings.allowed_orcids is not None and orcid in settings.allowed_orcids
+    )
+    if not admitted and settings.allowed_groups is not None:
+        existing = users.find_orcid_user(orcid)
+        admitted = existing is not None and bool(
+            set(existing.roles) & settings.allowed_groups
+        )
+    if not admitted:
+        raise OrcidLoginError(_REFUSED, 403)
+    user = users.find_or_create_orcid_user(orcid, name)
     if user is None:
-        raise OrcidLoginError("This ORCID account may not log in here", 403)
-    if not settings.restricted:
-        return
-    if settings.allowed_orcids is not None and orcid in settings.allowed_orcids:
-        return
-    if (
-        settings.allowed_groups is not None
-        and set(user.roles) & settings.allowed_groups
-    ):
-        return
-    raise OrcidLoginError("This ORCID account may not log in here", 403)
+        raise OrcidLoginError(_REFUSED, 403)
+    return user
+
+
+def _implements(provider: IdentityProvider, method: str) -> bool:
+    return getattr(type(provider), method) is not getattr(IdentityProvider, method)
+
+
+def _check_configuration(
+    settings: OrcidSettings, provider: IdentityProvider | None
+) -> None:
+    """Raise `AuthConfigurationError` unless ORCID login can work."""
+    try:
+        get_backend()
+    except AuthNotConfiguredError:
+        raise AuthConfigurationError(
+            "OrcidAPI needs the JWT backend; call create_backend(secret_key) "
+            "before OrcidAPI(...)"
+        ) from None
+    if provider is None:
+        try:
+            provider = get_identity_provider()
+        except AuthNotConfiguredError:
+            raise AuthConfigurationError(
+                "OrcidAPI needs an identity provider; pass provider= or call "
+                "set_identity_provider(...) before OrcidAPI(...)"
+            ) from None
+    methods = ["find_or_create_orcid_user"]
+    if settings.allowed_groups is not None:
+        methods.append("find_orcid_user")
+    for method in methods:
+        if not _implements(provider, method):
+            raise AuthConfigurationError(
+                f"{type(provider).__name__} does not implement {method}, "
+                "which ORCID login needs"
+            )
 
 
 def OrcidAPI(
@@ -73,7 +128,11 @@ def OrcidAPI(
       ``{login: false, username: null, message}``.
 
     A ``state`` is accepted once: it is revoked in the backend's
-    `RevocationStore` when its callback is handled.
+    `RevocationStore` once its signature, expiry and the callback's ``code``
+    check out. With ``allowed_groups``, access is decided before any user is
+    created (an unknown iD cannot be in a group yet, so it is refused). An
+    iD that clashes with an existing account (``AuthSystemError`` from the
+    provider) answers 409.
 
     Parameters:
         settings: the ORCID client configuration.
@@ -81,22 +140,16 @@ def OrcidAPI(
             read per request). It must implement ``find_or_create_orcid_user``.
 
     Raises:
-        AuthConfigurationError: ``settings`` is not an `OrcidSettings`, or
-            ``provider`` cannot create ORCID users.
+        AuthConfigurationError: ``settings`` is not an `OrcidSettings`, no
+            backend is configured, or the provider (``provider`` or the
+            configured one) cannot find or create ORCID users.
     """
     if not isinstance(settings, OrcidSettings):
         raise AuthConfigurationError(
             "OrcidAPI needs OrcidSettings (e.g. OrcidSettings.from_env()), got "
             f"{type(settings).__name__}"
         )
-    if provider is not None and (
-        type(provider).find_or_create_orcid_user
-        is IdentityProvider.find_or_create_orcid_user
-    ):
-        raise AuthConfigurationError(
-            f"{type(provider).__name__} does not implement find_or_create_orcid_user, "
-            "which ORCID login needs"
-        )
+    _check_configuration(settings, provider)
 
     async def login(request: Request) -> Response:
         backend = get_backend()
@@ -134,34 +187,44 @@ def OrcidAPI(
             jti = f"orcid-state:{state}"
             if backend.revocation_store.is_revoked(jti):
                 raise OrcidLoginError("ORCID login state was already used")
-            backend.revocation_store.revoke(jti, expires)
-            if params.get("error"):
+            error = params.get("error")
+            if error:
                 raise OrcidLoginError(
-                    f"ORCID login was not completed: {params.get('error')}", 401
+                    f"ORCID login was not completed: {error[:100]!r}", 401
                 )
             code = params.get("code")
             if not code:
                 raise OrcidLoginError("ORCID callback has no code parameter")
+            # Spent only once its signature, freshness and parameters check out.
+            backend.revocation_store.revoke(jti, expires)
             identity = await run_in_threadpool(exchange_code, settings, code)
-            if (
-                settings.allowed_groups is None
-                and settings.allowed_orcids is not None
-                and identity.orcid not in settings.allowed_orcids
-            ):
-                raise OrcidLoginError("This ORCID account may not log in here", 403)
             users = provider if provider is not None else get_identity_provider()
             user = await run_in_threadpool(
-                users.find_or_create_orcid_user, identity.orcid, identity.name
+                _admit, users, settings, identity.orcid, identity.name
             )
-            _check_allowed(settings, identity.orcid, user)
         except OrcidLoginError as err:
             log.info("ORCID login failed: %s", err)
             return _failure(err, backend)
-        assert user is not None
+        except AuthConfigurationError:
+            raise
+        except AuthSystemError as err:
+            # E.g. the iD is already some local account's username.
+            log.warning("ORCID login conflict: %s", err)
+            return _failure(
+                OrcidLoginError(
+                    "This ORCID iD conflicts with an existing account; "
+                    "ask an administrator",
+                    409,
+                ),
+                backend,
+            )
         log.info("ORCID login for %s", identity.orcid)
         response = RedirectResponse(settings.success_redirect, 303)
         backend.set_login_cookies(
-            response, identity=user.username, roles=list(user.roles)
+            response,
+            identity=user.username,
+            roles=list(user.roles),
+            refresh_path=backend.refresh_path_for(request, "/orcid/callback"),
         )
         return _delete_state(response, backend)
 

@@ -57,6 +57,33 @@ def _url(name: str, value: object, *, allow_path: bool) -> str:
     return value.rstrip("/") if not allow_path else value
 
 
+def _check_redirect(target: object) -> None:
+    """Accept a path on this site (``/x``) or an https URL, nothing else.
+
+    Backslashes, control characters and paths starting with ``//`` or ``/\\``
+    (which browsers treat as another host) are refused. Plain http is
+    accepted on loopback hosts only.
+    """
+    ok = isinstance(target, str) and bool(target)
+    if ok:
+        assert isinstance(target, str)
+        if "\\" in target or any(ord(c) < 0x21 or ord(c) == 0x7F for c in target):
+            ok = False
+        elif target.startswith("/"):
+            ok = not target.startswith("//")
+        else:
+            parts = urlsplit(target)
+            ok = bool(parts.hostname) and (
+                parts.scheme == "https"
+                or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
+            )
+    if not ok:
+        raise AuthConfigurationError(
+            "ORCID success_redirect must be a path starting with a single '/' or "
+            f"an https URL, without backslashes, got {target!r}"
+        )
+
+
 @dataclass(frozen=True)
 class OrcidSettings:
     """How the application talks to ORCID (OAuth 2.0 authorization-code flow).
@@ -73,8 +100,9 @@ class OrcidSettings:
         allowed_orcids: if given, ORCID iDs that may log in.
         allowed_groups: if given, group names (user roles) that may log in. A
             user passes when their iD or one of their groups is allowed.
-        success_redirect: where the browser goes after logging in (a path on
-            this site or an absolute http(s) URL).
+        success_redirect: where the browser goes after logging in: a path
+            starting with a single ``/`` or an absolute https URL (no
+            backslashes).
         scope: the OAuth scope requested (``/authenticate``).
         state_max_age: seconds a login attempt (its ``state``) stays valid.
         timeout: seconds to wait for the token endpoint.
@@ -100,14 +128,7 @@ class OrcidSettings:
             self, "base_url", _url("base_url", self.base_url, allow_path=False)
         )
         _url("redirect_uri", self.redirect_uri, allow_path=True)
-        target = self.success_redirect
-        if not isinstance(target, str) or not (
-            (target.startswith("/") and not target.startswith("//"))
-            or urlsplit(target).scheme in ("http", "https")
-        ):
-            raise AuthConfigurationError(
-                f"ORCID success_redirect must be a path or http(s) URL, got {target!r}"
-            )
+        _check_redirect(self.success_redirect)
         if self.allowed_orcids is not None:
             ids = frozenset(self.allowed_orcids)
             bad = sorted(i for i in ids if not is_valid_orcid(i))
