@@ -48,6 +48,7 @@ __all__ = [
     "container_prefix",
     "docker_available",
     "find_client_tools",
+    "pg_config_bindir",
     "select_tools",
     "server_major_version",
     "tool_environment",
@@ -159,22 +160,34 @@ def _program_version(path: Path) -> int | None:
     return int(match.group(1))
 
 
+def pg_config_bindir() -> Path | None:
+    """The directory ``pg_config --bindir`` names, or None (no pg_config, or it failed).
+
+    Shared with `macrostrat.dinosaur.cluster`, which looks for the server
+    programs in the same places.
+    """
+    pg_config = shutil.which("pg_config")
+    if not pg_config:
+        return None
+    try:
+        out = subprocess.run(
+            [pg_config, "--bindir"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = out.stdout.strip()
+    return Path(text) if out.returncode == 0 and text else None
+
+
 def _candidate_dirs() -> list[Path]:
     found: list[Path] = []
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        try:
-            out = subprocess.run(
-                [pg_config, "--bindir"],
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=30,
-            )
-            if out.returncode == 0 and out.stdout.strip():
-                found.append(Path(out.stdout.strip()))
-        except OSError:
-            pass
+    bindir = pg_config_bindir()
+    if bindir is not None:
+        found.append(bindir)
     if _DEBIAN_ROOT.is_dir():
         found.extend(
             p / "bin"

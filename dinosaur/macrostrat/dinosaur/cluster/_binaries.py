@@ -68,20 +68,12 @@ def _candidates() -> list[tuple[str, Path]]:
     env = os.environ.get(BINDIR_ENV)
     if env:
         found.append((f"${BINDIR_ENV}", Path(env)))
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        try:
-            out = subprocess.run(
-                [pg_config, "--bindir"],
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=30,
-            )
-        except OSError:
-            out = None
-        if out is not None and out.returncode == 0 and out.stdout.strip():
-            found.append(("pg_config --bindir", Path(out.stdout.strip())))
+    # Imported here: the pytest plugin imports this module and must stay light.
+    from macrostrat.database.transfer.tools import pg_config_bindir
+
+    bindir = pg_config_bindir()
+    if bindir is not None:
+        found.append(("pg_config --bindir", bindir))
     debian = DEBIAN_ROOT
     if debian.is_dir():
         majors = sorted(
