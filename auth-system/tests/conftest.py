@@ -1,17 +1,16 @@
 """Fixtures: a real Starlette app using the legacy auth package.
 
-The client drives the app over ASGI directly (no httpx), keeping a cookie jar
-the way a browser on https://testserver would.
+Clients are Starlette `TestClient`s (httpx) on https://testserver, so the
+cookie jar honours the Secure flag, Max-Age and Path the way a browser would.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-from http.cookies import SimpleCookie
 from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.authentication import requires
@@ -19,6 +18,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
+from starlette.testclient import TestClient
 
 from macrostrat.auth_system.legacy import (
     AuthAPI,
@@ -32,102 +32,26 @@ from macrostrat.auth_system.legacy import (
 from macrostrat.auth_system.legacy.context import _reset
 
 
-class Response:
-    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes):
-        self.status_code = status
-        self.raw_headers = [
-            (k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in headers
-        ]
-        self.content = body
+def make_test_client(app: Any) -> TestClient:
+    """A Starlette `TestClient` on https://testserver, so Secure cookies are sent.
 
-    def header_list(self, name: str) -> list[str]:
-        return [v for k, v in self.raw_headers if k == name.lower()]
-
-    @property
-    def set_cookies(self) -> list[str]:
-        return self.header_list("set-cookie")
-
-    def json(self) -> Any:
-        return json.loads(self.content)
-
-    @property
-    def text(self) -> str:
-        return self.content.decode()
+    The ASGI scope's client address is ``127.0.0.1`` (what the login log
+    records), not Starlette's default ``testclient``.
+    """
+    return TestClient(app, base_url="https://testserver", client=("127.0.0.1", 50000))
 
 
-class ASGIClient:
-    """A minimal synchronous ASGI client with a cookie jar."""
+def _send_cookies(client: TestClient, cookies: dict[str, str]) -> None:
+    """Make the client's next requests carry exactly these cookie values.
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.cookies: dict[str, str] = {}
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        content: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        cookies: dict[str, str] | None = None,
-    ) -> Response:
-        body = content if content is not None else b""
-        hdrs = [(b"host", b"testserver")]
-        if json_body is not None:
-            body = json.dumps(json_body).encode()
-            hdrs.append((b"content-type", b"application/json"))
-        jar = {**self.cookies, **(cookies or {})}
-        if jar:
-            hdrs.append(
-                (b"cookie", "; ".join(f"{k}={v}" for k, v in jar.items()).encode())
-            )
-        for k, v in (headers or {}).items():
-            hdrs.append((k.lower().encode(), v.encode()))
-        hdrs.append((b"content-length", str(len(body)).encode()))
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": method,
-            "scheme": "https",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": hdrs,
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 443),
-        }
-        result: dict[str, Any] = {"body": b""}
-
-        async def receive() -> dict:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def send(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                result["status"] = message["status"]
-                result["headers"] = message.get("headers", [])
-            elif message["type"] == "http.response.body":
-                result["body"] += message.get("body", b"")
-
-        asyncio.run(self.app(scope, receive, send))
-        response = Response(result["status"], result["headers"], result["body"])
-        for header in response.set_cookies:
-            parsed = SimpleCookie()
-            parsed.load(header)
-            for name, morsel in parsed.items():
-                if morsel["max-age"] == "0" or morsel.value in ("", '""'):
-                    self.cookies.pop(name, None)
-                else:
-                    self.cookies[name] = morsel.value
-        return response
-
-    def get(self, path: str, **kwargs: Any) -> Response:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> Response:
-        return self.request("POST", path, **kwargs)
+    Every cookie of the same name is dropped from the jar first, whatever its
+    domain or path, so a stored cookie cannot shadow the given value (httpx's
+    per-request ``cookies=`` would send both). The values are stored for every
+    path on the host, the way a stolen or forged cookie would be replayed.
+    """
+    for name, value in cookies.items():
+        client.cookies.delete(name)
+        client.cookies.set(name, value)
 
 
 class InMemoryProvider(IdentityProvider):
@@ -204,7 +128,12 @@ def make_app():
 
 @pytest.fixture
 def make_client():
-    return ASGIClient
+    return make_test_client
+
+
+@pytest.fixture
+def send_cookies():
+    return _send_cookies
 
 
 @pytest.fixture
@@ -213,16 +142,16 @@ def app(backend, provider) -> Starlette:
 
 
 @pytest.fixture
-def client(app) -> ASGIClient:
-    return ASGIClient(app)
+def client(app) -> TestClient:
+    return make_test_client(app)
 
 
 @pytest.fixture
 def login(client):
-    def _login(username: str = "alice", password: str | None = None) -> Response:
+    def _login(username: str = "alice", password: str | None = None) -> httpx.Response:
         password = password if password is not None else f"{username}-password"
         return client.post(
-            "/auth/login", json_body={"username": username, "password": password}
+            "/auth/login", json={"username": username, "password": password}
         )
 
     return _login

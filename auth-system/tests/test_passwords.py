@@ -91,7 +91,7 @@ def test_upstream_style_hash_upgrades_on_login(client, provider, secret_key):
     user = BaseUser("dave", hashed_password=_werkzeug_scrypt(secret_key + "pw-dave"))
     provider.users["dave"] = user
     response = client.post(
-        "/auth/login", json_body={"username": "dave", "password": "pw-dave"}
+        "/auth/login", json={"username": "dave", "password": "pw-dave"}
     )
     assert response.status_code == 200
     assert provider.saved == ["dave"]
@@ -103,9 +103,7 @@ def test_upstream_style_hash_upgrades_on_login(client, provider, secret_key):
 def test_failed_login_does_not_upgrade(client, provider):
     user = BaseUser("erin", hashed_password=_werkzeug_pbkdf2("pw-erin"))
     provider.users["erin"] = user
-    response = client.post(
-        "/auth/login", json_body={"username": "erin", "password": "nope"}
-    )
+    response = client.post("/auth/login", json={"username": "erin", "password": "nope"})
     assert response.status_code == 401
     assert provider.saved == []
     assert user.hashed_password.startswith("pbkdf2:")
@@ -120,8 +118,6 @@ def test_unknown_user_still_spends_a_hash(client, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(passwords_module, "_scrypt", spy)
-    response = client.post(
-        "/auth/login", json_body={"username": "ghost", "password": "x"}
-    )
+    response = client.post("/auth/login", json={"username": "ghost", "password": "x"})
     assert response.status_code == 401
     assert len(seen) == 1

@@ -77,44 +77,45 @@ def _bad_tokens(key: str) -> dict[str, str]:
 CASES = sorted(_bad_tokens("k" * 64))
 
 
-def test_the_reference_token_is_accepted(client, backend):
+def test_the_reference_token_is_accepted(client, backend, send_cookies):
     token = jwt.encode(_claims(), backend.encode_key, algorithm="HS256")
-    response = client.get("/auth/secret", cookies={"access_token_cookie": token})
+    send_cookies(client, {"access_token_cookie": token})
+    response = client.get("/auth/secret")
     assert response.status_code == 200
 
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("where", ["cookie", "header"])
-def test_bad_access_token_is_rejected(client, backend, case, where):
+def test_bad_access_token_is_rejected(client, backend, send_cookies, case, where):
     token = _bad_tokens(backend.encode_key)[case]
-    kwargs = (
-        {"cookies": {"access_token_cookie": token}}
-        if where == "cookie"
-        else {"headers": {"Authorization": f"Bearer {token}"}}
-    )
+    kwargs = {}
+    if where == "cookie":
+        send_cookies(client, {"access_token_cookie": token})
+    else:
+        kwargs = {"headers": {"Authorization": f"Bearer {token}"}}
     assert client.get("/auth/secret", **kwargs).status_code == 403
     assert client.get("/whoami", **kwargs).json()["scopes"] == ["public"]
     assert client.get("/auth/status", **kwargs).json()["login"] is False
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_refresh_token_is_401(client, backend, case):
+def test_bad_refresh_token_is_401(client, backend, send_cookies, case):
     token = _bad_tokens(backend.encode_key)[case]
     if case == "wrong-type":
         # An access token presented as a refresh token.
         token = jwt.encode(_claims(type="access"), backend.encode_key)
-    response = client.post("/auth/refresh", cookies={"refresh_token_cookie": token})
+    send_cookies(client, {"refresh_token_cookie": token})
+    response = client.post("/auth/refresh")
     assert response.status_code == 401
 
 
-def test_refresh_token_cannot_act_as_access_token(client, login):
+def test_refresh_token_cannot_act_as_access_token(client, login, send_cookies):
     login("alice")
     refresh = client.cookies["refresh_token_cookie"]
     client.cookies.clear()
-    assert (
-        client.get("/auth/secret", cookies={"access_token_cookie": refresh}).status_code
-        == 403
-    )
+    send_cookies(client, {"access_token_cookie": refresh})
+    assert client.get("/auth/secret").status_code == 403
+    client.cookies.clear()
     assert (
         client.get(
             "/auth/secret", headers={"Authorization": f"Bearer {refresh}"}
@@ -123,29 +124,32 @@ def test_refresh_token_cannot_act_as_access_token(client, login):
     )
 
 
-def test_access_token_cannot_refresh(client, login):
+def test_access_token_cannot_refresh(client, login, send_cookies):
     login("alice")
     access = client.cookies["access_token_cookie"]
     client.cookies.clear()
-    response = client.post("/auth/refresh", cookies={"refresh_token_cookie": access})
+    send_cookies(client, {"refresh_token_cookie": access})
+    response = client.post("/auth/refresh")
     assert response.status_code == 401
 
 
-def test_refresh_replay_after_logout_is_401(client, login):
+def test_refresh_replay_after_logout_is_401(client, login, send_cookies):
     login("alice")
     stolen = dict(client.cookies)
+    assert set(stolen) == {"access_token_cookie", "refresh_token_cookie"}
     assert client.post("/auth/logout").status_code == 200
-    replay = client.post("/auth/refresh", cookies=stolen)
+    assert dict(client.cookies) == {}
+    send_cookies(client, stolen)
+    replay = client.post("/auth/refresh")
     assert replay.status_code == 401
-    assert client.get("/auth/secret", cookies=stolen).status_code == 403
+    send_cookies(client, stolen)
+    assert client.get("/auth/secret").status_code == 403
 
 
 def test_logout_revocation_is_per_session(client, login, make_client, app):
     login("alice")
     other = make_client(app)
-    other.post(
-        "/auth/login", json_body={"username": "alice", "password": "alice-password"}
-    )
+    other.post("/auth/login", json={"username": "alice", "password": "alice-password"})
     client.post("/auth/logout")
     assert other.post("/auth/refresh").status_code == 200
     assert other.get("/auth/secret").status_code == 200
@@ -217,7 +221,7 @@ def test_password_checks_are_constant_time(client, monkeypatch):
     for username in ("alice", "nobody"):
         calls.clear()
         response = client.post(
-            "/auth/login", json_body={"username": username, "password": "wrong"}
+            "/auth/login", json={"username": username, "password": "wrong"}
         )
         assert response.status_code == 401
         assert len(calls) == 1, username
