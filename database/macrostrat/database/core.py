@@ -457,11 +457,14 @@ class Database:
         use_cache: bool = True,
         cache: DatabaseModelCache | str | os.PathLike[str] | None = None,
         views: ViewSpec | None = None,
+        lazy: bool = True,
     ) -> None:
         """Reflect ``schemas`` (default ``["public"]``) into new model classes.
 
         Each call builds a new `DatabaseMapper` (own base, so classes are
-        rebuilt from the current schema) and makes it ``db.mapper``.
+        rebuilt from the current schema) and makes it ``db.mapper``. Models
+        are mapped when first used (``db.model.sample``), each with all of its
+        relationships; ``lazy=False`` maps every table now.
 
         Parameters:
             schemas: the schemas to map.
@@ -470,6 +473,7 @@ class Database:
                 ``db.model_cache`` for later calls.
             views: views to map with an explicit primary key,
                 ``{"schema.view": ["id"]}``.
+            lazy: map each model on first use (see `DatabaseMapper`).
         """
         if cache is not None:
             self.model_cache = (
@@ -477,11 +481,11 @@ class Database:
                 if isinstance(cache, DatabaseModelCache)
                 else DatabaseModelCache(cache)
             )
-        mapper = DatabaseMapper(self, cache=self.model_cache)
+        mapper = DatabaseMapper(self, cache=self.model_cache, lazy=lazy)
         mapper.reflect_database(schemas, use_cache=use_cache, views=views)
         with self._lock:
             self.mapper = mapper
-            self._automap_options = {"schemas": schemas, "views": views}
+            self._automap_options = {"schemas": schemas, "views": views, "lazy": lazy}
 
     def _ensure_mapper(self) -> DatabaseMapper:
         if self.mapper is None:
@@ -524,6 +528,7 @@ class Database:
                 self._automap_options = {
                     "schemas": sorted(self.mapper.reflected_schemas),
                     "views": self.mapper.views or None,
+                    "lazy": self.mapper.lazy,
                 }
             self.mapper = None
         if automap or (automap is None and had_models):
@@ -550,7 +555,7 @@ class Database:
         mapper = self.mapper
         if mapper is not None:
             key = tbl if sch == "public" else f"{sch}.{tbl}"
-            found = mapper.metadata.tables.get(key)
+            found = mapper.reflected_table(key)
             if found is not None:
                 return found
         with self._lock:

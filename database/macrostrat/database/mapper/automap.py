@@ -10,13 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 import geoalchemy2  # noqa: F401  (registers the PostGIS types with reflection)
 from sqlalchemy import Connection, Engine, MetaData, PrimaryKeyConstraint, Table
-from sqlalchemy.ext.automap import AutomapBase, automap_base, generate_relationship
+from sqlalchemy.ext.automap import automap_base, generate_relationship
+from sqlalchemy.orm import declarative_base
 
 from ..errors import InvalidOptionError
 from ..utils import reflect_table
 from .base import ModelHelperMixins
 from .cache import DatabaseModelCache, Header, catalog_fingerprint, paused_gc
+from .catalog import ReflectedTables, TableIndex, TableInfo, TableSource
 from .collections import ModelCollection, TableCollection
+from .lazy import LazyModelMeta, LazyModels
 from .naming import (
     RelationshipNamer,
     _classname_for_table,
@@ -75,25 +78,32 @@ class DatabaseMapper:
     has `ModelHelperMixins`. Tables without a primary key are not mapped
     unless given one with `map_view` (which also maps views).
 
+    By default mapping is lazy (`macrostrat.database.mapper.lazy`): reflecting
+    (or loading the cache) maps nothing, and each model is mapped, with all of
+    its relationships, when it is first used; `map_all` maps everything. With
+    ``lazy=False``, or when a hook is replaced, every table is mapped at once
+    by SQLAlchemy's automap.
+
     Parameters:
         db: the `Database` (or an ``Engine``) to reflect.
         cache: where to keep reflected definitions between runs (default: none).
+        lazy: map models on first use (default: True unless a hook is given).
         **hooks: replacements for the automap hooks ``classname_for_table``,
             ``name_for_scalar_relationship``, ``name_for_collection_relationship``
             and ``generate_relationship`` (automap signatures).
 
     Raises:
-        InvalidOptionError: an unknown hook name.
+        InvalidOptionError: an unknown hook name, or ``lazy=True`` with hooks.
     """
 
-    automap_base: type[AutomapBase]
-    metadata: MetaData
+    automap_base: type[Any]
 
     def __init__(
         self,
         db: Database | Engine,
         *,
         cache: DatabaseModelCache | None = None,
+        lazy: bool | None = None,
         **hooks: Any,
     ) -> None:
         unknown = set(hooks) - set(_HOOKS)
@@ -102,6 +112,12 @@ class DatabaseMapper:
                 f"unknown DatabaseMapper option(s): {', '.join(sorted(unknown))} "
                 f"(allowed: {', '.join(_HOOKS)})"
             )
+        if lazy and hooks:
+            raise InvalidOptionError(
+                "lazy mapping uses the default naming hooks; pass lazy=False to "
+                f"use {', '.join(sorted(hooks))}"
+            )
+        self.lazy = not hooks if lazy is None else lazy
         self.db = db
         self.engine: Engine = db if isinstance(db, Engine) else db.engine
         self.cache = cache if cache is not None else DatabaseModelCache()
@@ -119,9 +135,35 @@ class DatabaseMapper:
         self._explicit: dict[str, type] = {}
         self._models = ModelCollection()
         self._tables = TableCollection(self._models)
-        self._new_base(MetaData(), loaded_from_cache=False)
+        self._lazy: LazyModels | None = None
+        self._source: TableSource = ReflectedTables(MetaData())
+        self._new_base(self._source.metadata, loaded_from_cache=False)
 
     # -- public ------------------------------------------------------------
+
+    @property
+    def metadata(self) -> MetaData:
+        """The reflected tables (a lazy mapper loads any still in the cache file)."""
+        with self._lock:
+            self._source.load_all()
+        return self._metadata
+
+    def reflected_table(self, key: str) -> Table | None:
+        """The reflected table under ``MetaData`` key ``key``, or None.
+
+        Unlike ``metadata.tables.get(key)``, loads only that table from a cache.
+        """
+        with self._lock:
+            if key in self._metadata.tables:
+                return self._metadata.tables[key]
+            if self._lazy is not None and key in self._lazy.index:
+                return self._source.table(key)
+        return None
+
+    def map_all(self) -> None:
+        """Map every model now (a lazy mapper otherwise maps each on first use)."""
+        if self._lazy is not None:
+            self._lazy.map_all()
 
     @property
     def models(self) -> ModelCollection:
@@ -175,7 +217,7 @@ class DatabaseMapper:
         wanted = list(dict.fromkeys(s or "public" for s in names))
         view_spec = _normalise_views(views)
         with self._lock, paused_gc():
-            fresh = not self._reflected_schemas and not self.metadata.tables
+            fresh = not self._reflected_schemas and not self._metadata.tables
             if (
                 fresh
                 and use_cache
@@ -218,6 +260,7 @@ class DatabaseMapper:
             raise InvalidOptionError("map_view: primary_key must name a column")
         key = model_key(sch, view)
         with self._lock:
+            self._source.load_all()
             existing = self._models.get(key)
             if existing is not None:
                 table: Table = existing.__table__  # type: ignore[attr-defined]
@@ -254,9 +297,10 @@ class DatabaseMapper:
         )
         schema = kwargs.pop("schema", None)
         with self._lock:
+            self._source.load_all()
             table = Table(
                 table_name,
-                self.metadata,
+                self._metadata,
                 *column_args,
                 schema=_sa_schema(schema or "public"),
                 autoload_with=self.engine,
@@ -280,12 +324,21 @@ class DatabaseMapper:
     # -- internals ---------------------------------------------------------
 
     def _new_base(self, metadata: MetaData, *, loaded_from_cache: bool) -> None:
-        base = automap_base(
-            cls=ModelHelperMixins, metadata=metadata, name="AutomapModel"
-        )
+        if self.lazy:
+            base: Any = declarative_base(
+                cls=ModelHelperMixins,
+                metadata=metadata,
+                name="AutomapModel",
+                metaclass=LazyModelMeta,
+            )
+            base.classes = self._models
+        else:
+            base = automap_base(
+                cls=ModelHelperMixins, metadata=metadata, name="AutomapModel"
+            )
         base.loaded_from_cache = loaded_from_cache
         base.builder = self.cache
-        self.metadata = metadata
+        self._metadata = metadata
         self.automap_base = base
 
     def _load_cache(
@@ -306,13 +359,18 @@ class DatabaseMapper:
         loaded = self.cache.load(accept, verify)
         if loaded is None:
             return False
-        header, metadata = loaded
-        self._new_base(metadata, loaded_from_cache=True)
+        header, tables = loaded
+        self._source = tables
+        self._new_base(tables.metadata, loaded_from_cache=True)
         self._reflected_schemas.update(header["schemas"])
         for name, pk in header["views"].items():
             self._views[parse_table_name(name)] = tuple(pk)
-        self._prepare()
-        log.debug("mapped %d models from cache %s", len(self._models), self.cache)
+        if self.lazy:
+            self._start_lazy(tables.index)
+        else:
+            tables.load_all()
+            self._prepare()
+        log.debug("loaded %d tables from cache %s", len(tables.index), self.cache)
         return True
 
     def _reflect(
@@ -322,6 +380,9 @@ class DatabaseMapper:
         new_views = {k: v for k, v in views.items() if self._views.get(k) != v}
         if not todo and not new_views:
             return
+        # Reflecting more needs every table present (extend, never duplicate).
+        self._source.load_all()
+        self._source = ReflectedTables(self._metadata)
         covered = self._reflected_schemas | set(schemas)
         with self.engine.connect() as conn:
             # Fingerprint first: DDL racing with reflection then only causes a miss.
@@ -329,35 +390,51 @@ class DatabaseMapper:
                 catalog_fingerprint(conn, covered) if self.cache.enabled else ""
             )
             for schema in todo:
-                self.metadata.reflect(
+                self._metadata.reflect(
                     conn,
                     schema=_sa_schema(schema),
                     extend_existing=True,
                     autoload_replace=False,
                 )
             for (sch, view), cols in new_views.items():
-                self._declare(self._view_table(conn, sch, view, cols))
+                table = self._view_table(conn, sch, view, cols)
+                if not self.lazy:  # lazy: the index built below includes it
+                    self._declare(table)
         self._reflected_schemas.update(todo)
         self._views.update(new_views)
-        self._prepare()
+        index = TableIndex.from_metadata(self._metadata)
+        if self.lazy:
+            self._start_lazy(index)
+        else:
+            self._prepare()
         if self.cache.enabled:
             header = self.cache.new_header(
                 schemas=self._reflected_schemas,
                 views=_views_header(self._views),
                 fingerprint=fingerprint,
             )
-            self.cache.save(header, self.metadata)
+            self.cache.save(header, self._metadata, index)
+
+    def _start_lazy(self, index: TableIndex) -> None:
+        """Serve models from ``index`` lazily (or refresh the index of a lazy mapper)."""
+        if self._lazy is None:
+            self._lazy = LazyModels(
+                self.automap_base, index, self._source, self.namer, self._lock
+            )
+            self._models.attach(self._lazy)
+        else:
+            self._lazy.reindex(index, self._source)
 
     def _view_table(
         self, conn: Connection, schema: str, view: str, cols: tuple[str, ...]
     ) -> Table:
         """Reflect ``schema.view`` into our MetaData (if needed) and give it a key."""
         key = f"{schema}.{view}" if _sa_schema(schema) else view
-        table = self.metadata.tables.get(key)
+        table = self._metadata.tables.get(key)
         if table is None:
             table = Table(
                 view,
-                self.metadata,
+                self._metadata,
                 schema=_sa_schema(schema),
                 autoload_with=conn,
                 resolve_fks=False,
@@ -373,7 +450,19 @@ class DatabaseMapper:
         return table
 
     def _declare(self, table: Table) -> None:
-        """Declare a class for ``table`` on our base; the next prepare maps it."""
+        """Make ``table`` (a view given a primary key) a model.
+
+        Eager: declare a class on the base that the next prepare maps. Lazy:
+        add the table to the index, so its model maps on first use.
+        """
+        if self.lazy:
+            if self._lazy is None:
+                self._start_lazy(TableIndex.from_metadata(self._metadata))
+                return
+            index = self._lazy.index
+            index.add(TableInfo.describe(table, self._metadata.tables.keys()))
+            self._lazy.reindex(index, self._source)
+            return
         key = classname_for_table(table)
         if key in self._models or key in self._explicit:
             return
@@ -381,7 +470,9 @@ class DatabaseMapper:
         self._explicit[key] = cls
 
     def _prepare(self) -> None:
-        self.namer.reset(self.metadata)
+        if self.lazy:
+            return
+        self.namer.reset(self._metadata)
         self.automap_base.prepare(**self.reflection_kwargs)
         for key, cls in self.automap_base.classes.items():
             self._models.add(key, cls)

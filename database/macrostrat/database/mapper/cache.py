@@ -1,8 +1,10 @@
 """`DatabaseModelCache`: reflected table definitions kept on disk, safely.
 
 The cache file holds a small header (format, library versions, schemas,
-mapped views and a fingerprint of the database catalog) followed by the
-pickled ``MetaData``. It is read only when it is safe to unpickle: the file
+mapped views and a fingerprint of the database catalog), then a summary of
+every table and one pickle per table (`macrostrat.database.mapper.tablefile`),
+so a warm start unpickles only the tables its models need. It is read only
+when it is safe to unpickle: the file
 and its directory must belong to the current user (root may own the
 directory) and be writable by nobody else, and the file must be a regular
 file, not a symlink. Otherwise `ModelCacheError` names the file and the
@@ -29,6 +31,8 @@ from sqlalchemy import Connection, MetaData, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, TEXT
 
 from ..errors import ModelCacheError
+from .catalog import TableIndex
+from .tablefile import CachedTables, TablePickleError, dump_tables
 
 __all__ = [
     "CACHE_FORMAT",
@@ -40,7 +44,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """Version of the cache file layout; files of another version are rebuilt."""
 
 _MAGIC = b"macrostrat.database model cache\n"
@@ -198,7 +202,8 @@ class DatabaseModelCache:
 
     `DatabaseMapper` loads it before reflecting and writes it after. A load
     reads the header first, lets the mapper compare it with the live catalog,
-    and unpickles the ``MetaData`` only on a match. See the module docstring
+    and reads the tables only on a match (each is unpickled when the mapper
+    first needs it). See the module docstring
     for the safety rules; files are written atomically with mode 0600 in a
     directory created with mode 0700.
 
@@ -251,12 +256,13 @@ class DatabaseModelCache:
         self,
         accept: Callable[[Header], bool],
         verify: Callable[[Header], bool] | None = None,
-    ) -> tuple[Header, MetaData] | None:
-        """Return ``(header, metadata)`` when the file exists and fits.
+    ) -> tuple[Header, CachedTables] | None:
+        """Return ``(header, tables)`` when the file exists and fits.
 
         ``accept(header)`` runs first and should be cheap, then
         ``verify(header)`` (typically the catalog fingerprint query); only when
-        both agree is the ``MetaData`` unpickled. Returns None for a missing
+        both agree is the rest read: the table summaries, with each table
+        unpickled when it is first asked for (`CachedTables`). Returns None for a missing
         file, a header from another format or library version, a header
         ``accept`` or ``verify`` rejects, or an unreadable file (logged; it will
         be rewritten).
@@ -305,20 +311,25 @@ class DatabaseModelCache:
                 log.info("model cache %s is out of date; rebuilding", path)
                 return None
             try:
-                metadata = _unpickle(f)
+                tables = CachedTables.parse(f.read())
             except _UNREADABLE as exc:
                 log.warning("model cache %s is unreadable (%s); rebuilding", path, exc)
                 return None
-        if not isinstance(metadata, MetaData):
-            log.warning("model cache %s holds no MetaData; rebuilding", path)
-            return None
-        return header, metadata
+        return header, tables
 
-    def save(self, header: Header, metadata: MetaData) -> None:
-        """Write ``header`` and ``metadata`` to the cache file (atomically).
+    def save(
+        self, header: Header, metadata: MetaData, index: TableIndex | None = None
+    ) -> None:
+        """Write ``header`` and the tables of ``metadata`` to the cache file (atomically).
 
-        Does nothing when the cache is disabled. An I/O failure is logged, not
-        raised: the next start simply reflects again.
+        Does nothing when the cache is disabled. An I/O failure (or a table
+        that cannot be pickled on its own) is logged, not raised: the next
+        start simply reflects again.
+
+        Parameters:
+            header: from `new_header`.
+            metadata: every reflected table.
+            index: their summaries (computed from ``metadata`` when omitted).
 
         Raises:
             ModelCacheError: the directory exists and is not safe.
@@ -336,14 +347,20 @@ class DatabaseModelCache:
         _check_directory(path)
         tmp: str | None = None
         try:
+            body = dump_tables(
+                metadata,
+                index if index is not None else TableIndex.from_metadata(metadata),
+            )
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
             with os.fdopen(fd, "wb") as f:
                 f.write(_MAGIC)
                 pickle.dump(header, f, protocol=pickle.HIGHEST_PROTOCOL)
-                _SchemaPickler(f).dump(metadata)
+                f.write(body)
             os.replace(tmp, path)
             tmp = None
             log.debug("wrote model cache %s", path)
+        except TablePickleError as exc:
+            log.warning("not writing the model cache %s: %s", path, exc)
         except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
             log.warning("cannot write the model cache %s: %s", path, exc)
         finally:
@@ -376,44 +393,3 @@ def paused_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _unpickle(f: Any) -> Any:
-    """Unpickle with the cyclic GC paused: it is several times faster for MetaData."""
-    with paused_gc():
-        return pickle.load(f)
-
-
-class _SchemaPickler(pickle.Pickler):
-    """Pickles SQLAlchemy schema objects without their event dispatchers.
-
-    A schema object's ``dispatch`` never carries listeners through pickling
-    (it is rebuilt from the class), and it is recreated on first access when
-    absent; leaving the ~13 per table out makes loading about a third faster.
-    """
-
-    def __init__(self, file: Any) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def reducer_override(self, obj: Any) -> Any:
-        state = getattr(obj, "__dict__", None)
-        if (
-            not isinstance(state, dict)
-            or "dispatch" not in state
-            or isinstance(obj, type)
-        ):
-            return NotImplemented
-        try:
-            reduced = obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
-        except Exception:
-            return NotImplemented
-        if (
-            not isinstance(reduced, tuple)
-            or len(reduced) < 3
-            or not isinstance(reduced[2], dict)
-            or "dispatch" not in reduced[2]
-        ):
-            return NotImplemented
-        slim = dict(reduced[2])
-        del slim["dispatch"]
-        return (reduced[0], reduced[1], slim, *reduced[3:])

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from sqlalchemy import Table
 
 from .naming import classname_for_table
+
+if TYPE_CHECKING:
+    from .lazy import LazyModels
 
 __all__ = ["ModelCollection", "TableCollection"]
 
@@ -21,6 +24,11 @@ class ModelCollection:
     did (use ``keys()`` for the names). A missing attribute raises
     ``AttributeError``.
 
+    A collection of a lazy `DatabaseMapper` knows every key from the start and
+    maps a class when it is first looked up (`macrostrat.database.mapper.lazy`);
+    ``keys()``, ``len()`` and ``in`` with a key map nothing, while iterating,
+    ``values()`` and ``items()`` map every model.
+
     Parameters:
         models: classes to register under their model keys, or a mapping of
             key to class.
@@ -30,6 +38,7 @@ class ModelCollection:
         self, models: Mapping[str, type] | Iterable[type] | None = None
     ) -> None:
         self._models: dict[str, type] = {}
+        self._lazy: LazyModels | None = None
         if isinstance(models, Mapping):
             self._models.update(models)
         elif models is not None:
@@ -44,32 +53,49 @@ class ModelCollection:
         """Add ``value`` under ``key``."""
         self._models[key] = value
 
+    def attach(self, lazy: LazyModels | None) -> None:
+        """Serve the keys of ``lazy`` too, mapping each class on first lookup."""
+        self._lazy = lazy
+
+    def _lookup(self, key: str) -> type | None:
+        found = self._models.get(key)
+        if found is None and self._lazy is not None and key in self._lazy.keys:
+            found = self._models[key] = self._lazy.model(key)
+        return found
+
     def __getattr__(self, name: str) -> type:
-        if name.startswith("__") or name == "_models":
+        if name.startswith("__") or name in ("_models", "_lazy"):
             raise AttributeError(name)
-        try:
-            return self._models[name]
-        except KeyError:
+        found = self._lookup(name)
+        if found is None:
             raise AttributeError(
-                f"no model named {name!r} (known: {', '.join(sorted(self._models))})"
-            ) from None
+                f"no model named {name!r} (known: {', '.join(sorted(self.keys()))})"
+            )
+        return found
 
     def __getitem__(self, key: str) -> type:
-        return self._models[key]
+        found = self._lookup(key) if isinstance(key, str) else None
+        if found is None:
+            raise KeyError(key)
+        return found
 
     def __contains__(self, item: object) -> bool:
         if isinstance(item, str):
-            return item in self._models
-        return any(item is cls for cls in self._models.values())
+            return item in self._models or (
+                self._lazy is not None and item in self._lazy.keys
+            )
+        if any(item is cls for cls in self._models.values()):
+            return True
+        return self._lazy is not None and self._lazy.owns(item)
 
     def __len__(self) -> int:
-        return len(self._models)
+        return len(self.keys())
 
     def __iter__(self) -> Iterator[type]:
-        return iter(list(self._models.values()))
+        return iter(self.values())
 
     def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(self._models))
+        return sorted(set(super().__dir__()) | set(self.keys()))
 
     @overload
     def get(self, key: str) -> type | None: ...
@@ -77,22 +103,27 @@ class ModelCollection:
     def get(self, key: str, default: Any) -> Any: ...
     def get(self, key: str, default: Any = None) -> Any:
         """The class under ``key``, or ``default``."""
-        return self._models.get(key, default)
+        found = self._lookup(key)
+        return default if found is None else found
 
     def keys(self) -> list[str]:
         """The model keys, in mapping order."""
-        return list(self._models)
+        if self._lazy is None:
+            return list(self._models)
+        return list(dict.fromkeys([*self._lazy.keys, *self._models]))
 
     def values(self) -> list[type]:
-        """The classes."""
-        return list(self._models.values())
+        """The classes (a lazy collection maps every model first)."""
+        if self._lazy is not None:
+            self._lazy.map_all()
+        return [self[key] for key in self.keys()]
 
     def items(self) -> list[tuple[str, type]]:
-        """``(key, class)`` pairs."""
-        return list(self._models.items())
+        """``(key, class)`` pairs (a lazy collection maps every model first)."""
+        return list(zip(self.keys(), self.values(), strict=True))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(self._models)})"
+        return f"{type(self).__name__}({', '.join(self.keys())})"
 
 
 class TableCollection:

@@ -34,6 +34,8 @@ from typing import Any
 
 from sqlalchemy import ForeignKeyConstraint, MetaData, Table
 
+from .catalog import TableIndex, referred_key
+
 __all__ = [
     "RelationshipNamer",
     "classname_for_table",
@@ -113,29 +115,22 @@ def name_for_collection_relationship(
     return referred_cls.__name__.lower() + "_collection"
 
 
-def _link_tables(metadata: MetaData) -> dict[tuple[Table, Table], list[Table]]:
-    """Association tables by the pair of tables they link (both orders).
+def _link_tables(index: TableIndex) -> dict[tuple[str, str], list[str]]:
+    """Association table keys by the pair of table keys they link (both orders).
 
     Same rule as automap: exactly two foreign keys covering every column, with
-    both referred tables mappable (they have a primary key).
+    both referred tables mappable.
     """
-    links: dict[tuple[Table, Table], list[Table]] = {}
-    for table in metadata.tables.values():
-        fks = list(table.foreign_key_constraints)
-        if len(fks) != 2:
+    links: dict[tuple[str, str], list[str]] = {}
+    for info in index:
+        if not info.link or len(info.targets) != 2:
             continue
-        cols = {col for fk in fks for col in fk.columns}
-        if cols != set(table.c):
+        a, b = info.targets
+        if not (index.mappable(a) and index.mappable(b)):
             continue
-        try:
-            a, b = fks[0].referred_table, fks[1].referred_table
-        except Exception:  # an unresolved target: automap would skip it too
-            continue
-        if not (a.primary_key and b.primary_key):
-            continue
-        links.setdefault((a, b), []).append(table)
-        if a is not b:
-            links.setdefault((b, a), []).append(table)
+        links.setdefault((a, b), []).append(info.key)
+        if a != b:
+            links.setdefault((b, a), []).append(info.key)
     return links
 
 
@@ -154,12 +149,20 @@ class RelationshipNamer:
     """
 
     def __init__(self) -> None:
-        self._links: dict[tuple[Table, Table], list[Table]] = {}
+        self._links: dict[tuple[str, str], list[str]] = {}
+        self._names: dict[str, str] = {}
         self._used: dict[tuple[type, str], tuple[Any, ...]] = {}
 
-    def reset(self, metadata: MetaData) -> None:
-        """Index the association tables of ``metadata`` before a ``prepare``."""
-        self._links = _link_tables(metadata)
+    def reset(self, tables: MetaData | TableIndex) -> None:
+        """Index the association tables (of a ``MetaData`` or a `TableIndex`)."""
+        if isinstance(tables, MetaData):
+            tables = TableIndex.from_metadata(tables)
+        self._links = _link_tables(tables)
+        self._names = {info.key: info.name for info in tables}
+
+    def _table_name(self, key: str) -> str:
+        """The table name behind a ``MetaData`` key."""
+        return self._names.get(key) or key.rsplit(".", 1)[-1]
 
     def scalar(
         self,
@@ -170,11 +173,11 @@ class RelationshipNamer:
     ) -> str:
         """Name the many-to-one relationship ``local_cls`` gets for ``constraint``."""
         local = constraint.table
-        referred_name = constraint.referred_table.name.lower()
+        referred_name = self._table_name(referred_key(constraint)).lower()
         siblings = sum(
             1
             for fk in local.foreign_key_constraints
-            if fk.referred_table.name.lower() == referred_name
+            if self._table_name(referred_key(fk)).lower() == referred_name
         )
         name = "_" + _columns_label(constraint) if siblings > 1 else "_" + referred_name
         return self._claim(local_cls, name, ("scalar", constraint))
@@ -193,9 +196,9 @@ class RelationshipNamer:
         """
         holder: Table = local_cls.__table__  # type: ignore[attr-defined]
         member: Table = referred_cls.__table__  # type: ignore[attr-defined]
-        links = self._links.get((holder, member), [])
+        links = self._links.get((holder.key, member.key), [])
         direct = sum(
-            1 for fk in member.foreign_key_constraints if fk.referred_table is holder
+            1 for fk in member.foreign_key_constraints if referred_key(fk) == holder.key
         )
         total = direct + len(links) * (2 if holder is member else 1)
         stem = referred_cls.__name__.lower()

@@ -1,0 +1,313 @@
+"""Lazy models: each class is mapped on first use, with all of its relationships.
+
+Mapping every table up front costs about a millisecond per table in
+SQLAlchemy, whether or not the program uses it; a cached warm start would
+spend nearly all its time there. `LazyModels` maps nothing until a model is
+asked for. Asking for one (``db.model.sample``) *completes* it:
+
+- its table is loaded (from the cache file if it came from one), and so are
+  the tables of its neighbours: the mappable tables it points at, those that
+  point at it, and the association tables joining it to others;
+- each neighbour is mapped with its columns (if it is not mapped yet);
+- every relationship between the class and a neighbour is added, in pairs
+  (many-to-one with its one-to-many, or both sides of a many-to-many), with
+  the names and options `DatabaseMapper`'s eager path gives them.
+
+A neighbour mapped that way is usable at once (columns, and every
+relationship to a completed class) and completes itself the first time a
+missing attribute is read or set on the class or on an instance, or when
+SQLAlchemy's constructor is given a keyword it does not know yet; so
+``sample._formation.sample_collection``, ``Formation(units=[...])`` and
+``select(Formation).join(Formation.unit_collection)`` all work without the
+caller knowing what is mapped. ``inspect(cls).relationships`` of a class that
+has not completed lists only the relationships made so far: take the class
+from ``db.model`` (which always hands out completed classes) or call
+`LazyModels.map_all` first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import ForeignKeyConstraint, Table, and_
+from sqlalchemy.orm import DeclarativeMeta, backref, relationship
+
+from .cache import paused_gc
+from .catalog import TableIndex, TableSource, referred_key, sorted_foreign_keys
+from .naming import RelationshipNamer, model_key
+
+__all__ = ["LazyModelMeta", "LazyModels"]
+
+log = logging.getLogger(__name__)
+
+_OWNER = "_macrostrat_lazy_owner"
+
+
+def _internal(name: str) -> bool:
+    """Names that never complete a class: Python's and SQLAlchemy's own probes."""
+    return name.startswith("__") or name.startswith("_sa_") or name == _OWNER
+
+
+def _owner_of(cls: type) -> LazyModels | None:
+    for klass in cls.__mro__:
+        owner = klass.__dict__.get(_OWNER)
+        if owner is not None:
+            return owner  # type: ignore[no-any-return]
+    return None
+
+
+class LazyModelMeta(DeclarativeMeta):
+    """Metaclass of lazy model bases: a class completes itself on a missing attribute."""
+
+    def __getattr__(cls, name: str) -> Any:
+        owner = None if _internal(name) else _owner_of(cls)
+        if owner is not None and owner.complete(cls):
+            return getattr(cls, name)
+        raise AttributeError(f"type object {cls.__name__!r} has no attribute {name!r}")
+
+
+def _instance_getattr(self: Any, name: str) -> Any:
+    """``__getattr__`` of a class that is not complete yet."""
+    cls = type(self)
+    owner = None if _internal(name) else _owner_of(cls)
+    if owner is not None and owner.complete(cls):
+        return getattr(self, name)
+    raise AttributeError(f"{cls.__name__!r} object has no attribute {name!r}")
+
+
+def _instance_setattr(self: Any, name: str, value: Any) -> None:
+    """``__setattr__`` of a class that is not complete yet.
+
+    Setting a relationship the class does not have yet would otherwise store
+    a plain attribute that is never flushed.
+    """
+    cls = type(self)
+    if not _internal(name) and not any(name in k.__dict__ for k in cls.__mro__):
+        owner = _owner_of(cls)
+        if owner is not None:
+            owner.complete(cls)
+    object.__setattr__(self, name, value)
+
+
+_HOOKS: dict[str, Callable[..., Any]] = {
+    "__getattr__": _instance_getattr,
+    "__setattr__": _instance_setattr,
+}
+
+
+class LazyModels:
+    """The model classes of one `DatabaseMapper`, mapped as they are used.
+
+    Parameters:
+        base: the declarative base (its metaclass must be `LazyModelMeta`).
+        index: a summary of every table.
+        source: hands out the ``Table`` objects.
+        namer: names the relationships.
+        lock: the mapper's lock (mapping is serialised with everything else).
+    """
+
+    def __init__(
+        self,
+        base: type,
+        index: TableIndex,
+        source: TableSource,
+        namer: RelationshipNamer,
+        lock: threading.RLock,
+    ) -> None:
+        self.base = base
+        self.namer = namer
+        self._lock = lock
+        self._classes: dict[str, type] = {}
+        self._complete: set[str] = set()
+        self._pairs: set[tuple[Any, ...]] = set()
+        self._busy = threading.local()
+        self.keys: dict[str, str] = {}
+        self.reindex(index, source)
+
+    # -- what is known -------------------------------------------------------
+
+    def reindex(self, index: TableIndex, source: TableSource) -> None:
+        """Use a new index (more schemas or views reflected).
+
+        Classes completed before gain the relationships to tables that are new
+        in ``index``.
+        """
+        with self._lock:
+            self.index = index
+            self.source = source
+            self.namer.reset(index)
+            keys: dict[str, str] = {}
+            for info in index:
+                if not info.mappable:
+                    continue
+                key = model_key(info.schema, info.name)
+                if key in keys and keys[key] != info.key:
+                    log.warning(
+                        "tables %s and %s share the model key %r; mapping the first",
+                        keys[key],
+                        info.key,
+                        key,
+                    )
+                    continue
+                keys[key] = info.key
+            self.keys = keys
+            for table_key in list(self._complete):
+                self._complete.discard(table_key)
+                self._complete_table(table_key)
+
+    def owns(self, cls: object) -> bool:
+        """True when ``cls`` is one of the classes mapped here."""
+        return any(cls is c for c in self._classes.values())
+
+    def is_complete(self, cls: type) -> bool:
+        """True when ``cls`` has all of its relationships."""
+        table: Table = cls.__table__  # type: ignore[attr-defined]
+        return table.key in self._complete
+
+    # -- mapping -------------------------------------------------------------
+
+    def model(self, key: str) -> type:
+        """The completed class for model key ``key`` (``KeyError`` if unknown)."""
+        table_key = self.keys[key]
+        with self._lock, paused_gc():
+            cls = self._ensure_class(table_key)
+            self._complete_table(table_key)
+            self._configure()
+        return cls
+
+    def complete(self, cls: type) -> bool:
+        """Give ``cls`` all of its relationships (called by the attribute hooks).
+
+        Returns False, doing nothing, when called while this thread is already
+        mapping (SQLAlchemy probing a class mid-way must not cascade).
+        """
+        if getattr(self._busy, "active", False):
+            return False
+        table: Table = cls.__table__  # type: ignore[attr-defined]
+        with self._lock, paused_gc():
+            self._complete_table(table.key)
+            self._configure()
+        return True
+
+    def map_all(self) -> None:
+        """Map and complete every model."""
+        with self._lock, paused_gc():
+            for table_key in self.keys.values():
+                self._ensure_class(table_key)
+            for table_key in self.keys.values():
+                self._complete_table(table_key)
+            self._configure()
+
+    def _configure(self) -> None:
+        """Configure the new mappers now, so both sides of each pair exist as attributes.
+
+        (SQLAlchemy otherwise creates a backref's attribute on the first query.)
+        """
+        active = getattr(self._busy, "active", False)
+        self._busy.active = True
+        try:
+            self.base.registry.configure(cascade=True)  # type: ignore[attr-defined]
+        finally:
+            self._busy.active = active
+
+    def _ensure_class(self, table_key: str) -> type:
+        cls = self._classes.get(table_key)
+        if cls is not None:
+            return cls
+        table = self.source.table(table_key)
+        info = self.index.infos[table_key]
+        active = getattr(self._busy, "active", False)
+        self._busy.active = True
+        try:
+            cls = type(
+                model_key(info.schema, info.name), (self.base,), {"__table__": table}
+            )
+        finally:
+            self._busy.active = active
+        for name, hook in _HOOKS.items():
+            type.__setattr__(cls, name, hook)
+        type.__setattr__(cls, _OWNER, self)
+        self._classes[table_key] = cls
+        return cls
+
+    def _complete_table(self, table_key: str) -> None:
+        if table_key in self._complete:
+            return
+        active = getattr(self._busy, "active", False)
+        self._busy.active = True
+        try:
+            cls = self._ensure_class(table_key)
+            models, links = self.index.neighbours(table_key)
+            for other in models:
+                self._ensure_class(other)
+            for fk in sorted_foreign_keys(cls.__table__):  # type: ignore[attr-defined]
+                target = referred_key(fk)
+                if target in self._classes and self.index.mappable(target):
+                    self._add_fk_pair(table_key, fk, target)
+            for other in models:
+                other_table: Table = self._classes[other].__table__  # type: ignore[attr-defined]
+                for fk in sorted_foreign_keys(other_table):
+                    if referred_key(fk) == table_key:
+                        self._add_fk_pair(other, fk, table_key)
+            for link in links:
+                self._add_link_pair(link)
+            self._complete.add(table_key)
+            for name in (*_HOOKS, _OWNER):
+                if name in cls.__dict__:
+                    type.__delattr__(cls, name)
+        finally:
+            self._busy.active = active
+
+    def _add_fk_pair(
+        self, local_key: str, fk: ForeignKeyConstraint, target_key: str
+    ) -> None:
+        """Many-to-one on the table holding ``fk``, one-to-many on its target."""
+        token = ("fk", local_key, tuple(c.name for c in fk.columns), target_key)
+        if token in self._pairs:
+            return
+        self._pairs.add(token)
+        local_cls = self._classes[local_key]
+        referred_cls = self._classes[target_key]
+        scalar = self.namer.scalar(self.base, local_cls, referred_cls, fk)
+        collection = self.namer.collection(self.base, referred_cls, local_cls, fk)
+        columns = list(fk.columns)
+        one_to_many: dict[str, Any] = {}
+        ondelete = (fk.ondelete or "").lower()
+        if not all(col.nullable for col in columns):
+            one_to_many["cascade"] = "all, delete-orphan"
+            if ondelete == "cascade":
+                one_to_many["passive_deletes"] = True
+        elif ondelete == "set null":
+            one_to_many["passive_deletes"] = True
+        rel = relationship(
+            referred_cls,
+            foreign_keys=columns,
+            remote_side=[element.column for element in fk.elements],
+            backref=backref(collection, collection_class=list, **one_to_many),
+        )
+        local_cls.__mapper__.add_property(scalar, rel)  # type: ignore[attr-defined]
+
+    def _add_link_pair(self, link_key: str) -> None:
+        """Both sides of the many-to-many through association table ``link_key``."""
+        token = ("link", link_key)
+        if token in self._pairs:
+            return
+        self._pairs.add(token)
+        link = self.source.table(link_key)
+        first, second = sorted_foreign_keys(link)
+        local_cls = self._classes[referred_key(first)]
+        referred_cls = self._classes[referred_key(second)]
+        name = self.namer.collection(self.base, local_cls, referred_cls, first)
+        back = self.namer.collection(self.base, referred_cls, local_cls, second)
+        rel = relationship(
+            referred_cls,
+            secondary=link,
+            primaryjoin=and_(*(e.column == e.parent for e in first.elements)),
+            secondaryjoin=and_(*(e.column == e.parent for e in second.elements)),
+            collection_class=list,
+            backref=backref(back, collection_class=list),
+        )
+        local_cls.__mapper__.add_property(name, rel)  # type: ignore[attr-defined]
