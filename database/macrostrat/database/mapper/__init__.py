@@ -1,11 +1,12 @@
 """Automapped ORM models: one base per `Database`, naming rules and a safe cache.
 
 - `DatabaseMapper`: reflects schemas and maps their tables (and views given a
-  primary key) on a base of its own.
+  primary key) on a base of its own, each model on first use by default
+  (`macrostrat.database.mapper.lazy`).
 - `ModelCollection` / `TableCollection`: the mapped classes and tables by key.
 - `ModelHelperMixins`: ``to_dict()`` and ``__repr__`` on every model.
-- `DatabaseModelCache`: reflected definitions on disk, checked before unpickling
-  and invalidated by a catalog fingerprint.
+- `DatabaseModelCache`: reflected definitions on disk, checked before unpickling,
+  invalidated by a catalog fingerprint and loaded one table at a time.
 - `macrostrat.database.mapper.naming`: model keys and relationship names.
 """
 
