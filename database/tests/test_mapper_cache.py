@@ -211,7 +211,18 @@ def test_corrupt_or_foreign_cache_is_rebuilt(
     with caplog.at_level(logging.WARNING):
         cached_db.automap()
     assert "unreadable" in caplog.text
+    assert "truncated or damaged" in caplog.text
     assert not cached_db.mapper.loaded_from_cache
+    # one flipped byte in the last table's pickle: caught before any table loads
+    good = cache_path.read_bytes()
+    caplog.clear()
+    cache_path.write_bytes(good[:-2] + bytes([good[-2] ^ 0xFF]) + good[-1:])
+    with caplog.at_level(logging.WARNING):
+        cached_db.automap()
+    assert "truncated or damaged" in caplog.text
+    assert not cached_db.mapper.loaded_from_cache
+    cached_db.automap()
+    assert cached_db.mapper.loaded_from_cache
 
 
 def test_disabled_cache_and_helpers(tmp_path: Path) -> None:

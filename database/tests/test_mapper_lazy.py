@@ -305,6 +305,15 @@ def test_warm_start_loads_only_the_tables_it_uses(
     assert warm.get_table("contact").name == "contact"
     assert set(loaded) == {"unit", "contact"}
     assert unit.__table__ is warm.get_table("unit")
+    # a foreign key of a loaded table loads its target when resolved
+    (fk,) = [
+        f
+        for f in warm.get_table("contact").foreign_keys
+        if f.parent.name == "upper_formation_id"
+    ]
+    assert fk.column.table.key == "geology.formation"
+    assert "geology.formation" in loaded
+    assert "sample" not in loaded
     # the full MetaData is there for whoever asks for it
     assert {"sample", "geology.formation", "sample_relation"} <= set(
         mapper.metadata.tables

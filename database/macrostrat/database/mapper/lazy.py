@@ -154,9 +154,11 @@ class LazyModels:
                     continue
                 keys[key] = info.key
             self.keys = keys
-            for table_key in list(self._complete):
-                self._complete.discard(table_key)
-                self._complete_table(table_key)
+            if self._complete:
+                for table_key in list(self._complete):
+                    self._complete.discard(table_key)
+                    self._complete_table(table_key)
+                self._configure()
 
     def owns(self, cls: object) -> bool:
         """True when ``cls`` is one of the classes mapped here."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -140,6 +141,26 @@ def _digest(data: bytes | memoryview) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+class _OnDemandMetaData(MetaData):
+    """A ``MetaData`` that loads a cached table when SQLAlchemy looks for it.
+
+    Resolving a foreign key asks ``key in metadata`` before reading
+    ``metadata.tables[key]``; answering that by loading the table means a
+    foreign key of any loaded table resolves, whatever has been loaded so far.
+    """
+
+    _loader: Callable[[str], object] | None = None
+
+    def __contains__(self, table_or_key: object) -> bool:
+        key = table_or_key if isinstance(table_or_key, str) else table_or_key.key  # type: ignore[attr-defined]
+        if key not in self.tables and self._loader is not None:
+            try:
+                self._loader(key)
+            except KeyError:
+                return False
+        return key in self.tables
+
+
 @contextmanager
 def _loading_into(metadata: MetaData) -> Iterator[None]:
     token = _LIVE.set(metadata)
@@ -165,9 +186,11 @@ class CachedTables:
         body: bytes | memoryview,
     ) -> None:
         self.index = index
-        self.metadata = MetaData()
+        self.metadata: MetaData = _OnDemandMetaData()
+        self.metadata._loader = self.table  # type: ignore[attr-defined]
         self._offsets = offsets
-        self._body = memoryview(body)
+        self._body: memoryview | None = memoryview(body)
+        self._lock = threading.RLock()
 
     @classmethod
     def parse(cls, data: bytes) -> CachedTables:
@@ -202,14 +225,21 @@ class CachedTables:
         found = self.metadata.tables.get(key)
         if found is not None:
             return found
-        start, length = self._offsets[key]
-        with _loading_into(self.metadata):
-            table = pickle.loads(self._body[start : start + length])
-        if not isinstance(table, Table) or table.key != key:
-            raise TypeError(f"the cache entry for {key} is not that table")
-        # Register it as Table() would have; the pickle carried no registration.
-        self.metadata._add_table(table.name, table.schema, table)
-        return table
+        with self._lock:  # foreign keys resolve (and load) from any thread
+            found = self.metadata.tables.get(key)
+            if found is not None:
+                return found
+            start, length = self._offsets[key]
+            assert self._body is not None  # released once every table is loaded
+            with _loading_into(self.metadata):
+                table = pickle.loads(self._body[start : start + length])
+            if not isinstance(table, Table) or table.key != key:
+                raise TypeError(f"the cache entry for {key} is not that table")
+            # Register it as Table() would have; the pickle carried no registration.
+            self.metadata._add_table(table.name, table.schema, table)
+            if len(self.metadata.tables) == len(self._offsets):
+                self._body = None  # everything is loaded: free the file's bytes
+            return table
 
     def load_all(self) -> None:
         """Load every table (in the order they were reflected)."""
