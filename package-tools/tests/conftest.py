@@ -322,6 +322,9 @@ def index(monkeypatch: pytest.MonkeyPatch) -> Iterator[Index]:
     monkeypatch.setenv("UV_PUBLISH_PASSWORD", "secret")
     state = Index()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    # A client that gives up between select() and accept() must not leave
+    # serve_forever blocked in accept(), where shutdown() would wait forever.
+    server.socket.setblocking(False)
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
