@@ -12,7 +12,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session, configure_mappers
 
 from macrostrat.database import Database
-from macrostrat.database.errors import InvalidOptionError
+from macrostrat.database.errors import InvalidOptionError, ModelNotFoundError
 from macrostrat.database.mapper import DatabaseMapper, ModelCollection
 
 from .conftest import load_sql
@@ -193,14 +193,13 @@ def test_instance_access_and_assignment_complete_the_class(lazy_db: Database) ->
     formation2 = contact2._upper_formation.property.mapper.class_
     assert db2.mapper is not None
     assert db2.mapper._lazy is not None
+    assert not db2.mapper._lazy.is_complete(formation2)
     with Session(db2.engine) as session:
         new = formation2(name="Chinle")
-        assert not db2.mapper._lazy.is_complete(formation2)
-        # assignment of a relationship the incomplete class does not have yet
-        new.sample_formation_collection = []
+        # an instance exists: its class has every relationship
         assert db2.mapper._lazy.is_complete(formation2)
         sample2 = db2.model.sample
-        new.sample_formation_collection.append(sample2(name="d"))
+        new.sample_formation_collection = [sample2(name="d")]
         session.add(new)
         session.flush()
         found = session.execute(select(sample2).where(sample2.name == "d")).scalar_one()
@@ -211,6 +210,93 @@ def test_instance_access_and_assignment_complete_the_class(lazy_db: Database) ->
     # the declarative constructor accepts the relationship as a keyword
     obj = formation3(name="x", sample_formation_collection=[])
     assert obj.sample_formation_collection == []
+
+
+def test_delete_cascades_match_eager(lazy_db: Database) -> None:
+    """Deleting an object reached through a relationship cascades as eagerly mapped.
+
+    ``contact.upper_formation_id`` is NOT NULL, so automap gives the
+    one-to-many ``delete-orphan``: deleting a formation deletes its contacts.
+    The formation's class is only a neighbour of ``sample`` until one of its
+    instances is loaded.
+    """
+    counts = {}
+    for lazy in (False, True):
+        db = _fresh(lazy_db, schemas=["public", "geology"], lazy=lazy)
+        sample = db.model.sample
+        with Session(db.engine) as session:
+            session.execute(
+                text(
+                    "INSERT INTO contact (upper_formation_id, lower_formation_id)"
+                    " VALUES (2, 1)"
+                )
+            )
+            navajo_sample = session.execute(
+                select(sample).where(sample.name == "c")
+            ).scalar_one()
+            navajo = navajo_sample._formation
+            navajo_sample.formation_id = None
+            session.flush()
+            session.delete(navajo)
+            session.flush()
+            counts[lazy] = session.execute(
+                text("SELECT count(*) FROM contact")
+            ).scalar()
+            session.rollback()
+    assert counts == {False: 0, True: 0}
+
+
+def test_relationship_names_that_look_internal(db: Database) -> None:
+    """Foreign keys to ``sa_region`` and ``_audit`` give ``_sa_region`` and ``__audit``."""
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE SCHEMA odd;"
+                "CREATE TABLE odd.sa_region (id int PRIMARY KEY);"
+                'CREATE TABLE odd."_audit" (id int PRIMARY KEY);'
+                "CREATE TABLE odd.child (id int PRIMARY KEY,"
+                " region_id int REFERENCES odd.sa_region (id),"
+                ' audit_id int REFERENCES odd."_audit" (id));'
+                "CREATE TABLE odd.other (id int PRIMARY KEY,"
+                " child_id int REFERENCES odd.child (id));"
+                "INSERT INTO odd.sa_region VALUES (7); INSERT INTO odd._audit VALUES (8);"
+            )
+        )
+    for lazy in (False, True):
+        other = _fresh(db, schemas=["odd"], lazy=lazy)
+        child = other.model.odd_other._child.property.mapper.class_
+        assert child._sa_region.property.mapper.class_.__name__ == "odd_sa_region"
+        assert child.__audit.property.mapper.class_.__name__ == "odd__audit"
+        with Session(other.engine) as session:
+            row = child(id=1)
+            row._sa_region = session.get(other.model.odd_sa_region, 7)
+            session.add(row)
+            session.flush()
+            assert row.region_id == 7
+            session.rollback()
+
+
+@pytest.mark.filterwarnings("ignore:relationship .* will copy column")
+def test_duplicate_foreign_key_constraints_keep_both(db: Database) -> None:
+    """Two constraints on the same columns give two relationships, as eagerly.
+
+    (SQLAlchemy warns that both write ``chi.par_id``, in either mode.)
+    """
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE SCHEMA dup;"
+                "CREATE TABLE dup.par (id int PRIMARY KEY);"
+                "CREATE TABLE dup.chi (id int PRIMARY KEY,"
+                " par_id int REFERENCES dup.par (id));"
+                "ALTER TABLE dup.chi ADD CONSTRAINT dup_fk FOREIGN KEY (par_id)"
+                " REFERENCES dup.par (id)"
+            )
+        )
+    eager = _fresh(db, schemas=["dup"], lazy=False)
+    lazy = _fresh(db, schemas=["dup"])
+    assert _signature(lazy.model) == _signature(eager.model)
+    assert len(inspect(lazy.model.dup_chi).relationships) == 2
 
 
 def test_unknown_attributes_still_raise(lazy_db: Database) -> None:
@@ -224,6 +310,8 @@ def test_unknown_attributes_still_raise(lazy_db: Database) -> None:
         sample().nope  # noqa: B018
     with pytest.raises(AttributeError, match="no model named 'nope'"):
         db.model.nope  # noqa: B018
+    with pytest.raises(AttributeError, match="did you mean: sample"):
+        db.model.sampel  # noqa: B018
     with pytest.raises(KeyError):
         db.model["nope"]
 
@@ -238,6 +326,33 @@ def test_iterating_the_collection_maps_everything(lazy_db: Database) -> None:
     assert all(db.mapper._lazy.is_complete(cls) for cls in classes)
     assert all(cls in db.model for cls in classes)
     assert db.table.sample is db.model.sample.__table__
+
+
+def test_table_membership_maps_one_model_at_most(lazy_db: Database) -> None:
+    """``table in db.table`` looks at the model keyed like the table only."""
+    db = _fresh(lazy_db, schemas=["public", "geology"])
+    assert db.mapper is not None
+    unit = lazy_db.get_table("unit")  # another MetaData's Table object
+    assert unit not in db.table
+    assert _mapped(db.mapper) == {"unit"}
+    assert db.get_table("unit") in db.table
+
+
+def test_colliding_model_keys_are_an_error_in_get_model(db: Database) -> None:
+    """Public ``kc_thing`` and ``kc.thing`` share a key: get_model says so."""
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE SCHEMA kc; CREATE TABLE kc.thing (id int PRIMARY KEY);"
+                "CREATE TABLE kc_thing (id int PRIMARY KEY)"
+            )
+        )
+    other = _fresh(db, schemas=["public", "kc"])
+    mapped = other.model.kc_thing.__table__
+    wrong = "kc.thing" if mapped.schema is None else "kc_thing"
+    with pytest.raises(ModelNotFoundError, match="collide"):
+        other.get_model(wrong)
+    assert other.get_model("kc_thing" if mapped.schema is None else "kc.thing")
 
 
 def test_concurrent_first_use_from_threads(lazy_db: Database) -> None:
@@ -314,6 +429,8 @@ def test_warm_start_loads_only_the_tables_it_uses(
     assert fk.column.table.key == "geology.formation"
     assert "geology.formation" in loaded
     assert "sample" not in loaded
+    # whole-schema operations on the models' own MetaData see every table
+    assert len(unit.metadata.sorted_tables) == len(mapper._lazy.index)
     # the full MetaData is there for whoever asks for it
     assert {"sample", "geology.formation", "sample_relation"} <= set(
         mapper.metadata.tables

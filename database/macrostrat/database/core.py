@@ -68,6 +68,24 @@ Params = Any
 """Bind parameters: a mapping, a list of mappings, or positional values."""
 
 
+def _checked_model(cls: type, schema: str, table: str) -> type:
+    """``cls`` if it maps ``schema.table``; model keys of two tables can collide.
+
+    (Public ``geology_formation`` and ``geology.formation`` share a key.)
+    """
+    mapped: Table | None = getattr(cls, "__table__", None)
+    if mapped is not None and ((mapped.schema or "public"), mapped.name) != (
+        schema,
+        table,
+    ):
+        raise ModelNotFoundError(
+            f"The model for key {model_key(schema, table)!r} maps "
+            f"{mapped.schema or 'public'}.{mapped.name}, not {schema}.{table} (their "
+            "model keys collide); use get_table() for the other one."
+        )
+    return cls
+
+
 class Database:
     """A PostgreSQL database reached through one SQLAlchemy engine.
 
@@ -596,7 +614,7 @@ class Database:
         sch, tbl = parse_table_name(name, schema)
         key = model_key(sch, tbl)
         if self.mapper is not None and key in self.mapper.models:
-            return self.mapper.models[key]
+            return _checked_model(self.mapper.models[key], sch, tbl)
         if not automap:
             raise ModelNotFoundError(
                 f"No ORM model found for {sch}.{tbl}. Call db.automap() first, or use "
@@ -614,7 +632,7 @@ class Database:
                 "Verify the table exists and has a primary key (map views with "
                 "db.mapper.map_view()), or use get_table()."
             )
-        return found
+        return _checked_model(found, sch, tbl)
 
     def __getitem__(self, name: str) -> Table:
         """``db["schema.table"]`` is `get_table`."""

@@ -19,7 +19,7 @@ from .base import ModelHelperMixins
 from .cache import DatabaseModelCache, Header, catalog_fingerprint, paused_gc
 from .catalog import ReflectedTables, TableIndex, TableInfo, TableSource
 from .collections import ModelCollection, TableCollection
-from .lazy import LazyModelMeta, LazyModels
+from .lazy import LazyModelMeta, LazyModels, complete_on_instances
 from .naming import (
     RelationshipNamer,
     _classname_for_table,
@@ -82,7 +82,9 @@ class DatabaseMapper:
     (or loading the cache) maps nothing, and each model is mapped, with all of
     its relationships, when it is first used; `map_all` maps everything. With
     ``lazy=False``, or when a hook is replaced, every table is mapped at once
-    by SQLAlchemy's automap.
+    by SQLAlchemy's automap; tables reflected by a later call then only get
+    relationships among themselves (automap never revisits mapped classes),
+    while a lazy mapper adds them to the classes already mapped too.
 
     Parameters:
         db: the `Database` (or an ``Engine``) to reflect.
@@ -332,6 +334,7 @@ class DatabaseMapper:
                 metaclass=LazyModelMeta,
             )
             base.classes = self._models
+            complete_on_instances(base)
         else:
             base = automap_base(
                 cls=ModelHelperMixins, metadata=metadata, name="AutomapModel"

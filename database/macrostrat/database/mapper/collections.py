@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
@@ -13,6 +14,20 @@ if TYPE_CHECKING:
     from .lazy import LazyModels
 
 __all__ = ["ModelCollection", "TableCollection"]
+
+
+def _missing(name: str, keys: list[str]) -> str:
+    """``no model named 'x'`` with the closest keys (or a few), never hundreds."""
+    close = difflib.get_close_matches(name, keys, n=5)
+    if close:
+        hint = f"did you mean: {', '.join(close)}?"
+    elif not keys:
+        hint = "no models are mapped"
+    else:
+        shown = sorted(keys)[:10]
+        more = f", … ({len(keys) - len(shown)} more)" if len(keys) > len(shown) else ""
+        hint = f"known: {', '.join(shown)}{more}"
+    return f"no model named {name!r} ({hint})"
 
 
 class ModelCollection:
@@ -68,9 +83,7 @@ class ModelCollection:
             raise AttributeError(name)
         found = self._lookup(name)
         if found is None:
-            raise AttributeError(
-                f"no model named {name!r} (known: {', '.join(sorted(self.keys()))})"
-            )
+            raise AttributeError(_missing(name, self.keys()))
         return found
 
     def __getitem__(self, key: str) -> type:
@@ -152,7 +165,16 @@ class TableCollection:
     def __contains__(self, item: object) -> bool:
         if isinstance(item, str):
             return item in self._models
-        return any(item is table for table in self.values())
+        if isinstance(item, Table):
+            # Only the model keyed like the table can hold it: map that one only.
+            model = self._models.get(classname_for_table(item))
+            if model is not None and model.__table__ is item:  # type: ignore[attr-defined]
+                return True
+            return any(
+                item is cls.__table__  # type: ignore[attr-defined]
+                for cls in self._models._models.values()
+            )
+        return False
 
     def __len__(self) -> int:
         return len(self._models)

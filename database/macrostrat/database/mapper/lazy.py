@@ -14,11 +14,12 @@ asked for. Asking for one (``db.model.sample``) *completes* it:
   the names and options `DatabaseMapper`'s eager path gives them.
 
 A neighbour mapped that way is usable at once (columns, and every
-relationship to a completed class) and completes itself the first time a
-missing attribute is read or set on the class or on an instance, or when
-SQLAlchemy's constructor is given a keyword it does not know yet; so
-``sample._formation.sample_collection``, ``Formation(units=[...])`` and
-``select(Formation).join(Formation.unit_collection)`` all work without the
+relationship to a completed class) and completes itself as soon as one of its
+instances exists (constructed or loaded, so a flush or a delete cascade always
+sees every relationship), or the first time a missing attribute is read or
+set on the class; so ``sample._formation.sample_collection``,
+``Formation(sample_collection=[...])`` and
+``select(Formation).join(Formation.sample_collection)`` all work without the
 caller knowing what is mapped. ``inspect(cls).relationships`` of a class that
 has not completed lists only the relationships made so far: take the class
 from ``db.model`` (which always hands out completed classes) or call
@@ -32,23 +33,54 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Table, and_
+from sqlalchemy import ForeignKeyConstraint, Table, and_, event
 from sqlalchemy.orm import DeclarativeMeta, backref, relationship
 
 from .cache import paused_gc
 from .catalog import TableIndex, TableSource, referred_key, sorted_foreign_keys
 from .naming import RelationshipNamer, model_key
 
-__all__ = ["LazyModelMeta", "LazyModels"]
+__all__ = ["LazyModelMeta", "LazyModels", "complete_on_instances"]
 
 log = logging.getLogger(__name__)
 
 _OWNER = "_macrostrat_lazy_owner"
 
 
+# Attribute names SQLAlchemy itself looks up (and may find missing) on mapped
+# classes and instances; a relationship could never be called by one of them
+# without breaking SQLAlchemy anyway.
+_SQLALCHEMY_NAMES = frozenset(
+    {
+        "_sa_apply_dc_transforms",
+        "_sa_class_manager",
+        "_sa_decl_prepare",
+        "_sa_decl_prepare_nocascade",
+        "_sa_disable_descriptor_defaults",
+        "_sa_inspect_instance",
+        "_sa_inspect_type",
+        "_sa_instance_state",
+        "_sa_instrumented",
+        "_sa_original_init",
+        "_sa_polymorphic_on",
+        "_sa_raise_deferred_config",
+        "_sa_registry",
+    }
+)
+
+
 def _internal(name: str) -> bool:
-    """Names that never complete a class: Python's and SQLAlchemy's own probes."""
-    return name.startswith("__") or name.startswith("_sa_") or name == _OWNER
+    """Names that never complete a class: Python's dunders and SQLAlchemy's probes.
+
+    Everything else may be a relationship still to come, including names like
+    ``_sa_region`` (a foreign key to table ``sa_region``) or ``__audit`` (to
+    ``_audit``).
+    """
+    return (
+        (name.startswith("__") and name.endswith("__"))
+        or name in _SQLALCHEMY_NAMES
+        or name == _OWNER
+    )
 
 
 def _owner_of(cls: type) -> LazyModels | None:
@@ -90,6 +122,24 @@ def _instance_setattr(self: Any, name: str, value: Any) -> None:
         if owner is not None:
             owner.complete(cls)
     object.__setattr__(self, name, value)
+
+
+def _on_instance(target: Any, *args: Any) -> None:
+    """``init``/``load`` listener: an instance exists, so its class completes.
+
+    A flush or a delete cascade reads the mapper's relationships without
+    touching a missing attribute; they must all be there once objects exist.
+    """
+    cls = type(target)
+    owner = _owner_of(cls)
+    if owner is not None:
+        owner.complete(cls)
+
+
+def complete_on_instances(base: type) -> None:
+    """Make every class of lazy ``base`` complete itself when an instance exists."""
+    for name in ("init", "load"):
+        event.listen(base, name, _on_instance, propagate=True)
 
 
 _HOOKS: dict[str, Callable[..., Any]] = {
@@ -267,10 +317,16 @@ class LazyModels:
         self, local_key: str, fk: ForeignKeyConstraint, target_key: str
     ) -> None:
         """Many-to-one on the table holding ``fk``, one-to-many on its target."""
-        token = ("fk", local_key, tuple(c.name for c in fk.columns), target_key)
+        # PostgreSQL allows two constraints on the same columns: keep both.
+        token = (
+            "fk",
+            local_key,
+            fk.name,
+            tuple(c.name for c in fk.columns),
+            target_key,
+        )
         if token in self._pairs:
             return
-        self._pairs.add(token)
         local_cls = self._classes[local_key]
         referred_cls = self._classes[target_key]
         scalar = self.namer.scalar(self.base, local_cls, referred_cls, fk)
@@ -291,13 +347,13 @@ class LazyModels:
             backref=backref(collection, collection_class=list, **one_to_many),
         )
         local_cls.__mapper__.add_property(scalar, rel)  # type: ignore[attr-defined]
+        self._pairs.add(token)
 
     def _add_link_pair(self, link_key: str) -> None:
         """Both sides of the many-to-many through association table ``link_key``."""
         token = ("link", link_key)
         if token in self._pairs:
             return
-        self._pairs.add(token)
         link = self.source.table(link_key)
         first, second = sorted_foreign_keys(link)
         local_cls = self._classes[referred_key(first)]
@@ -313,3 +369,4 @@ class LazyModels:
             backref=backref(back, collection_class=list),
         )
         local_cls.__mapper__.add_property(name, rel)  # type: ignore[attr-defined]
+        self._pairs.add(token)

@@ -142,14 +142,38 @@ def _digest(data: bytes | memoryview) -> str:
 
 
 class _OnDemandMetaData(MetaData):
-    """A ``MetaData`` that loads a cached table when SQLAlchemy looks for it.
+    """A ``MetaData`` that loads cached tables when they are looked for.
 
     Resolving a foreign key asks ``key in metadata`` before reading
     ``metadata.tables[key]``; answering that by loading the table means a
     foreign key of any loaded table resolves, whatever has been loaded so far.
+    The whole-schema operations (``sorted_tables``, ``create_all``,
+    ``drop_all``) load every table first. ``tables`` itself holds the tables
+    loaded so far (``DatabaseMapper.metadata`` loads the rest).
     """
 
     _loader: Callable[[str], object] | None = None
+    _load_all: Callable[[], None] | None = None
+
+    def _everything(self) -> None:
+        if self._load_all is not None:
+            self._load_all()
+
+    @property
+    def sorted_tables(self) -> list[Table]:
+        """Every table, dependencies first (loads the tables still cached)."""
+        self._everything()
+        return super().sorted_tables
+
+    def create_all(self, *args: Any, **kwargs: Any) -> None:
+        """``MetaData.create_all`` over every table (loads the ones still cached)."""
+        self._everything()
+        super().create_all(*args, **kwargs)
+
+    def drop_all(self, *args: Any, **kwargs: Any) -> None:
+        """``MetaData.drop_all`` over every table (loads the ones still cached)."""
+        self._everything()
+        super().drop_all(*args, **kwargs)
 
     def __contains__(self, table_or_key: object) -> bool:
         key = table_or_key if isinstance(table_or_key, str) else table_or_key.key  # type: ignore[attr-defined]
@@ -188,6 +212,7 @@ class CachedTables:
         self.index = index
         self.metadata: MetaData = _OnDemandMetaData()
         self.metadata._loader = self.table  # type: ignore[attr-defined]
+        self.metadata._load_all = self.load_all  # type: ignore[attr-defined]
         self._offsets = offsets
         self._body: memoryview | None = memoryview(body)
         self._lock = threading.RLock()
