@@ -16,8 +16,8 @@ asked for. Asking for one (``db.model.sample``) *completes* it:
 A neighbour mapped that way is usable at once (columns, and every
 relationship to a completed class) and completes itself as soon as one of its
 instances exists (constructed or loaded, so a flush or a delete cascade always
-sees every relationship), or the first time a missing attribute is read or
-set on the class; so ``sample._formation.sample_collection``,
+sees every relationship), or the first time a missing attribute is read
+on the class; so ``sample._formation.sample_collection``,
 ``Formation(sample_collection=[...])`` and
 ``select(Formation).join(Formation.sample_collection)`` all work without the
 caller knowing what is mapped. ``inspect(cls).relationships`` of a class that
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ForeignKeyConstraint, Table, and_, event
@@ -92,36 +91,17 @@ def _owner_of(cls: type) -> LazyModels | None:
 
 
 class LazyModelMeta(DeclarativeMeta):
-    """Metaclass of lazy model bases: a class completes itself on a missing attribute."""
+    """Metaclass of lazy model bases: a class completes itself on a missing attribute.
+
+    (Instances need no such hook: a class completes before any of its
+    instances exists, see `complete_on_instances`.)
+    """
 
     def __getattr__(cls, name: str) -> Any:
         owner = None if _internal(name) else _owner_of(cls)
         if owner is not None and owner.complete(cls):
             return getattr(cls, name)
         raise AttributeError(f"type object {cls.__name__!r} has no attribute {name!r}")
-
-
-def _instance_getattr(self: Any, name: str) -> Any:
-    """``__getattr__`` of a class that is not complete yet."""
-    cls = type(self)
-    owner = None if _internal(name) else _owner_of(cls)
-    if owner is not None and owner.complete(cls):
-        return getattr(self, name)
-    raise AttributeError(f"{cls.__name__!r} object has no attribute {name!r}")
-
-
-def _instance_setattr(self: Any, name: str, value: Any) -> None:
-    """``__setattr__`` of a class that is not complete yet.
-
-    Setting a relationship the class does not have yet would otherwise store
-    a plain attribute that is never flushed.
-    """
-    cls = type(self)
-    if not _internal(name) and not any(name in k.__dict__ for k in cls.__mro__):
-        owner = _owner_of(cls)
-        if owner is not None:
-            owner.complete(cls)
-    object.__setattr__(self, name, value)
 
 
 def _on_instance(target: Any, *args: Any) -> None:
@@ -140,12 +120,6 @@ def complete_on_instances(base: type) -> None:
     """Make every class of lazy ``base`` complete itself when an instance exists."""
     for name in ("init", "load"):
         event.listen(base, name, _on_instance, propagate=True)
-
-
-_HOOKS: dict[str, Callable[..., Any]] = {
-    "__getattr__": _instance_getattr,
-    "__setattr__": _instance_setattr,
-}
 
 
 class LazyModels:
@@ -279,8 +253,6 @@ class LazyModels:
             )
         finally:
             self._busy.active = active
-        for name, hook in _HOOKS.items():
-            type.__setattr__(cls, name, hook)
         type.__setattr__(cls, _OWNER, self)
         self._classes[table_key] = cls
         return cls
@@ -307,9 +279,8 @@ class LazyModels:
             for link in links:
                 self._add_link_pair(link)
             self._complete.add(table_key)
-            for name in (*_HOOKS, _OWNER):
-                if name in cls.__dict__:
-                    type.__delattr__(cls, name)
+            if _OWNER in cls.__dict__:
+                type.__delattr__(cls, _OWNER)
         finally:
             self._busy.active = active
 
