@@ -39,28 +39,6 @@ def _live_metadata() -> MetaData:
     return _LIVE.get()
 
 
-_OTHER, _CLASS, _TABLE, _COLUMN, _FOREIGN_KEY = range(5)
-_KINDS: dict[type, int] = {}
-
-
-def _kind(cls: type) -> int:
-    """What `_TablePickler` must watch for in instances of ``cls`` (memoized)."""
-    kind = _KINDS.get(cls)
-    if kind is None:
-        if issubclass(cls, type):
-            kind = _CLASS
-        elif issubclass(cls, Table):
-            kind = _TABLE
-        elif issubclass(cls, Column):
-            kind = _COLUMN
-        elif issubclass(cls, ForeignKey):
-            kind = _FOREIGN_KEY
-        else:
-            kind = _OTHER
-        _KINDS[cls] = kind
-    return kind
-
-
 class _TablePickler(pickle.Pickler):
     """Pickles one ``Table`` without its ``MetaData``, its neighbours or dispatchers."""
 
@@ -72,21 +50,21 @@ class _TablePickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         if obj is self._metadata:
             return (_live_metadata, ())
-        kind = _kind(type(obj))
-        if kind == _CLASS:
+        if isinstance(obj, type):
             return NotImplemented
-        if kind == _TABLE and obj is not self._table:
+        if isinstance(obj, Table) and obj is not self._table:
             raise TablePickleError(
                 f"table {self._table.key} refers to table {obj.key} directly"
             )
-        if kind == _COLUMN and obj.table is not None and obj.table is not self._table:
+        owner = obj.table if isinstance(obj, Column) else None
+        if owner is not None and owner is not self._table:
             raise TablePickleError(
                 f"table {self._table.key} refers to column {obj} directly"
             )
         state = getattr(obj, "__dict__", None)
         if not isinstance(state, dict):
             return NotImplemented
-        drop_column = kind == _FOREIGN_KEY and "column" in state
+        drop_column = isinstance(obj, ForeignKey) and "column" in state
         if "dispatch" not in state and not drop_column:
             return NotImplemented
         try:
