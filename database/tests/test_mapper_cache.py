@@ -274,3 +274,25 @@ def test_reflection_pauses_the_collector_and_restores_it(
             assert not gc.isenabled()
         assert not gc.isenabled(), "an inner block must not re-enable the collector"
     assert gc.isenabled()
+
+
+def test_a_table_holding_another_is_not_cached(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each table must pickle alone; one that holds another table's column is refused."""
+    from sqlalchemy import Column, ForeignKey, Integer, Table
+
+    md = MetaData()
+    parent = Table("parent", md, Column("id", Integer, primary_key=True))
+    Table(
+        "child",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("parent_id", ForeignKey(parent.c.id)),  # a Column, not a string
+    )
+    cache = DatabaseModelCache(tmp_path / "c" / "models.pickle")
+    header = cache.new_header(schemas=["public"], views={}, fingerprint="x")
+    with caplog.at_level(logging.WARNING):
+        cache.save(header, md)
+    assert "refers to column parent.id directly" in caplog.text
+    assert not (tmp_path / "c" / "models.pickle").exists()
