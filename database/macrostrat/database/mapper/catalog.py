@@ -10,13 +10,14 @@ model cache beside the tables, so a warm start reads them without unpickling
 any table.
 
 A `TableSource` hands out the ``Table`` objects themselves: `ReflectedTables`
-when everything was just reflected, `DatabaseModelCache`'s loader when they
-come from a cache file one table at a time.
+when everything was just reflected, ``CachedTables``
+(`macrostrat.database.mapper.tablefile`) when they come from a cache file one
+table at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -78,13 +79,12 @@ class TableInfo:
         return self.has_pk and not self.link
 
     @classmethod
-    def describe(cls, table: Table, known: Iterable[str] | None = None) -> TableInfo:
+    def describe(cls, table: Table, known: Container[str] | None = None) -> TableInfo:
         """Summarise ``table``; ``known`` are the keys its targets must be among."""
         fks = sorted_foreign_keys(table)
         keys = [referred_key(fk) for fk in fks]
         if known is not None:
-            present = set(known)
-            keys = [k for k in keys if k in present]
+            keys = [k for k in keys if k in known]
         covered = {col for fk in fks for col in fk.columns}
         link = len(fks) == 2 and covered == set(table.c)
         return cls(
@@ -199,8 +199,8 @@ class TableIndex:
     @classmethod
     def from_metadata(cls, metadata: MetaData) -> TableIndex:
         """Summarise every table of a fully loaded ``metadata``."""
-        known = list(metadata.tables)
-        return cls(TableInfo.describe(t, known) for t in metadata.tables.values())
+        tables = metadata.tables
+        return cls(TableInfo.describe(t, tables) for t in tables.values())
 
 
 class TableSource(Protocol):
