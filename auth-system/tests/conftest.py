@@ -1,6 +1,6 @@
 """Fixtures: a real Starlette app using the legacy auth package.
 
-Clients are Starlette `TestClient`s (httpx) on https://testserver, so the
+Clients are Starlette `TestClient`s (httpx2) on https://testserver, so the
 cookie jar honours the Secure flag, Max-Age and Path the way a browser would.
 """
 
@@ -10,7 +10,7 @@ import json
 import secrets
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from starlette.applications import Starlette
 from starlette.authentication import requires
@@ -45,7 +45,7 @@ def _send_cookies(client: TestClient, cookies: dict[str, str]) -> None:
     """Make the client's next requests carry exactly these cookie values.
 
     Every cookie of the same name is dropped from the jar first, whatever its
-    domain or path, so a stored cookie cannot shadow the given value (httpx's
+    domain or path, so a stored cookie cannot shadow the given value (httpx2's
     per-request ``cookies=`` would send both). The values are stored for every
     path on the host, the way a stolen or forged cookie would be replayed.
     """
@@ -148,7 +148,7 @@ def client(app) -> TestClient:
 
 @pytest.fixture
 def login(client):
-    def _login(username: str = "alice", password: str | None = None) -> httpx.Response:
+    def _login(username: str = "alice", password: str | None = None) -> httpx2.Response:
         password = password if password is not None else f"{username}-password"
         return client.post(
             "/auth/login", json={"username": username, "password": password}
