@@ -196,7 +196,7 @@ def test_instance_access_and_assignment_complete_the_class(lazy_db: Database) ->
     assert not db2.mapper._lazy.is_complete(formation2)
     with Session(db2.engine) as session:
         new = formation2(name="Chinle")
-        # an instance exists: its class has every relationship
+        # an object was constructed: its class has every relationship
         assert db2.mapper._lazy.is_complete(formation2)
         sample2 = db2.model.sample
         new.sample_formation_collection = [sample2(name="d")]
@@ -204,6 +204,25 @@ def test_instance_access_and_assignment_complete_the_class(lazy_db: Database) ->
         session.flush()
         found = session.execute(select(sample2).where(sample2.name == "d")).scalar_one()
         assert found.formation_id == new.id
+        session.rollback()
+    db4 = _fresh(lazy_db, schemas=["public", "geology"])
+    formation4 = db4.model.contact._upper_formation.property.mapper.class_
+    assert db4.mapper is not None
+    assert db4.mapper._lazy is not None
+    with Session(db4.engine) as session:
+        loaded = session.execute(
+            select(formation4).where(formation4.name == "Navajo")
+        ).scalar_one()
+        assert not db4.mapper._lazy.is_complete(formation4)
+        # assigning a relationship the loaded object's class does not have yet
+        assert "sample_formation_collection" not in dir(formation4)
+        loaded.sample_formation_collection = []
+        assert db4.mapper._lazy.is_complete(formation4)
+        sample4 = db4.model.sample
+        loaded.sample_formation_collection.append(sample4(name="e"))
+        session.flush()
+        found = session.execute(select(sample4).where(sample4.name == "e")).scalar_one()
+        assert found.formation_id == loaded.id
         session.rollback()
     db3 = _fresh(lazy_db, schemas=["public", "geology"])
     formation3 = db3.model.contact._upper_formation.property.mapper.class_
@@ -235,6 +254,10 @@ def test_delete_cascades_match_eager(lazy_db: Database) -> None:
                 select(sample).where(sample.name == "c")
             ).scalar_one()
             navajo = navajo_sample._formation
+            if lazy:
+                assert db.mapper is not None
+                assert db.mapper._lazy is not None
+                assert not db.mapper._lazy.is_complete(type(navajo))
             navajo_sample.formation_id = None
             session.flush()
             session.delete(navajo)

@@ -19,7 +19,7 @@ from .base import ModelHelperMixins
 from .cache import DatabaseModelCache, Header, catalog_fingerprint, paused_gc
 from .catalog import ReflectedTables, TableIndex, TableInfo, TableSource
 from .collections import ModelCollection, TableCollection
-from .lazy import LazyModelMeta, LazyModels, complete_on_instances
+from .lazy import LazyMapper, LazyModelMeta, LazyModels, complete_on_construction
 from .naming import (
     RelationshipNamer,
     _classname_for_table,
@@ -332,9 +332,10 @@ class DatabaseMapper:
                 metadata=metadata,
                 name="AutomapModel",
                 metaclass=LazyModelMeta,
+                mapper=LazyMapper,
             )
             base.classes = self._models
-            complete_on_instances(base)
+            complete_on_construction(base)
         else:
             base = automap_base(
                 cls=ModelHelperMixins, metadata=metadata, name="AutomapModel"

@@ -16,8 +16,8 @@ asked for. Asking for one (``db.model.sample``) *completes* it:
 A neighbour mapped that way is usable at once (columns, and every
 relationship to a completed class) and completes itself as soon as one of its
 instances exists (constructed or loaded, so a flush or a delete cascade always
-sees every relationship), or the first time a missing attribute is read
-on the class; so ``sample._formation.sample_collection``,
+sees every relationship), or the first time a missing attribute is read or
+set on the class; so ``sample._formation.sample_collection``,
 ``Formation(sample_collection=[...])`` and
 ``select(Formation).join(Formation.sample_collection)`` all work without the
 caller knowing what is mapped. ``inspect(cls).relationships`` of a class that
@@ -30,16 +30,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ForeignKeyConstraint, Table, and_, event
-from sqlalchemy.orm import DeclarativeMeta, backref, relationship
+from sqlalchemy.orm import DeclarativeMeta, Mapper, backref, relationship
 
 from .cache import paused_gc
 from .catalog import TableIndex, TableSource, referred_key, sorted_foreign_keys
 from .naming import RelationshipNamer, model_key
 
-__all__ = ["LazyModelMeta", "LazyModels", "complete_on_instances"]
+__all__ = ["LazyMapper", "LazyModelMeta", "LazyModels", "complete_on_construction"]
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +92,7 @@ def _owner_of(cls: type) -> LazyModels | None:
 
 
 class LazyModelMeta(DeclarativeMeta):
-    """Metaclass of lazy model bases: a class completes itself on a missing attribute.
-
-    (Instances need no such hook: a class completes before any of its
-    instances exists, see `complete_on_instances`.)
-    """
+    """Metaclass of lazy model bases: a class completes itself on a missing attribute."""
 
     def __getattr__(cls, name: str) -> Any:
         owner = None if _internal(name) else _owner_of(cls)
@@ -104,11 +101,34 @@ class LazyModelMeta(DeclarativeMeta):
         raise AttributeError(f"type object {cls.__name__!r} has no attribute {name!r}")
 
 
-def _on_instance(target: Any, *args: Any) -> None:
-    """``init``/``load`` listener: an instance exists, so its class completes.
+def _instance_getattr(self: Any, name: str) -> Any:
+    """``__getattr__`` of a class that is not complete yet."""
+    cls = type(self)
+    owner = None if _internal(name) else _owner_of(cls)
+    if owner is not None and owner.complete(cls):
+        return getattr(self, name)
+    raise AttributeError(f"{cls.__name__!r} object has no attribute {name!r}")
 
-    A flush or a delete cascade reads the mapper's relationships without
-    touching a missing attribute; they must all be there once objects exist.
+
+def _instance_setattr(self: Any, name: str, value: Any) -> None:
+    """``__setattr__`` of a class that is not complete yet.
+
+    Setting a relationship the class does not have yet would otherwise store
+    a plain attribute that is never flushed.
+    """
+    cls = type(self)
+    if not _internal(name) and not any(name in k.__dict__ for k in cls.__mro__):
+        owner = _owner_of(cls)
+        if owner is not None:
+            owner.complete(cls)
+    object.__setattr__(self, name, value)
+
+
+def _on_init(target: Any, *args: Any) -> None:
+    """``init`` listener: an object is being constructed, so its class completes.
+
+    (Loaded objects are left to the attribute hooks and `LazyMapper`: a
+    listener on ``load`` would run for every row.)
     """
     cls = type(target)
     owner = _owner_of(cls)
@@ -116,10 +136,31 @@ def _on_instance(target: Any, *args: Any) -> None:
         owner.complete(cls)
 
 
-def complete_on_instances(base: type) -> None:
-    """Make every class of lazy ``base`` complete itself when an instance exists."""
-    for name in ("init", "load"):
-        event.listen(base, name, _on_instance, propagate=True)
+class LazyMapper(Mapper):  # type: ignore[type-arg]
+    """The mapper of lazy model classes: a cascade from an object completes its class.
+
+    ``Session.add``, ``delete``, ``merge`` and ``expunge`` (and a flush's
+    orphan handling) walk an object's relationships through
+    ``cascade_iterator`` without reading a missing attribute; completing the
+    class first means every relationship (and its cascade rules) takes part.
+    """
+
+    def cascade_iterator(self, type_: str, state: Any, halt_on: Any = None) -> Any:
+        owner = _owner_of(self.class_)
+        if owner is not None:
+            owner.complete(self.class_)
+        return super().cascade_iterator(type_, state, halt_on)
+
+
+def complete_on_construction(base: type) -> None:
+    """Make every class of lazy ``base`` complete itself when an object is constructed."""
+    event.listen(base, "init", _on_init, propagate=True)
+
+
+_HOOKS: dict[str, Callable[..., Any]] = {
+    "__getattr__": _instance_getattr,
+    "__setattr__": _instance_setattr,
+}
 
 
 class LazyModels:
@@ -253,6 +294,8 @@ class LazyModels:
             )
         finally:
             self._busy.active = active
+        for name, hook in _HOOKS.items():
+            type.__setattr__(cls, name, hook)
         type.__setattr__(cls, _OWNER, self)
         self._classes[table_key] = cls
         return cls
@@ -279,8 +322,9 @@ class LazyModels:
             for link in links:
                 self._add_link_pair(link)
             self._complete.add(table_key)
-            if _OWNER in cls.__dict__:
-                type.__delattr__(cls, _OWNER)
+            for name in (*_HOOKS, _OWNER):
+                if name in cls.__dict__:
+                    type.__delattr__(cls, name)
         finally:
             self._busy.active = active
 
