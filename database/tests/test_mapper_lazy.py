@@ -269,6 +269,33 @@ def test_delete_cascades_match_eager(lazy_db: Database) -> None:
     assert counts == {False: 0, True: 0}
 
 
+def test_an_orphan_of_an_incomplete_class_is_deleted_at_flush(
+    lazy_db: Database,
+) -> None:
+    """The flush's orphan cascade completes the child's class mid-flush, safely."""
+    db = _fresh(lazy_db, schemas=["public", "geology"])
+    assert db.mapper is not None
+    assert db.mapper._lazy is not None
+    formation = db.model.geology_formation
+    with Session(db.engine) as session:
+        session.execute(
+            text(
+                "INSERT INTO contact (upper_formation_id, lower_formation_id)"
+                " VALUES (1, 2), (1, 2)"
+            )
+        )
+        morrison = session.get(formation, 1)
+        contacts = morrison.contact_upper_formation_collection
+        contact = type(contacts[0])
+        assert not db.mapper._lazy.is_complete(contact)
+        contacts.pop()  # NOT NULL foreign key: delete-orphan
+        session.flush()
+        assert db.mapper._lazy.is_complete(contact)
+        left = session.execute(text("SELECT count(*) FROM contact")).scalar()
+        assert left == 1
+        session.rollback()
+
+
 def test_relationship_names_that_look_internal(db: Database) -> None:
     """Foreign keys to ``sa_region`` and ``_audit`` give ``_sa_region`` and ``__audit``."""
     with db.engine.begin() as conn:
