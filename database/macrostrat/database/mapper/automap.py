@@ -373,7 +373,7 @@ class DatabaseMapper:
             self._start_lazy(tables.index)
         else:
             tables.load_all()
-            self._prepare()
+            self._prepare(tables.index)
         log.debug("loaded %d tables from cache %s", len(tables.index), self.cache)
         return True
 
@@ -410,7 +410,7 @@ class DatabaseMapper:
         if self.lazy:
             self._start_lazy(index)
         else:
-            self._prepare()
+            self._prepare(index)
         if self.cache.enabled:
             header = self.cache.new_header(
                 schemas=self._reflected_schemas,
@@ -473,10 +473,10 @@ class DatabaseMapper:
         cls = type(key, (self.automap_base,), {"__table__": table})
         self._explicit[key] = cls
 
-    def _prepare(self) -> None:
+    def _prepare(self, index: TableIndex | None = None) -> None:
         if self.lazy:
             return
-        self.namer.reset(self._metadata)
+        self.namer.reset(index if index is not None else self._metadata)
         self.automap_base.prepare(**self.reflection_kwargs)
         for key, cls in self.automap_base.classes.items():
             self._models.add(key, cls)
