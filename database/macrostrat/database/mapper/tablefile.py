@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Column, MetaData, Table
 from sqlalchemy.sql.schema import ForeignKey
 
-from .catalog import TableIndex
+from .catalog import TableIndex, TableInfo
 
 __all__ = ["CachedTables", "TablePickleError", "dump_tables"]
 
@@ -208,8 +208,6 @@ class CachedTables:
         directory = pickle.load(stream)
         if not isinstance(directory, dict):
             raise TypeError("the cache holds no table directory")
-        from .catalog import TableInfo
-
         index = TableIndex(TableInfo.from_tuple(row) for row in directory["index"])
         offsets = directory["offsets"]
         if not isinstance(offsets, dict) or set(offsets) != set(index.infos):
