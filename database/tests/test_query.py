@@ -566,11 +566,11 @@ def test_yield_results_is_lazy(qdb: Database) -> None:
 
 def test_weakness_7_engine_keeps_every_option(qdb: Database) -> None:
     """Upstream dropped use_transaction and print_skipped for engines."""
-    batched = run_sql(qdb.engine, "SELECT txid_current(); SELECT txid_current()")
-    assert batched[0].scalar() == batched[1].scalar()  # one batch, one transaction
-    alone = run_sql(
-        qdb.engine,
-        "SELECT txid_current(); SELECT txid_current()",
-        use_transaction=False,
-    )
-    assert alone[0].scalar() != alone[1].scalar()
+    script = "SELECT current_query(), txid_current(); SELECT 2"
+    batched = run_sql(qdb.engine, script)[0].one()
+    assert "SELECT 2" in batched[0]  # one message for both
+    alone = run_sql(qdb.engine, script, use_transaction=False)
+    query, txid = alone[0].one()
+    assert "SELECT 2" not in query  # each statement sent on its own
+    # Either way each statement is its own transaction, as under psql.
+    assert txid != batched[1]

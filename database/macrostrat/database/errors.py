@@ -6,9 +6,25 @@ keeps working::
 
     MacrostratDatabaseError
     ├── SQLSyntaxError (ValueError)        a SQL source could not be split
-    ├── StatementError                     a statement failed while running;
-    │                                      also derives from the SQLAlchemy error
-    │                                      class of the failure when there is one
+    ├── StatementError                     a statement of a SQL source failed
+    │   ├── ExecutionError (sqlalchemy.exc.StatementError)
+    │   │   │                              it failed while running; raised as such
+    │   │   │                              for an error that is not the driver's
+    │   │   └── DBAPIError (sqlalchemy.exc.DBAPIError)
+    │   │       │                          the driver or the server refused it;
+    │   │       │                          ``.orig`` is the psycopg error
+    │   │       ├── InterfaceError (sqlalchemy.exc.InterfaceError)
+    │   │       └── DatabaseError (sqlalchemy.exc.DatabaseError)
+    │   │           ├── DataError (sqlalchemy.exc.DataError)
+    │   │           ├── OperationalError (sqlalchemy.exc.OperationalError)
+    │   │           ├── IntegrityError (sqlalchemy.exc.IntegrityError)
+    │   │           ├── InternalError (sqlalchemy.exc.InternalError)
+    │   │           ├── ProgrammingError (sqlalchemy.exc.ProgrammingError)
+    │   │           │   └── BindParameterError (ValueError)
+    │   │           │                  parameters do not fit a statement
+    │   │           └── NotSupportedError (sqlalchemy.exc.NotSupportedError)
+    │   └── StatementNotAllowedError (ValueError)
+    │                                  a statement cannot run in this mode
     ├── ModelNotFoundError (LookupError)   no ORM model for a table
     ├── ModelCacheError                    the model cache cannot be used safely
     ├── DatabaseExistsError                create_database on an existing name
@@ -20,14 +36,18 @@ keeps working::
     │   ├── ToolNotFoundError (FileNotFoundError) no client tools to run
     │   └── ToolVersionError               the client tools are older than the server
     ├── InvalidOptionError (TypeError)     an unknown or invalid keyword option
-    ├── BindParameterError (StatementError, ValueError; also
-    │   sqlalchemy.exc.StatementError)     parameters do not fit a statement
-    ├── StatementNotAllowedError (StatementError, ValueError)
-    │                                      a statement cannot run in this mode
     ├── NoResultError (LookupError)        run_query got no result
     ├── InvalidTenantError (ValueError)    tenant_scope refused a tenant id
     └── TransactionError                   a transaction or savepoint could not
                                            end as asked (its work was rolled back)
+
+A failed statement raises the class under `DBAPIError` named like the
+SQLAlchemy class SQLAlchemy itself would have raised for the psycopg error, so
+``except sqlalchemy.exc.IntegrityError`` (or ``DatabaseError``, ``DBAPIError``,
+``sqlalchemy.exc.StatementError``), ``except StatementError`` and ``except
+macrostrat.database.errors.IntegrityError`` all catch a duplicate key.  Their
+``statement`` is the statement's text (in both senses), ``params`` its
+parameters and ``orig`` the psycopg error (``err.orig.sqlstate``).
 
 The driver's or SQLAlchemy's own exception is always kept as ``__cause__``.
 """
@@ -36,20 +56,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.exc import StatementError as _SAStatementError
+import sqlalchemy.exc as _sa
 
 __all__ = [
     "BindParameterError",
     "BulkLoadError",
+    "DBAPIError",
+    "DataError",
+    "DatabaseError",
     "DatabaseExistsError",
     "DatabaseInUseError",
     "DatabaseNotFoundError",
+    "ExecutionError",
+    "IntegrityError",
+    "InterfaceError",
+    "InternalError",
     "InvalidOptionError",
     "InvalidTenantError",
     "MacrostratDatabaseError",
     "ModelCacheError",
     "ModelNotFoundError",
     "NoResultError",
+    "NotSupportedError",
+    "OperationalError",
+    "ProgrammingError",
     "SQLSyntaxError",
     "StatementError",
     "StatementNotAllowedError",
@@ -94,6 +124,10 @@ class SQLSyntaxError(MacrostratDatabaseError, ValueError):
 
 class StatementError(MacrostratDatabaseError):
     """A statement from a SQL source failed.
+
+    Raised as one of its subclasses: `ExecutionError` (the statement ran and
+    failed; the `DBAPIError` classes below it for a driver error) or
+    `StatementNotAllowedError` (it was refused before running).
 
     Attributes:
         index: position of the statement in its source (0-based).
@@ -165,14 +199,136 @@ class TransactionError(MacrostratDatabaseError):
     """
 
 
-class BindParameterError(StatementError, _SAStatementError, ValueError):
+class ExecutionError(StatementError, _sa.StatementError):
+    """A statement failed while it ran; also a ``sqlalchemy.exc.StatementError``.
+
+    Raised as such when what failed is not a driver error (``orig`` says what
+    it was); a driver error raises one of the `DBAPIError` classes.  ``str()``
+    is our message (``statement 3 (schema.sql, line 12) failed: …`` and the
+    start of the statement), not SQLAlchemy's.  Instances pickle and copy with
+    their class, message and attributes (``orig`` included, kept as
+    ``__cause__`` again).
+
+    Parameters:
+        message: the whole message.
+        orig: the exception that made the statement fail; also set as
+            ``__cause__``.
+        statement: the statement's text.
+        params: its parameters, as SQLAlchemy keeps them.
+        index, source, line: see `StatementError`.
+
+    Attributes:
+        index, source, line, statement: see `StatementError` (``statement`` is
+            also SQLAlchemy's ``statement``).
+        params: the statement's parameters, or None.
+        orig: the exception that made it fail, or None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        orig: BaseException | None = None,
+        statement: str | None = None,
+        params: Any = None,
+        index: int | None = None,
+        source: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        _sa.StatementError.__init__(self, message, statement, params, orig)
+        self._set_context(index, source, line, statement)
+        if orig is not None:
+            self.__cause__ = orig
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with the class, the message and the attributes."""
+        return (
+            _restore_execution_error,
+            (type(self), tuple(self.args), dict(self.__dict__)),
+        )
+
+
+def _restore_execution_error(
+    cls: type[ExecutionError], args: tuple[Any, ...], state: dict[str, Any]
+) -> ExecutionError:
+    """Unpickle an `ExecutionError` (without running ``__init__``)."""
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    orig = state.get("orig")
+    if isinstance(orig, BaseException):
+        err.__cause__ = orig
+    return err
+
+
+class DBAPIError(ExecutionError, _sa.DBAPIError):
+    """The driver or the server refused a statement (``sqlalchemy.exc.DBAPIError``).
+
+    ``orig`` is the psycopg error (``err.orig.sqlstate``, ``err.orig.diag``).
+    Raised as such only for a psycopg error SQLAlchemy has no subclass for;
+    see its subclasses.
+    """
+
+
+class InterfaceError(DBAPIError, _sa.InterfaceError):
+    """The driver's interface failed (``sqlalchemy.exc.InterfaceError``)."""
+
+
+class DatabaseError(DBAPIError, _sa.DatabaseError):
+    """The database refused a statement (``sqlalchemy.exc.DatabaseError``)."""
+
+
+class DataError(DatabaseError, _sa.DataError):
+    """A problem with the data: division by zero, a bad value (``sqlalchemy.exc.DataError``)."""
+
+
+class OperationalError(DatabaseError, _sa.OperationalError):
+    """The database's operation failed: a cancelled query, a lost connection…
+
+    Also a ``sqlalchemy.exc.OperationalError``.
+    """
+
+
+class IntegrityError(DatabaseError, _sa.IntegrityError):
+    """A constraint was violated: a duplicate key, a NOT NULL column…
+
+    Also a ``sqlalchemy.exc.IntegrityError``.
+    """
+
+
+class InternalError(DatabaseError, _sa.InternalError):
+    """The database hit an internal error (``sqlalchemy.exc.InternalError``)."""
+
+
+class ProgrammingError(DatabaseError, _sa.ProgrammingError):
+    """The statement is wrong: a syntax error, a missing table or column…
+
+    Also a ``sqlalchemy.exc.ProgrammingError``.
+    """
+
+
+class NotSupportedError(DatabaseError, _sa.NotSupportedError):
+    """The database does not support what was asked (``sqlalchemy.exc.NotSupportedError``)."""
+
+
+class BindParameterError(ProgrammingError, ValueError):
     """Parameters that do not fit a statement; nothing was sent to the server.
 
     Raised (whatever ``raise_errors`` says) for a missing named parameter, a
     wrong number of positional parameters, mixed placeholder styles in one
     statement, or a ``{name}`` whose value is not a psycopg ``Composable``.
     It is also a ``sqlalchemy.exc.StatementError`` (what SQLAlchemy raised for
-    a missing bind value) and a ``ValueError``.
+    a missing bind value), a ``sqlalchemy.exc.ProgrammingError`` (what it
+    raised for a wrong number of parameters) and a ``ValueError``.  Its
+    ``orig`` is None: no driver error was raised.
+
+    Parameters:
+        message: the whole message.
+        index, source, line, statement: see `StatementError`.
+        parameter: the name of the offending parameter, or None.
 
     Attributes:
         index, source, line, statement: see `StatementError`.
@@ -189,16 +345,10 @@ class BindParameterError(StatementError, _SAStatementError, ValueError):
         statement: str | None = None,
         parameter: str | None = None,
     ) -> None:
-        _SAStatementError.__init__(self, message, statement, None, None)
-        self._set_context(index, source, line, statement)
+        super().__init__(
+            message, statement=statement, index=index, source=source, line=line
+        )
         self.parameter = parameter
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle with the message and the attributes."""
-        return (type(self), (self.args[0],), dict(self.__dict__))
 
 
 class StatementNotAllowedError(StatementError, ValueError):

@@ -145,7 +145,7 @@ def _from_connection(conn: Connection, join: bool, hook: Any) -> Target:
 
 
 def _from_session(session: Session, join: bool) -> Target:
-    """Join the session's transaction, begin one, or use its engine."""
+    """Join the session's transaction, begin one, or use its connection or engine."""
     if session.autoflush and (session.new or session.dirty or session.deleted):
         session.flush()
     if session.in_transaction():
@@ -154,9 +154,15 @@ def _from_session(session: Session, join: bool) -> Target:
             _driver(conn), joined=True, hook_connectable=session, _sa_connection=conn
         )
     bind = session.get_bind()
-    if isinstance(bind, Connection):
-        return _from_connection(bind, join, session)
+    if isinstance(bind, Connection) and (
+        bind.in_transaction() or not _idle(_driver(bind))
+    ):
+        return Target(
+            _driver(bind), joined=True, hook_connectable=session, _sa_connection=bind
+        )
     if join:
+        # The session begins (and owns) the transaction: session.commit()
+        # commits it, whatever the session is bound to.
         conn = session.connection()
         return Target(
             _driver(conn),
@@ -166,6 +172,8 @@ def _from_session(session: Session, join: bool) -> Target:
             rollback_began=session.rollback,
             _sa_connection=conn,
         )
+    if isinstance(bind, Connection):
+        return _own_on(bind, _driver(bind), session)
     target = _from_engine(bind)
     target.hook_connectable = session
     return target

@@ -1,65 +1,97 @@
-"""Fourth stage of the SQL data path: send statements to the server.
+"""Fourth stage of the SQL data path: send statements to the server, as psql would.
 
-The `Executor` works on one psycopg connection and knows two ways to send
-work:
+The `Executor` works on one psycopg connection.  It sends a run of
+parameter-less statements as ONE simple-query message, framed so that the
+server gives each statement exactly the transaction ``psql`` would give it,
+and reads back one result per statement (`wire.send_query`), so it always
+knows which statements ran, which one failed, and which never ran.  Nothing
+that ran is ever sent again.
 
-* `Executor.run_batch`: several parameter-less statements joined into one
-  simple-query message (one ``cursor.execute``, results read with
-  ``nextset()``).  The server runs them as one implicit transaction, so a
-  failure undoes the whole batch; `BatchFailed` then says which statement
-  failed when the server gave an error position.
-* `Executor.run_single`: one statement: plain SQL, with parameters
-  (``execute``/``executemany``), ``COPY … FROM STDIN`` with its inline data
-  (``cursor.copy()``), or ``COPY … TO STDOUT``.
+Frames, by `Scope`:
 
-With ``wrap=True`` the work runs under ``SAVEPOINT`` (released after it); on
-failure it is rolled back to the savepoint, so it undoes only itself and the
-surrounding transaction survives.  The caller decides when to wrap.
+``AUTO`` (no transaction in progress; ``psql``'s autocommit)::
 
-Ctrl-C: psycopg cancels the running query on the server when a blocking call
-is interrupted; the executor then rolls back its savepoint (if any) and lets
-``KeyboardInterrupt`` through.
+    BEGIN; s1; COMMIT AND CHAIN; s2; COMMIT AND CHAIN; … sn; COMMIT
+
+  Each statement is committed on its own before the next one starts; the
+  first failure ends the message (the server skips the rest), so statements
+  before it are committed and statements after it never ran.  A deferred
+  constraint that fails at a statement's COMMIT is that statement's failure,
+  as in ``psql``.
+``BLOCK`` (inside a transaction: the SQL's own ``BEGIN`` block, or an
+  ``atomic`` run)::
+
+    RELEASE _m; SAVEPOINT _m; s1; s2; … sn; RELEASE _m; SAVEPOINT _m
+
+  The statements run in the transaction (under the executor's savepoint
+  ``_m``, empty whenever a message starts).  A failure aborts the
+  transaction, as in ``psql``.
+``EACH`` (the caller's transaction, where a failure must undo only itself)::
+
+    RELEASE _m; SAVEPOINT _m; s1; RELEASE _m; SAVEPOINT _m; s2; …; RELEASE _m; SAVEPOINT _m
+
+  A failed statement is rolled back to ``_m``, which undoes it alone.
+
+The server parses a whole message before running any of it, so a syntax
+error anywhere in it runs nothing (`BatchOutcome.unparsed`): its position
+names the statement, and the statements before it are sent again (they never
+ran), then the failing one alone, which fails by itself exactly as under
+``psql``.  Inside a transaction the savepoint ``_m`` (always empty between
+messages) keeps such a parse error from aborting the transaction.  The
+leading statements of each frame always return results, so "nothing ran"
+is told apart from "the first statement failed".
+
+`Executor.run_single` sends one statement: framed by scope when it has no
+parameters, otherwise through a cursor (``execute``/``executemany``), or as
+``COPY`` with its inline data.
+
+Ctrl-C: psycopg cancels the running query on the server; the executor lets
+``KeyboardInterrupt`` through, and `Executor.finish` cleans up its savepoint.
 """
 
 from __future__ import annotations
 
+import bisect
+import enum
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg.pq import ExecStatus, TransactionStatus
+from psycopg.adapt import Transformer
+from psycopg.pq import TransactionStatus
 
 from .results import QueryResult
+from .wire import Reply, query_result, result_error, send_query
 
-__all__ = ["BatchFailed", "Executor", "is_fatal"]
+__all__ = ["BatchOutcome", "Executor", "ExecutorError", "Scope", "is_fatal"]
 
 log = logging.getLogger("macrostrat.database.query")
 
 SAVEPOINT = "_macrostrat_run_sql"
-_OPEN = f"SAVEPOINT {SAVEPOINT};\n"
-_RELEASE = f"RELEASE SAVEPOINT {SAVEPOINT}"
-_CLOSE = ";\n" + _RELEASE
-_UNDO = f"ROLLBACK TO SAVEPOINT {SAVEPOINT}; RELEASE SAVEPOINT {SAVEPOINT}"
+_RENEW = f"RELEASE SAVEPOINT {SAVEPOINT}; SAVEPOINT {SAVEPOINT}"
+_OPEN = f"SAVEPOINT {SAVEPOINT}"
+_UNDO = f"ROLLBACK TO SAVEPOINT {SAVEPOINT}"
+_DROP = f"RELEASE SAVEPOINT {SAVEPOINT}"
 _SEP = ";\n"
+_INTERNAL_STATES = ("3B001", "25P02", "25P01")  # our frame itself failed
 
 
-class BatchFailed(Exception):
-    """A batch failed and was rolled back as a whole.
+class Scope(enum.Enum):
+    """How statements are framed; see the module docstring."""
 
-    Attributes:
-        orig: the driver's error.
-        at: index in the batch of the statement the error position points
-            to, or None when the server gave no position.
-        offset: where that statement starts in the text that was sent.
-    """
+    AUTO = "auto"
+    BLOCK = "block"
+    EACH = "each"
+    BARE = "bare"
+    """Sent as they are, no savepoint (a transaction in error, a run_query
+    transaction, or ``use_transaction=False``)."""
 
-    def __init__(self, orig: BaseException, at: int | None, offset: int) -> None:
-        super().__init__(str(orig))
-        self.orig = orig
-        self.at = at
-        self.offset = offset
+
+class ExecutorError(RuntimeError):
+    """The executor's own framing failed (a bug): the state is unknown."""
 
 
 def is_fatal(err: BaseException, raw: psycopg.Connection[Any]) -> bool:
@@ -69,117 +101,442 @@ def is_fatal(err: BaseException, raw: psycopg.Connection[Any]) -> bool:
     return bool(raw.closed or raw.broken)
 
 
+@dataclass(slots=True)
+class BatchOutcome:
+    """What became of the statements of one message.
+
+    Attributes:
+        results: the results of the statements that succeeded, in order
+            (statements ``0 … len(results) - 1``).
+        failed: the statement that failed (index in the batch), or None.
+        error: its error (the psycopg exception).
+        offset: where the failed statement starts in the sent text.
+        unparsed: the server could not parse the message: nothing ran;
+            ``failed`` is the statement its error position points to, or
+            None when there was no usable position.
+        lost: the connection failed; statements from ``len(results)`` on
+            may or may not have run (``AUTO``: may have been committed).
+    """
+
+    results: list[QueryResult] = field(default_factory=list)
+    failed: int | None = None
+    error: psycopg.Error | None = None
+    offset: int = 0
+    unparsed: bool = False
+    lost: psycopg.Error | None = None
+
+
+@dataclass(slots=True)
+class _Frame:
+    """A message: its text, each statement's offset and result index."""
+
+    text: str
+    offsets: list[int]
+    slots: list[int]
+    total: int
+
+
+def _frame(texts: Sequence[str], scope: Scope, chain: bool) -> _Frame:
+    """Build the message for ``texts`` in ``scope`` (see the module docstring)."""
+    parts: list[str] = []
+    offsets: list[int] = []
+    slots: list[int] = []
+    pos = 0
+    n = len(texts)
+
+    def add(piece: str) -> None:
+        nonlocal pos
+        parts.append(piece)
+        pos += len(piece)
+
+    if scope is Scope.AUTO:
+        add("BEGIN" + _SEP)
+        between = (";\nCOMMIT AND CHAIN" if chain else ";\nCOMMIT;\nBEGIN") + _SEP
+        step = 2 if chain else 3
+        for i, text in enumerate(texts):
+            offsets.append(pos)
+            slots.append(1 + step * i)
+            add(text)
+            add(between if i < n - 1 else ";\nCOMMIT")
+        total = 1 + step * (n - 1) + 2
+    elif scope is Scope.BLOCK:
+        add(_RENEW + _SEP)
+        for i, text in enumerate(texts):
+            offsets.append(pos)
+            slots.append(2 + i)
+            add(text)
+            add(_SEP)
+        add(_RENEW)
+        total = n + 4
+    elif scope is Scope.EACH:
+        for i, text in enumerate(texts):
+            add(_RENEW + _SEP)
+            offsets.append(pos)
+            slots.append(3 * i + 2)
+            add(text)
+            add(_SEP)
+        add(_RENEW)
+        total = 3 * n + 2
+    else:
+        raise ValueError(f"no batches in scope {scope}")
+    return _Frame("".join(parts), offsets, slots, total)
+
+
+def _begin_command(raw: psycopg.Connection[Any]) -> str:
+    """The ``BEGIN`` psycopg sends for ``raw``'s transaction characteristics."""
+    parts = ["BEGIN"]
+    if raw.isolation_level is not None:
+        parts.append(f"ISOLATION LEVEL {raw.isolation_level.name.replace('_', ' ')}")
+    if raw.read_only is not None:
+        parts.append("READ ONLY" if raw.read_only else "READ WRITE")
+    if raw.deferrable is not None:
+        parts.append("DEFERRABLE" if raw.deferrable else "NOT DEFERRABLE")
+    return " ".join(parts)
+
+
+def _position(err: BaseException) -> int | None:
+    """The server's 0-based error position in the sent text, or None."""
+    diag = getattr(err, "diag", None)
+    value = getattr(diag, "statement_position", None) if diag else None
+    try:
+        return int(value) - 1 if value else None
+    except ValueError:
+        return None
+
+
 class Executor:
     """Sends statements over one psycopg connection (see the module docstring).
 
     Parameters:
-        raw: the psycopg connection (autocommit or inside a transaction).
+        raw: the psycopg connection (autocommit, or inside a transaction).
+        undo_each: inside a transaction, a failed statement is rolled back
+            to the executor's savepoint (``EACH``: the caller's transaction
+            goes on); otherwise it aborts the transaction (``BLOCK``).
     """
 
-    def __init__(self, raw: psycopg.Connection[Any]) -> None:
+    def __init__(self, raw: psycopg.Connection[Any], *, undo_each: bool) -> None:
         self.raw = raw
-        self.cur = raw.cursor()
+        self.undo_each = undo_each
+        self.savepoint_open = False
+        self._cur: psycopg.Cursor[Any] | None = None
+        self._tx: Transformer | None = None
+        self.sent_offset = 0
+        self.chain = raw.info.server_version >= 120000
+
+    # -- state -----------------------------------------------------------
 
     @property
     def status(self) -> TransactionStatus:
         """The server's transaction status (IDLE, INTRANS, INERROR…)."""
         return self.raw.info.transaction_status
 
+    @property
+    def cur(self) -> psycopg.Cursor[Any]:
+        """A cursor for statements with parameters and COPY (made on first use)."""
+        if self._cur is None:
+            self._cur = self.raw.cursor()
+        return self._cur
+
     def close(self) -> None:
         """Close the cursor."""
-        if not self.raw.closed:
-            self.cur.close()
+        if self._cur is not None and not self.raw.closed:
+            self._cur.close()
 
-    def _result(self) -> QueryResult:
-        """The current result of the cursor as a QueryResult (rows fetched)."""
-        cur = self.cur
-        pg = cur.pgresult
-        if pg is not None and pg.status == ExecStatus.TUPLES_OK:
-            desc = cur.description or ()
-            return QueryResult(
-                cur.statusmessage,
-                cur.rowcount,
-                [col.name for col in desc],
-                cur.fetchall(),
-            )
-        return QueryResult(cur.statusmessage, cur.rowcount)
+    def scope(self, *, in_caller_tx: bool, use_savepoints: bool) -> Scope:
+        """The scope the next statement runs in.
+
+        Parameters:
+            in_caller_tx: the transaction is the caller's or the atomic run's
+                (not one the SQL opened).
+            use_savepoints: frame statements with the executor's savepoint.
+        """
+        status = self.status
+        if status == TransactionStatus.IDLE and not self.raw.autocommit:
+            status = TransactionStatus.INTRANS  # psycopg begins on first use
+        if status == TransactionStatus.IDLE:
+            self.savepoint_open = False
+            return Scope.BARE if in_caller_tx else Scope.AUTO
+        if status != TransactionStatus.INTRANS or not use_savepoints:
+            return Scope.BARE
+        return Scope.EACH if self.undo_each and in_caller_tx else Scope.BLOCK
+
+    def _send(self, text: str) -> Reply:
+        """Send a message; first begin the transaction psycopg would begin.
+
+        A non-autocommit psycopg connection (SQLAlchemy's) starts its
+        transaction lazily, with the first statement; messages sent here
+        bypass that, so the transaction is begun explicitly, with the
+        connection's characteristics.
+        """
+        raw = self.raw
+        if not raw.autocommit and self.status == TransactionStatus.IDLE:
+            reply = send_query(raw, _begin_command(raw))
+            if reply.lost is not None:
+                return reply
+            if reply.error is not None:
+                err = result_error(raw, reply.results[reply.error])
+                raise ExecutorError(f"BEGIN failed: {err}") from err
+        return send_query(raw, text)
+
+    def _simple(self, text: str) -> None:
+        """Run our own statement(s); raise `ExecutorError` if they fail."""
+        reply = self._send(text)
+        if reply.lost is not None:
+            raise reply.lost
+        if reply.error is not None:
+            err = result_error(self.raw, reply.results[reply.error])
+            raise ExecutorError(f"{text!r} failed: {err}") from err
+
+    def ensure_savepoint(self) -> None:
+        """Open the executor's savepoint (before framed work in a transaction)."""
+        if not self.savepoint_open:
+            self._simple(_OPEN)
+            self.savepoint_open = True
 
     def undo(self) -> None:
-        """Roll back to the executor's savepoint and release it (best effort)."""
+        """Roll back to the executor's savepoint after a failure (it stays open)."""
         if self.raw.closed or self.raw.broken:
             return
-        try:
-            self.cur.execute(_UNDO)
-        except psycopg.Error as exc:
-            log.debug("rolling back to the savepoint failed: %s", exc)
+        self._simple(_UNDO)
 
-    def run_batch(self, texts: Sequence[str], *, wrap: bool) -> list[QueryResult]:
-        """Run ``texts`` as one simple-query message; return one result each.
+    def finish(self) -> None:
+        """Leave no savepoint of ours behind (end of a run, or after Ctrl-C).
 
-        Raises:
-            BatchFailed: a statement failed; the batch was rolled back.
+        An aborted savepoint is rolled back to first, so the caller's
+        transaction is usable again.
         """
-        body = _SEP.join(texts)
-        prefix = _OPEN if wrap else ""
-        query = prefix + body + _CLOSE if wrap else body
-        cur = self.cur
+        if not self.savepoint_open or self.raw.closed or self.raw.broken:
+            self.savepoint_open = False
+            return
         try:
-            cur.execute(query)
-        except psycopg.Error as exc:
-            if wrap:
-                self.undo()
-            at, offset = _locate(exc, texts, len(prefix))
-            raise BatchFailed(exc, at, offset) from exc
-        except BaseException:
-            if wrap:
-                self.undo()
-            raise
-        results: list[QueryResult] = []
-        if wrap:
-            cur.nextset()
-        append = results.append
-        result = self._result
-        nextset = cur.nextset
-        for _ in texts:
-            append(result())
-            nextset()
-        return results
+            if self.status == TransactionStatus.INERROR:
+                self._simple(f"{_UNDO}; {_DROP}")
+            elif self.status == TransactionStatus.INTRANS:
+                self._simple(_DROP)
+        except (psycopg.Error, ExecutorError) as exc:
+            log.debug("releasing the runner's savepoint failed: %s", exc)
+        self.savepoint_open = False
+
+    def _after_failure(self, scope: Scope, *, parsed: bool) -> None:
+        """Bring the connection to a known state after a failed message."""
+        if self.raw.closed or self.raw.broken:
+            return
+        if scope is Scope.AUTO:
+            if self.status != TransactionStatus.IDLE:
+                self._simple("ROLLBACK")
+            return
+        if scope is Scope.EACH or (scope is Scope.BLOCK and not parsed):
+            # A parse error ran nothing (the savepoint was empty); a failed
+            # statement in EACH is undone alone.
+            self.undo()
+        else:
+            self.savepoint_open = False  # aborted with the transaction
+
+    # -- results ---------------------------------------------------------
+
+    def _result(self, res: Any) -> QueryResult:
+        if self._tx is None:
+            self._tx = Transformer.from_context(self.raw)
+        return query_result(self.raw, res, self._tx)
+
+    def _check_frame(self, reply: Reply, index: int, text: str) -> None:
+        """Raise if the failed result at ``index`` is one of our own statements."""
+        err = result_error(self.raw, reply.results[index])
+        raise ExecutorError(
+            f"the SQL runner's own statement failed ({err}); message was:\n{text[:200]}"
+        ) from err
+
+    # -- batches -----------------------------------------------------------
+
+    def run_batch(self, texts: Sequence[str], scope: Scope) -> BatchOutcome:
+        """Send ``texts`` as one message; report what became of each.
+
+        Never raises for a failed statement: see `BatchOutcome`.
+        """
+        if scope is not Scope.AUTO:
+            self.ensure_savepoint()
+        frame = _frame(texts, scope, self.chain)
+        reply = self._send(frame.text)
+        results = reply.results
+        out = BatchOutcome()
+        slots = frame.slots
+        n = len(texts)
+        if reply.error is None and reply.lost is None and len(results) == frame.total:
+            out.results = [self._result(results[s]) for s in slots]
+            return out
+        # How many statements completed (their own result, and in AUTO the
+        # COMMIT after it, arrived without error)?
+        stop = reply.error if reply.error is not None else len(results)
+        done = 0
+        while done < n:
+            last = slots[done] + (1 if scope is Scope.AUTO else 0)
+            if last >= stop:
+                break
+            done += 1
+        out.results = [self._result(results[slots[i]]) for i in range(done)]
+        if reply.error is not None:
+            err = result_error(self.raw, results[reply.error])
+            if (
+                reply.error == 0
+                and getattr(err, "sqlstate", "") not in _INTERNAL_STATES
+            ):
+                # Nothing ran: the message did not parse.
+                out.unparsed = True
+                pos = _position(err)
+                if pos is not None and frame.offsets and pos >= frame.offsets[0]:
+                    at = bisect.bisect_right(frame.offsets, pos) - 1
+                    out.failed = at
+                    out.offset = frame.offsets[at]
+                out.error = err
+                self._after_failure(scope, parsed=False)
+                return out
+            if done >= n or reply.error < slots[done]:
+                self._check_frame(reply, reply.error, frame.text)
+            out.failed = done
+            out.error = err
+            out.offset = frame.offsets[done]
+        if reply.lost is not None:
+            out.lost = reply.lost
+            if out.failed is None:
+                out.failed = done if done < n else None
+            return out
+        self._after_failure(scope, parsed=True)
+        return out
+
+    # -- one statement -----------------------------------------------------
 
     def run_single(
         self,
         text: str,
-        params: Any = None,
+        scope: Scope,
         *,
+        params: Any = None,
         many: bool = False,
         copy_data: str | None = None,
         copy_out: bool = False,
-        wrap: bool = False,
+        top_level: bool = False,
+        ends_savepoint: bool = False,
     ) -> QueryResult:
         """Run one statement and return its result.
 
-        `sent_offset` says where the statement starts in the text sent.
+        ``sent_offset`` then says where the statement started in the text
+        sent (for the line of an error position).
 
         Parameters:
             text: the statement.
+            scope: where it runs (see `Scope`).
             params: driver parameters, or None for none (simple protocol).
             many: ``params`` is a list of parameter sets (``executemany``).
             copy_data: the inline data of a ``COPY … FROM STDIN``.
             copy_out: read a ``COPY … TO STDOUT``.
-            wrap: run under a savepoint, rolled back to on failure.
+            top_level: it must run in the transaction itself, not under the
+                executor's savepoint (``SAVEPOINT name``, ``SET TRANSACTION``).
+            ends_savepoint: it releases or rolls back past the executor's
+                savepoint (``RELEASE x``, ``ROLLBACK TO x``, ``COMMIT``…).
 
         Raises:
-            psycopg.Error: the statement failed (rolled back to the savepoint
-                when wrapped).
+            psycopg.Error: the statement failed; the executor's state is
+                already settled (``EACH``: undone; otherwise the transaction,
+                if any, is aborted, as in ``psql``).
         """
+        framed = scope in (Scope.BLOCK, Scope.EACH)
+        simple = params is None and copy_data is None and not copy_out
+        self.sent_offset = 0
+        if (
+            scope is Scope.EACH
+            and copy_data is None
+            and not copy_out
+            and not top_level
+            and not ends_savepoint
+            and psycopg.Pipeline.is_supported()
+        ):
+            return self._single_each(text, params, many)
+        prefix = suffix = ""
+        if framed:
+            if top_level:
+                if self.savepoint_open:
+                    prefix = _DROP + _SEP
+            else:
+                self.ensure_savepoint()
+                if simple and not ends_savepoint:
+                    suffix = _SEP + _RENEW
+        self.sent_offset = len(prefix)
+        if simple:
+            result = self._single_simple(prefix + text + suffix, bool(prefix), framed)
+        else:
+            result = self._single_driver(
+                text, framed, params, many, copy_data, copy_out
+            )
+        if framed and (top_level or ends_savepoint):
+            self.savepoint_open = False
+        return result
+
+    def _single_simple(self, message: str, prefixed: bool, framed: bool) -> QueryResult:
+        """Send one framed or bare statement; settle the savepoint on failure."""
+        reply = self._send(message)
+        slot = 1 if prefixed else 0
+        if reply.error is not None:
+            at = reply.error
+            err = result_error(self.raw, reply.results[at])
+            if at > slot or (
+                prefixed and getattr(err, "sqlstate", "") in _INTERNAL_STATES
+            ):
+                self._check_frame(reply, at, message)
+            # Did it fail under our (then empty) savepoint?  Always, unless
+            # the RELEASE before a top-level statement had already run.
+            under = framed and self.savepoint_open and at == 0
+            if under and self.undo_each and not (self.raw.closed or self.raw.broken):
+                self.undo()
+            elif framed:
+                self.savepoint_open = False
+            raise err
+        if reply.lost is not None:
+            raise reply.lost
+        return self._result(reply.results[slot])
+
+    def _single_each(self, text: str, params: Any, many: bool) -> QueryResult:
+        """One statement that must undo only itself, in one round trip.
+
+        ``SAVEPOINT``, the statement and ``RELEASE`` go as one pipeline (each
+        parsed on its own, so a syntax error cannot abort the caller's
+        transaction); on failure the savepoint is rolled back to.
+        """
+        raw = self.raw
         cur = self.cur
-        combined = wrap and params is None and copy_data is None and not copy_out
         try:
-            if combined:
-                cur.execute(_OPEN + text + _CLOSE)
-                cur.nextset()
-                return self._result()
-            if wrap:
-                cur.execute(_OPEN)
+            with raw.pipeline():
+                if not self.savepoint_open:
+                    raw.execute(_OPEN)
+                self.savepoint_open = True
+                if many:
+                    cur.executemany(text, params)
+                else:
+                    cur.execute(text, params)
+                raw.execute(_DROP)
+        except psycopg.Error:
+            self.savepoint_open = False
+            if (
+                not (raw.closed or raw.broken)
+                and self.status == TransactionStatus.INERROR
+            ):
+                self._simple(f"{_UNDO}; {_DROP}")
+            raise
+        self.savepoint_open = False
+        if many:
+            return QueryResult(cur.statusmessage, cur.rowcount)
+        return self._cursor_result()
+
+    def _single_driver(
+        self,
+        text: str,
+        framed: bool,
+        params: Any,
+        many: bool,
+        copy_data: str | None,
+        copy_out: bool,
+    ) -> QueryResult:
+        cur = self.cur
+        try:
             if copy_data is not None:
                 result = self._copy_in(text, copy_data)
             elif copy_out:
@@ -189,19 +546,28 @@ class Executor:
                 result = QueryResult(cur.statusmessage, cur.rowcount)
             else:
                 cur.execute(text, params)
-                result = self._result()
-            if wrap:
-                cur.execute(_RELEASE)
-            return result
-        except BaseException:
-            if wrap:
-                self.undo()
+                result = self._cursor_result()
+        except psycopg.Error:
+            if framed and not (self.raw.closed or self.raw.broken):
+                if self.undo_each:
+                    self.undo()
+                else:
+                    self.savepoint_open = False
             raise
+        if framed:
+            self._simple(_RENEW)
+        return result
 
-    @staticmethod
-    def sent_offset(*, wrap: bool, params: Any, copy: bool) -> int:
-        """Where `run_single` puts the statement in the text it sends."""
-        return len(_OPEN) if wrap and params is None and not copy else 0
+    def _cursor_result(self) -> QueryResult:
+        cur = self.cur
+        if cur.pgresult is not None and cur.description is not None:
+            return QueryResult(
+                cur.statusmessage,
+                cur.rowcount,
+                [col.name for col in cur.description],
+                cur.fetchall(),
+            )
+        return QueryResult(cur.statusmessage, cur.rowcount)
 
     def _copy_in(self, text: str, data: str) -> QueryResult:
         """Stream a COPY … FROM STDIN statement's inline data."""
@@ -223,27 +589,14 @@ class Executor:
         )
 
     def execute(self, text: str) -> QueryResult:
-        """Run one statement as is (transaction control, savepoints of our own)."""
-        self.cur.execute(text)
-        return self._result()
+        """Run our own statement(s) (transaction control of an atomic run).
 
-
-def _locate(
-    exc: BaseException, texts: Sequence[str], prefix: int
-) -> tuple[int | None, int]:
-    """Map the server's error position to a statement of the batch."""
-    diag = getattr(exc, "diag", None)
-    position = getattr(diag, "statement_position", None) if diag else None
-    if not position:
-        return None, 0
-    try:
-        at = int(position) - 1 - prefix
-    except ValueError:
-        return None, 0
-    start = 0
-    for i, text in enumerate(texts):
-        end = start + len(text)
-        if start <= at < end:
-            return i, start + prefix
-        start = end + len(_SEP)
-    return None, 0
+        Raises:
+            psycopg.Error: it failed.
+        """
+        reply = self._send(text)
+        if reply.error is not None:
+            raise result_error(self.raw, reply.results[reply.error])
+        if reply.lost is not None:
+            raise reply.lost
+        return self._result(reply.results[-1])

@@ -1,15 +1,27 @@
 """Classify one SQL statement by how the executor must run it.
 
-The executor sends runs of ordinary statements as one batch (one simple-query
-message, which the server runs as one implicit transaction).  Some statements
-must never be batched; this module says which, from their leading keywords:
+The executor sends runs of ordinary statements as one message (see
+`execute`).  Outside a transaction block each statement of such a message
+runs in a transaction block of its own (``BEGIN … COMMIT AND CHAIN``), which
+is what ``psql`` gives a statement it sends alone, except for statements
+whose meaning depends on whether they are in a transaction block: those are
+sent alone.  Inside a block the message runs under the executor's savepoint.
+Classes, from the leading keywords:
 
 ``plain``
-    Anything else: may share a batch with its neighbours.
+    May share a message with its neighbours anywhere.
 ``alone``
-    Runs on its own but inside a transaction is fine: ``CALL`` and ``DO`` (a
-    procedure may ``COMMIT``, which only works outside a transaction block) and
-    server-side ``COPY`` (a ``COPY … TO STDOUT`` is streamed with ``copy()``).
+    Sent alone outside a transaction block, because a transaction block
+    changes what it does: ``LOCK``, ``DECLARE`` (need a block: an error
+    alone), ``SET LOCAL``, ``SET CONSTRAINTS`` (a warning and no effect
+    alone), ``ANALYZE``, ``CLUSTER``, ``REINDEX`` (one transaction per table
+    alone, and partitioned tables refuse a block), ``CALL``, ``DO`` (may
+    ``COMMIT`` only outside a block) and server-side ``COPY``.  Inside a block
+    they may share a message.
+``top_level``
+    Must run in the transaction itself, never under a savepoint, and alone:
+    ``SET TRANSACTION`` and settings of ``transaction_isolation``,
+    ``transaction_read_only``, ``transaction_deferrable``.
 ``copy_out``
     ``COPY … TO STDOUT``: read through ``cursor.copy()``.
 ``begin``
@@ -18,7 +30,10 @@ must never be batched; this module says which, from their leading keywords:
     Ends a transaction: ``COMMIT``, ``END``, ``ROLLBACK`` (not ``ROLLBACK TO``),
     ``ABORT``, ``PREPARE TRANSACTION``.
 ``savepoint``
-    ``SAVEPOINT``, ``RELEASE``, ``ROLLBACK TO``.
+    ``SAVEPOINT name`` (runs in the transaction itself, never under the
+    executor's savepoint).
+``release``
+    ``RELEASE [SAVEPOINT]``, ``ROLLBACK [WORK] TO [SAVEPOINT]``.
 ``no_tx``
     Cannot run inside a transaction block: ``CREATE``/``DROP DATABASE``,
     ``CREATE``/``DROP TABLESPACE``, ``ALTER DATABASE … SET TABLESPACE``,
@@ -27,6 +42,11 @@ must never be batched; this module says which, from their leading keywords:
     ``REINDEX SCHEMA|DATABASE|SYSTEM``, ``ALTER SYSTEM``, ``CREATE``/``ALTER``/
     ``DROP SUBSCRIPTION``, ``COMMIT PREPARED``, ``ROLLBACK PREPARED``,
     ``DISCARD ALL``, ``ALTER TABLE … DETACH PARTITION … CONCURRENTLY|FINALIZE``.
+
+`ends_batch` says which statements end a message (their successors go in the
+next one): those that change session settings, which may change how the
+server reads the rest of the text (``standard_conforming_strings``) or what a
+chained transaction inherits (``default_transaction_isolation``).
 
 The text must start at the statement's first token (as `Statement.text` does);
 comments between the leading keywords are skipped.
@@ -43,17 +63,30 @@ __all__ = [
     "StatementClass",
     "changes_session",
     "classify",
+    "ends_batch",
     "leading_words",
     "skip_trivia",
 ]
 
 StatementClass = Literal[
-    "plain", "alone", "copy_out", "begin", "end", "savepoint", "no_tx"
+    "plain",
+    "alone",
+    "top_level",
+    "copy_out",
+    "begin",
+    "end",
+    "savepoint",
+    "release",
+    "no_tx",
 ]
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _BLANKS = re.compile(r"\s*")
 _STDOUT = re.compile(r"(?is)\bto\s+stdout\b")
+_TX_SETTING = re.compile(
+    r"(?i)^set\s+(?:local\s+|session\s+)?"
+    r"transaction_(?:isolation|read_only|deferrable)\b"
+)
 _DETACH_CONCURRENTLY = re.compile(
     r"(?is)\bdetach\s+partition\b.*\b(?:concurrently|finalize)\b"
 )
@@ -64,6 +97,8 @@ _INTERESTING = frozenset(
     {
         "abort",
         "alter",
+        "analyze",
+        "analyse",
         "begin",
         "call",
         "cluster",
@@ -73,12 +108,15 @@ _INTERESTING = frozenset(
         "discard",
         "do",
         "drop",
+        "declare",
         "end",
+        "lock",
         "prepare",
         "reindex",
         "release",
         "rollback",
         "savepoint",
+        "set",
         "start",
         "vacuum",
     }
@@ -164,16 +202,24 @@ def classify(text: str) -> StatementClass:
     if first in ("commit", "rollback"):
         if second == "prepared":
             return "no_tx"
-        if first == "rollback" and second == "to":
-            return "savepoint"
+        if first == "rollback" and (second == "to" or words[2:3] == ["to"]):
+            return "release"
         return "end"
     if first in ("end", "abort"):
         return "end"
     if first == "prepare":
         return "end" if second == "transaction" else "plain"
-    if first in ("savepoint", "release"):
+    if first == "savepoint":
         return "savepoint"
-    if first in ("call", "do"):
+    if first == "release":
+        return "release"
+    if first == "set":
+        if second == "transaction" or _TX_SETTING.match(text):
+            return "top_level"
+        if second in ("local", "constraints"):
+            return "alone"
+        return "plain"
+    if first in ("call", "do", "lock", "declare", "analyze", "analyse"):
         return "alone"
     if first == "copy":
         return "copy_out" if _STDOUT.search(text) else "alone"
@@ -182,13 +228,13 @@ def classify(text: str) -> StatementClass:
     if first == "cluster":
         # Without a table name CLUSTER processes every table: not in a block.
         rest = [w for w in words[1:] if w not in ("(", "verbose")]
-        return "no_tx" if not rest else "plain"
+        return "no_tx" if not rest else "alone"
     if first == "discard":
         return "no_tx" if second == "all" else "plain"
     if first in ("create", "drop"):
         return "no_tx" if _create_or_drop(words) else "plain"
     if first == "reindex":
-        return "no_tx" if _reindex(words) else "plain"
+        return "no_tx" if _reindex(words) else "alone"
     if first == "alter":
         if second in ("system", "subscription"):
             return "no_tx"
@@ -216,3 +262,14 @@ def changes_session(text: str) -> bool:
                 "constraints",
             )
     return "set_config" in text
+
+
+def ends_batch(text: str) -> bool:
+    """Whether the statements after ``text`` must go in a new message.
+
+    True for statements that may change session settings (`changes_session`):
+    the server reads a whole message with the settings it had when the
+    message arrived, and a chained transaction inherits the characteristics
+    of the one before it.
+    """
+    return changes_session(text)

@@ -20,10 +20,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import psycopg
+import sqlalchemy.exc as sa_exc
 from sqlalchemy.engine.result import IteratorResult, SimpleResultMetaData
-from sqlalchemy.exc import DBAPIError, ResourceClosedError
+from sqlalchemy.exc import ResourceClosedError
 
-from ..errors import StatementError
+from .. import errors
 
 __all__ = [
     "OutcomeStatus",
@@ -35,12 +36,16 @@ __all__ = [
     "statement_error",
 ]
 
-OutcomeStatus = Literal["committed", "executed", "skipped", "failed", "rolled_back"]
+OutcomeStatus = Literal[
+    "committed", "executed", "skipped", "failed", "rolled_back", "unknown"
+]
 """``committed``: its effect is committed; ``executed``: it ran inside a
 transaction that is not ours to commit (the caller's, or one the SQL opened
 with ``BEGIN``); ``skipped``: not run (by a hook, or a psql meta-command);
 ``failed``: it raised an error (undone); ``rolled_back``: it ran, but its
-transaction was rolled back later."""
+transaction was rolled back later; ``unknown``: the connection was lost while
+it (or its COMMIT) was in flight, so only the server knows whether it was
+committed."""
 
 _EXCERPT_LINES = 5
 _EXCERPT_WIDTH = 160
@@ -288,43 +293,32 @@ class SQLResults(list[QueryResult]):
         return [o.error for o in self.outcomes if o.error is not None]
 
 
-_COMBINED: dict[type[BaseException], type[BaseException]] = {}
+_COMBINED: dict[type[BaseException], type[errors.ExecutionError]] = {
+    sa_exc.StatementError: errors.ExecutionError,
+    sa_exc.DBAPIError: errors.DBAPIError,
+    sa_exc.InterfaceError: errors.InterfaceError,
+    sa_exc.DatabaseError: errors.DatabaseError,
+    sa_exc.DataError: errors.DataError,
+    sa_exc.OperationalError: errors.OperationalError,
+    sa_exc.IntegrityError: errors.IntegrityError,
+    sa_exc.InternalError: errors.InternalError,
+    sa_exc.ProgrammingError: errors.ProgrammingError,
+    sa_exc.NotSupportedError: errors.NotSupportedError,
+}
+"""Our error class for each SQLAlchemy error class `statement_error` can meet."""
 
 
-def _str(self: Any) -> str:
-    """The message of a statement error."""
-    return str(self.message)
+def _combined(sa_cls: type[BaseException]) -> type[errors.ExecutionError]:
+    """Our error class for the SQLAlchemy error class ``sa_cls``.
 
-
-def _reduce(self: Any) -> tuple[Any, ...]:
-    """Pickle a statement error through `_rebuild`."""
-    return (_rebuild, (type(self)._sa_class, dict(self.__dict__)))
-
-
-def _rebuild(sa_cls: type[BaseException], state: dict[str, Any]) -> BaseException:
-    """Unpickle a statement error of the combined class for ``sa_cls``."""
-    err = _combined(sa_cls).__new__(_combined(sa_cls))
-    err.__dict__.update(state)
-    err.args = (state.get("message", ""),)
-    return err
-
-
-def _combined(sa_cls: type[BaseException]) -> type[BaseException]:
-    """A class deriving from both StatementError and ``sa_cls`` (cached)."""
-    cls = _COMBINED.get(sa_cls)
-    if cls is None:
-        cls = type(
-            sa_cls.__name__,
-            (StatementError, sa_cls),
-            {
-                "__str__": _str,
-                "__reduce__": _reduce,
-                "__module__": __name__,
-                "_sa_class": sa_cls,
-            },
-        )
-        _COMBINED[sa_cls] = cls
-    return cls
+    The class of its nearest ancestor in `_COMBINED` (a subclass SQLAlchemy
+    may add gets its parent's), else `ExecutionError`.
+    """
+    for klass in sa_cls.__mro__:
+        found = _COMBINED.get(klass)
+        if found is not None:
+            return found
+    return errors.ExecutionError
 
 
 def _primary(orig: BaseException) -> str:
@@ -374,26 +368,36 @@ def statement_error(
 ) -> BaseException:
     """Wrap a driver error raised by one statement (see the module docstring).
 
+    The class is the one of `macrostrat.database.errors` named like the class
+    ``sqlalchemy.exc.DBAPIError.instance`` picks for ``orig`` (for example
+    `~macrostrat.database.errors.IntegrityError`, both our `StatementError`
+    and ``sqlalchemy.exc.IntegrityError``), with ``orig`` as ``.orig`` and
+    ``__cause__``.
+
     Parameters:
-        orig: the psycopg error (other exceptions are wrapped in SQLAlchemy's
-            ``StatementError``; ``KeyboardInterrupt`` and the like are returned
+        orig: the psycopg error (other exceptions give an `ExecutionError`,
+            also SQLAlchemy's ``StatementError``; ``KeyboardInterrupt`` and
+            the like, and SQLAlchemy's ``DontWrapMixin`` errors, are returned
             unchanged).
         index, source, line, text: the statement.
         params: its parameters (kept as ``.params``, as SQLAlchemy does).
         note: added after ``failed`` in the message, e.g. ``" in a batch"``.
         at_line: the line of the error position, when known.
     """
-    sa_err = DBAPIError.instance(text, params, orig, psycopg.Error)
-    if not isinstance(sa_err, Exception) or isinstance(sa_err, StatementError):
-        return sa_err
-    cls = _combined(type(sa_err))
-    err: Any = cls.__new__(cls)
-    err.__dict__.update(sa_err.__dict__)
-    err.args = sa_err.args
+    sa_err = sa_exc.DBAPIError.instance(text, params, orig, psycopg.Error)
+    if not isinstance(sa_err, sa_exc.StatementError) or isinstance(
+        sa_err, errors.StatementError
+    ):
+        return sa_err  # KeyboardInterrupt, SystemExit, DontWrapMixin: unchanged
     where = describe(index, source, line)
     if at_line is not None and at_line != line:
         note = f"{note} at line {at_line}"
-    err.message = f"{where} failed{note}: {_primary(orig)}\n{excerpt(text)}"
-    err._set_context(index, source, line, text)
-    err.__cause__ = orig
-    return err  # type: ignore[no-any-return]
+    return _combined(type(sa_err))(
+        f"{where} failed{note}: {_primary(orig)}\n{excerpt(text)}",
+        orig=orig,
+        statement=text,
+        params=params,
+        index=index,
+        source=source,
+        line=line,
+    )

@@ -2,27 +2,30 @@
 
 `Run` ties the stages together: sources (`source`) → statements and their
 parameters (`units`, `params`) → execution (`execute`) → output (`report`),
-and applies the hooks and the error policy.  Modes (see `connect` for how
-the mode is chosen):
+and applies the hooks and the error policy.  Execution is ``psql``'s (see
+`execute` for how messages are framed so that batching never shows):
 
-* own transactions (autocommit): consecutive parameter-less statements go as
-  batches; a batch that fails was rolled back whole, so its statements run
-  again alone (from the failing one, when the server's error position names
-  it; else one by one until the failing one is found).  The batch size
-  shrinks after a failure and grows after a success.  Transaction control
-  (``BEGIN``…``COMMIT``) runs alone and is honoured as ``psql`` does:
-  statements inside such a block are batched under a savepoint and re-run
-  without one after a failure, which then aborts the block, as in psql.
-* joined: each batch or statement runs under a SAVEPOINT, so a failure
-  undoes only itself; the caller's transaction is never ended.
+* own transactions (the connection is idle): each statement is committed on
+  its own; a failure stops the statement (and, with ``raise_errors``, the
+  run) and nothing is ever run twice.  The SQL's own ``BEGIN`` … ``COMMIT``
+  blocks behave as in ``psql``: a failure inside one aborts it, later
+  statements fail until ``COMMIT``/``ROLLBACK``, and a block left open at
+  the end is rolled back.
+* joined (the caller's transaction): each statement's failure is rolled back
+  to a savepoint, undoing only itself; the caller's transaction is never
+  ended.
 * atomic: one transaction (a SAVEPOINT when joined) around the whole run;
-  the first failure rolls everything back and is raised.
+  the first failure rolls everything back and is raised (``psql -1``).
+
+Runs of consecutive parameter-less statements go in one message; the batch
+size grows after a success and shrinks after a failure.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
@@ -32,8 +35,8 @@ from psycopg import sql as pgsql
 from psycopg.pq import TransactionStatus
 
 from .connect import Target, open_target
-from .execute import BatchFailed, Executor, is_fatal
-from .kinds import changes_session
+from .execute import BatchOutcome, Executor, Scope, is_fatal
+from .kinds import changes_session, ends_batch
 from .options import RunOptions
 from .report import Reporter
 from .results import (
@@ -54,6 +57,26 @@ _FIRST_BATCH = 64
 _MAX_BATCH = 4096
 _MAX_BATCH_CHARS = 4_000_000
 _ATOMIC = "_macrostrat_atomic"
+_BATCHABLE = {
+    Scope.AUTO: frozenset({"plain"}),
+    Scope.BLOCK: frozenset({"plain", "alone"}),
+    Scope.EACH: frozenset({"plain", "alone"}),
+}
+_SAVEPOINT_NAME = re.compile(
+    r"""(?is)^\s*(?:savepoint|release(?:\s+savepoint)?|rollback(?:\s+(?:work|transaction))?"""
+    r"""\s+to(?:\s+savepoint)?)\s+("(?:[^"]|"")+"|[^\s;]+)"""
+)
+
+
+def _savepoint_name(text: str) -> str | None:
+    """The savepoint a ``SAVEPOINT``/``RELEASE``/``ROLLBACK TO`` names (folded)."""
+    m = _SAVEPOINT_NAME.match(text)
+    if m is None:
+        return None
+    name = m.group(1)
+    if name.startswith('"'):
+        return name[1:-1].replace('""', '"')
+    return name.lower()
 
 
 class Run:
@@ -95,8 +118,8 @@ class Run:
         self.announce_base = announce_base
         self.finished: list[Unit] = []
         self._pending: list[Unit] = []
+        self._user_savepoints: list[tuple[str, int]] = []
         self._size = _FIRST_BATCH
-        self._groups = 0
         self._reporter: Reporter | None = None
         self._atomic_open = False
         self._own = True  # statements commit on their own (not joined, not atomic)
@@ -130,32 +153,39 @@ class Run:
         if unit.counted and self._reporter is not None:
             self._reporter.advance()
 
-    def _settle_pending(self, status: OutcomeStatus) -> None:
+    def _settle_pending(self, status: OutcomeStatus, since: int = 0) -> None:
         """Give the statements of a closed psql-style block their final status."""
-        for unit in self._pending:
+        for unit in self._pending[since:]:
             if unit.status == "executed":
                 unit.status = status
-        self._pending.clear()
+        del self._pending[since:]
+        if since == 0:
+            self._user_savepoints.clear()
 
-    def _scope(self) -> str:
-        """``auto``, ``user_tx``, ``user_aborted``, ``savepoint``, ``began`` or ``bare``."""
-        if self.opts.atomic:
-            return "savepoint"
-        if self._target.joined:
-            if not self.opts.use_transaction:
-                return "bare"
-            return "began" if self._target.began else "savepoint"
-        status = self._ex.status
-        if status == TransactionStatus.IDLE:
-            return "auto"
-        return "user_tx" if status == TransactionStatus.INTRANS else "user_aborted"
+    def _scope(self) -> Scope:
+        """Where the next statement runs (see `execute.Scope`)."""
+        target = self._target
+        return self._ex.scope(
+            in_caller_tx=target.joined or self.opts.atomic,
+            use_savepoints=self.opts.use_transaction and not target.began,
+        )
 
-    def _batching(self, scope: str) -> bool:
+    def _batching(self, scope: Scope) -> bool:
         """Whether batches may be used in ``scope``."""
         return (
-            self.opts.use_transaction
+            scope in _BATCHABLE
+            and self.opts.use_transaction
             and self.opts.transform_statement is None
-            and scope in ("auto", "user_tx", "savepoint")
+        )
+
+    def _batchable(self, unit: Unit, scope: Scope) -> bool:
+        """Whether ``unit`` may share a message in ``scope``."""
+        return (
+            not unit.single
+            and unit.cls in _BATCHABLE[scope]
+            and unit.stmt.kind == "sql"
+            and unit.sql is not None
+            and unit.send is None
         )
 
     # -- hooks --------------------------------------------------------------
@@ -202,6 +232,7 @@ class Run:
         offset: int,
         queue: deque[Unit],
         note: str = "",
+        status: OutcomeStatus = "failed",
     ) -> None:
         """Handle a failed statement: hook, report, then raise or go on."""
         raw = self._target.raw
@@ -220,17 +251,12 @@ class Run:
         fatal = is_fatal(orig, raw)
         if raw.closed or raw.broken:
             self._target.invalidate()
-        if unit.group:  # found the statement that failed its batch
-            for nxt in queue:
-                if nxt.group != unit.group:
-                    break
-                nxt.single = False
         hook = self.opts.on_error
         if hook is not None and not unit.recovery and not fatal:
             directives = hook(unit.context(), err, self._target.hook_connectable)
             if directives is not None:
                 unit.recovered = True
-                self._record(unit, "failed", error=err)
+                self._record(unit, status, error=err)
                 if self._reporter is not None:
                     self._reporter.failed(
                         unit.shown, unit.label, err, raising=False, recovered=True
@@ -238,38 +264,61 @@ class Run:
                 queue.extendleft(reversed(self._directives(unit, directives, True)))
                 return
         raising = self.opts.raise_errors or fatal
-        self._record(unit, "failed", error=err)
+        self._record(unit, status, error=err)
         if self._reporter is not None:
             self._reporter.failed(unit.shown, unit.label, err, raising=raising)
         if raising:
             raise err
 
+    def _track_savepoints(self, unit: Unit, result: QueryResult) -> None:
+        """Follow the SQL's own savepoints, so ROLLBACK TO marks what it undid."""
+        if not self._own or unit.cls not in ("savepoint", "release"):
+            return
+        name = _savepoint_name(unit.stmt.text)
+        if name is None:
+            return
+        marks = self._user_savepoints
+        if unit.cls == "savepoint":
+            marks.append((name, len(self._pending)))
+            return
+        for i in range(len(marks) - 1, -1, -1):
+            if marks[i][0] == name:
+                since = marks[i][1]
+                if (result.statusmessage or "").startswith("ROLLBACK"):
+                    self._settle_pending("rolled_back", since)
+                    del marks[i + 1 :]  # the savepoint itself stays
+                else:
+                    del marks[i:]
+                return
+
     def _run_single(
-        self, unit: Unit, scope: str, queue: deque[Unit]
+        self, unit: Unit, scope: Scope, queue: deque[Unit]
     ) -> Iterator[QueryResult]:
         """Run one statement alone; yield its result if it succeeded."""
         assert unit.sql is not None
         ex = self._ex
-        wrap = scope == "savepoint" and unit.cls not in ("begin", "end", "savepoint")
         copy_data = unit.stmt.data if unit.stmt.kind == "copy_in" else None
-        copy_out = unit.cls == "copy_out"
         try:
             result = ex.run_single(
                 unit.sql,
-                unit.send,
+                scope,
+                params=unit.send,
                 many=unit.many,
                 copy_data=copy_data,
-                copy_out=copy_out,
-                wrap=wrap,
+                copy_out=unit.cls == "copy_out",
+                top_level=unit.cls in ("top_level", "savepoint"),
+                ends_savepoint=unit.cls in ("release", "end"),
             )
         except psycopg.Error as orig:
-            if scope == "began" and not ex.raw.closed:
+            target = self._target
+            if target.began and not ex.raw.closed and not ex.raw.broken:
                 ex.raw.rollback()  # nothing but this statement was in it
-            copy = copy_data is not None or copy_out
-            offset = ex.sent_offset(wrap=wrap, params=unit.send, copy=copy)
-            self._fail(unit, orig, offset, queue)
+            status: OutcomeStatus = "failed"
+            if self._lost_in_flight(orig, unit, scope):
+                status = "unknown"
+            self._fail(unit, orig, ex.sent_offset, queue, status=status)
             return
-        status: OutcomeStatus = "committed" if scope == "auto" else "executed"
+        status = "committed" if scope is Scope.AUTO else "executed"
         if unit.cls == "begin":
             status = "executed"
         elif unit.cls == "end" and self._own:
@@ -280,58 +329,106 @@ class Run:
             elif message == "ROLLBACK":  # also a COMMIT of a failed transaction
                 self._settle_pending("rolled_back")
                 status = "rolled_back"
+        self._track_savepoints(unit, result)
         self._ok(unit, result, status)
         yield result
 
+    def _lost_in_flight(self, orig: BaseException, unit: Unit, scope: Scope) -> bool:
+        """Whether a statement that commits was in flight when the connection died.
+
+        Then the server may have committed it before the connection was
+        lost, and only the server knows (it did not say: no error came back).
+        """
+        raw = self._ex.raw
+        if not (raw.closed or raw.broken) or getattr(orig, "sqlstate", None):
+            return False
+        return scope is Scope.AUTO or unit.cls == "end"
+
     def _run_batch(
-        self, batch: list[Unit], scope: str, queue: deque[Unit]
+        self, batch: list[Unit], scope: Scope, queue: deque[Unit]
     ) -> Iterator[QueryResult]:
-        """Run statements as one batch; on failure queue them to run again."""
+        """Run statements as one message; the ones that never ran go back in ``queue``."""
         texts = [unit.sql for unit in batch if unit.sql is not None]
-        try:
-            results = self._ex.run_batch(texts, wrap=scope != "auto")
-        except BatchFailed as failed:
-            if is_fatal(failed.orig, self._ex.raw):
-                # Stop at once (no re-run); name the statement when known.
-                note = ""
-                if failed.at is None:
-                    first, last = batch[0].index + 1, batch[-1].index + 1
-                    note = f" (in a batch of statements {first}-{last}, rolled back)"
-                at = failed.at or 0
-                for unit in batch[:at]:
-                    self._record(unit, "rolled_back")
-                self._fail(batch[at], failed.orig, failed.offset, queue, note)
-                return
-            self._size = max(1, self._size // 8)
-            if failed.at is not None:
-                batch[failed.at].single = True
-            else:
-                self._groups += 1
+        out = self._ex.run_batch(texts, scope)
+        status: OutcomeStatus = "committed" if scope is Scope.AUTO else "executed"
+        done = len(out.results)
+        for unit, result in zip(batch, out.results, strict=False):
+            self._ok(unit, result, status)
+        if out.failed is None and out.lost is None and not out.unparsed:
+            self._size = min(_MAX_BATCH, self._size * 2)
+            yield from out.results
+            return
+        self._size = max(1, self._size // 8)
+        if out.unparsed:  # nothing ran: send again, the culprit alone
+            if out.failed is None:
                 for unit in batch:
-                    unit.single, unit.group = True, self._groups
+                    unit.single = True
+            else:
+                batch[out.failed].single = True
             queue.extendleft(reversed(batch))
             return
-        self._size = min(_MAX_BATCH, self._size * 2)
-        status: OutcomeStatus = "committed" if scope == "auto" else "executed"
-        for unit, result in zip(batch, results, strict=True):
-            self._ok(unit, result, status)
-        yield from results
+        if out.lost is not None:
+            yield from out.results
+            self._lost(batch, done, out, scope)
+            return
+        assert out.failed is not None
+        assert out.error is not None
+        queue.extendleft(reversed(batch[out.failed + 1 :]))
+        yield from out.results
+        self._fail(batch[out.failed], out.error, out.offset, queue)
 
-    def _collect(self, first: Unit, queue: deque[Unit]) -> list[Unit]:
-        """The batch starting with ``first``: following plain statements, up to the batch size."""
+    def _lost(
+        self, batch: list[Unit], done: int, out: BatchOutcome, scope: Scope
+    ) -> None:
+        """The connection failed during a batch: record what is known, raise."""
+        rest = batch[done:]
+        if not rest:
+            rest = batch[-1:]
+        first = rest[0]
+        error = out.error if out.error is not None else out.lost
+        assert error is not None
+        if scope is Scope.AUTO and out.error is None:
+            # Results may have been lost with the connection: statements from
+            # here on may have run, and been committed, or not.
+            for unit in rest[1:]:
+                self._record(unit, "unknown")
+            last = rest[-1].index + 1
+            note = (
+                " (the connection was lost; whether this statement"
+                + (
+                    f" and the next ones, up to statement {last},"
+                    if len(rest) > 1
+                    else ""
+                )
+                + " ran and were committed is unknown)"
+            )
+            self._fail(first, error, 0, deque(), note=note, status="unknown")
+            return
+        if scope is not Scope.AUTO:
+            self._settle_pending("rolled_back")
+            for unit in rest[1:]:
+                self._record(unit, "rolled_back")
+        self._fail(first, error, out.offset, deque())
+
+    def _collect(self, first: Unit, queue: deque[Unit], scope: Scope) -> list[Unit]:
+        """The batch starting with ``first``: following batchable statements."""
         batch = [first]
+        if ends_batch(first.stmt.text):
+            return batch
         size = self._size
         chars = len(first.stmt.text)
         while queue and len(batch) < size and chars < _MAX_BATCH_CHARS:
             nxt = queue[0]
-            if nxt.single or nxt.skip or nxt.stmt.kind != "sql":
+            if nxt.skip or nxt.stmt.kind != "sql":
                 break
             if nxt.sql is None:
                 self._bind(nxt)
-            if not nxt.plain:
+            if not self._batchable(nxt, scope):
                 break
             batch.append(queue.popleft())
             chars += len(nxt.stmt.text)
+            if ends_batch(nxt.stmt.text):
+                break
         return batch
 
     def _loop(self, units: list[Unit]) -> Iterator[QueryResult]:
@@ -362,8 +459,8 @@ class Run:
             if unit.sql is None:
                 self._bind(unit)
             scope = self._scope()
-            if queue and not unit.single and unit.plain and self._batching(scope):
-                batch = self._collect(unit, queue)
+            if queue and self._batching(scope) and self._batchable(unit, scope):
+                batch = self._collect(unit, queue, scope)
                 if len(batch) > 1:
                     yield from self._run_batch(batch, scope, queue)
                     continue
@@ -409,7 +506,10 @@ class Run:
             self._atomic_open = True
             return
         self._atomic_open = False
+        self._ex.savepoint_open = False  # ours was inside the atomic one
         if self._ex.raw.closed or self._ex.raw.broken:
+            if action == "rollback" and not joined:
+                self._settle_all("rolled_back")  # never committed
             return
         if action == "rollback":
             try:
@@ -419,13 +519,36 @@ class Run:
             self._settle_all("rolled_back")
             return
         try:
-            self._ex.execute(verb)
+            result = self._ex.execute(verb)
         except psycopg.Error as orig:
-            self._atomic_open = True  # the cleanup rolls back
-            raise statement_error(
-                orig, index=None, source=None, line=None, text=verb
-            ) from orig
+            if not (self._ex.raw.closed or self._ex.raw.broken):
+                self._atomic_open = True  # the cleanup rolls back
+                raise statement_error(
+                    orig, index=None, source=None, line=None, text=verb
+                ) from orig
+            err = statement_error(
+                orig,
+                index=None,
+                source=None,
+                line=None,
+                text=verb,
+                note=" (the connection was lost during COMMIT: whether the run "
+                "was committed is unknown)",
+            )
+            self._settle_all("unknown")
+            raise err from orig
         if not joined:
+            if (result.statusmessage or "") == "ROLLBACK":
+                self._settle_all("rolled_back")
+                raise statement_error(
+                    psycopg.errors.InFailedSqlTransaction(
+                        "COMMIT of the atomic run was turned into ROLLBACK"
+                    ),
+                    index=None,
+                    source=None,
+                    line=None,
+                    text=verb,
+                )
             self._settle_all("committed")
 
     def _settle_all(self, status: OutcomeStatus) -> None:
@@ -438,6 +561,8 @@ class Run:
         """Roll back a transaction the SQL opened and left open (psql does too)."""
         ex = self._ex
         if self._target.joined or ex.raw.closed or ex.raw.broken:
+            if ex.raw.closed or ex.raw.broken:
+                self._settle_pending("rolled_back")
             return
         if ex.status == TransactionStatus.IDLE:
             return
@@ -450,14 +575,17 @@ class Run:
             ex.execute("ROLLBACK")
         except psycopg.Error as exc:
             log.debug("ROLLBACK failed: %s", exc)
+        ex.savepoint_open = False
         self._settle_pending("rolled_back")
 
     def __iter__(self) -> Iterator[QueryResult]:
         """Execute the run, yielding the result of each statement that succeeded."""
         self._target = open_target(self.connectable, join=self.join)
-        self._ex = Executor(self._target.raw)
-        self._bind = Binder(self._render, self.opts.has_server_binds)
         self._own = not (self._target.joined or self.opts.atomic)
+        self._ex = Executor(
+            self._target.raw, undo_each=self._target.joined and not self.opts.atomic
+        )
+        self._bind = Binder(self._render, self.opts.has_server_binds)
         finished = False
         try:
             units = self._prepare()
@@ -480,6 +608,8 @@ class Run:
             try:
                 if self._atomic_open:
                     self._atomic("rollback")
+                elif self._target.joined:
+                    self._ex.finish()
                 if not finished or not self.opts.atomic:
                     self._close_own_transaction(finished)
             finally:

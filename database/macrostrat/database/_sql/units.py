@@ -53,7 +53,6 @@ class Unit:
     recovery: bool = False
     transformed: bool = False
     single: bool = False
-    group: int = 0
     counted: bool = True
     status: OutcomeStatus | None = None
     result: QueryResult | None = None
