@@ -204,21 +204,33 @@ def test_a_failing_flush_at_exit_rolls_back_and_explains(tdb: Database) -> None:
     assert ids(tdb) == [2]
 
 
-def test_connection_is_closed_and_sessions_restored(tdb: Database) -> None:
+def test_blocks_run_on_the_session_connection_and_sessions_are_restored(
+    tdb: Database,
+) -> None:
+    tdb.reset_session()
     pool = tdb.engine.pool
     default = tdb.session
-    before = pool.checkedout()
+    before = pool.checkedout()  # reading db.session opens nothing
     with tdb.transaction():
         inner = tdb.session
         assert inner is not default
         assert isinstance(inner, Session)
+        assert inner.connection() is tdb.session_connection()
         seen: list[Session] = []
         thread = threading.Thread(target=lambda: seen.append(tdb.session))
         thread.start()
         thread.join()
         assert seen[0] is not inner  # other threads keep their own session
     assert tdb.session is default
+    kept = tdb.session_connection()
+    assert not kept.closed  # the session connection is kept
+    assert pool.checkedout() == before + 1
+    with tdb.transaction():
+        assert tdb.session.connection() is kept  # and used again
+    tdb.reset_session()
+    assert kept.closed
     assert pool.checkedout() == before
+    assert tdb.session_connection() is not kept
 
 
 def test_given_connection_and_nesting(tdb: Database) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.pool import NullPool, QueuePool
 
-from macrostrat.database import Database, create_engine
+from macrostrat.database import Database, SessionResetWarning, create_engine
 from macrostrat.database.engine import (
     DEFAULT_APPLICATION_NAME,
     ENGINE_DEFAULTS,
@@ -88,9 +89,10 @@ def test_terminated_pooled_connections_are_replaced(database_url: str) -> None:
     db = Database(database_url, connect_args={"application_name": "stale_test"})
     try:
         first = db.run_query("SELECT pg_backend_pid()").scalar()
-        db.session.close()
-        with db.engine.connect() as conn:
-            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() == first
+        db.session.commit()
+        with db.engine.connect() as conn:  # a pooled connection besides the session's
+            pooled = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        assert pooled != first
         admin = create_engine(database_url, apply_defaults=False, poolclass=NullPool)
         with admin.begin() as conn:
             conn.execute(
@@ -99,9 +101,23 @@ def test_terminated_pooled_connections_are_replaced(database_url: str) -> None:
                     "WHERE application_name = 'stale_test'"
                 )
             )
+        for _ in range(100):  # the backends exit asynchronously
+            with admin.connect() as conn:
+                left = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE application_name = 'stale_test'"
+                    )
+                ).scalar()
+            if not left:
+                break
+            time.sleep(0.05)
         admin.dispose()
-        second = db.run_query("SELECT pg_backend_pid()").scalar()
-        assert second != first
+        with pytest.warns(SessionResetWarning, match="session was started"):
+            second = db.run_query("SELECT pg_backend_pid()").scalar()
+        assert second not in (first, pooled)
+        with db.engine.connect() as conn:  # pre-ping replaced the pooled one
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pooled
     finally:
         db.cleanup()
 
@@ -126,7 +142,10 @@ def _pg_ctl(cluster: object, *args: str) -> None:
 
 
 def test_stale_connection_after_a_server_restart_is_replaced() -> None:
-    """A real restart (pg_ctl restart) between two queries is invisible to the caller."""
+    """A real restart (pg_ctl restart) between two queries: the next one works.
+
+    It runs in a new session, and says so (`SessionResetWarning`).
+    """
     from macrostrat.dinosaur.cluster import LocalCluster
 
     with LocalCluster(optimize_for_testing=True) as cluster:
@@ -137,7 +156,8 @@ def test_stale_connection_after_a_server_restart_is_replaced() -> None:
             db.session.close()
             _pg_ctl(cluster, "restart", "-m", "fast", "-w", "-l", str(log))
             try:
-                after = db.run_query("SELECT pg_postmaster_start_time()").scalar()
+                with pytest.warns(SessionResetWarning):
+                    after = db.run_query("SELECT pg_postmaster_start_time()").scalar()
                 assert after > before
             finally:
                 db.cleanup()

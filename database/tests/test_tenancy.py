@@ -23,7 +23,7 @@ def app_db(db: Database) -> Iterator[Database]:
 
     Superusers and table owners bypass row-level security, so every pooled
     connection runs ``SET ROLE`` to a fresh non-superuser role on connect.
-    Its pool holds a single connection, so successive scopes share a backend.
+    Scopes run on the session connection, so successive scopes share a backend.
     """
     role = f"tenant_app_{uuid.uuid4().hex[:8]}"
     with db.engine.begin() as conn:
@@ -41,7 +41,7 @@ def app_db(db: Database) -> Iterator[Database]:
         )
         conn.execute(text(f'GRANT SELECT, INSERT, DELETE ON docs TO "{role}"'))
         conn.execute(text(f'GRANT USAGE ON SEQUENCE docs_id_seq TO "{role}"'))
-    app = Database(db.engine.url, pool_size=1, max_overflow=0)
+    app = Database(db.engine.url, pool_size=2, max_overflow=0)
 
     @event.listens_for(app.engine, "connect")
     def _as_role(dbapi_connection: object, _record: object) -> None:
@@ -83,10 +83,13 @@ def bodies(db: Database) -> list[str]:
 
 
 def visible_without_scope(db: Database) -> tuple[list[str], str | None]:
-    """What a connection from the pool sees outside any scope, and its setting."""
-    with db.engine.connect() as conn:
+    """What the session connection, which ran the scopes, sees outside any scope."""
+    conn = db.session_connection()
+    try:
         rows = list(conn.execute(text("SELECT body FROM docs")).scalars())
         return rows, current_tenant(conn)
+    finally:
+        conn.rollback()
 
 
 def test_tenants_see_only_their_rows(tdb: Database) -> None:
@@ -115,9 +118,10 @@ def test_setting_ends_with_commit_and_rollback(tdb: Database) -> None:
 
     with pytest.raises(RuntimeError):
         fail_in_scope()
-    with tdb.engine.connect() as conn:
-        # The same (single) pooled backend, and no tenant left on it.
-        assert conn.execute(text("SELECT pg_backend_pid()")).scalar() == pid
+    conn = tdb.session_connection()
+    # The same backend (the session's), and no tenant left on it.
+    assert conn.execute(text("SELECT pg_backend_pid()")).scalar() == pid
+    conn.rollback()
     assert visible_without_scope(tdb) == ([], None)
 
 

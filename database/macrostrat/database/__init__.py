@@ -9,6 +9,7 @@ sequence helpers in `macrostrat.database.sequences`, reflection in
 
 from importlib.metadata import version as _version
 
+from ._session import SessionResetWarning
 from .admin import (
     close_all_connections,
     create_database,
@@ -97,6 +98,7 @@ __all__ = [
     "RetryEvent",
     "RetryPolicy",
     "SQLSyntaxError",
+    "SessionResetWarning",
     "StatementError",
     "TransactionError",
     "__version__",

@@ -17,6 +17,7 @@ from sqlalchemy.engine.reflection import Inspector
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
+from ._session import SessionConnections, SessionOnConnection
 from .engine import DatabaseInput, create_engine
 from .errors import InvalidOptionError, ModelNotFoundError
 from .mapper import (
@@ -99,6 +100,14 @@ class Database:
     ``scoped_session``), or the session of the innermost `transaction` or
     `savepoint` block the thread is in.
 
+    Like a ``psql`` session, each thread's work runs on one *session
+    connection* (kept from the engine's pool until `cleanup` or
+    `reset_session`, or until the thread ends): what ``SET ROLE``, ``SET
+    search_path``, temporary tables, prepared statements or session locks
+    did in one `run_sql`, `run_query`, ``db.session`` or `transaction` call
+    is there for the next.  A lost connection ends the session; the next
+    call starts a new one and says so (`SessionResetWarning`).
+
     Parameters:
         db_conn: a URL string, a ``URL``, an ``Engine`` or a `Database`.
         echo_sql: log every statement (the engine's ``echo``).
@@ -138,7 +147,8 @@ class Database:
         self.mapper = None
         self.model_cache = None
         self._session_factory = sessionmaker(bind=self.engine)
-        self._scoped = scoped_session(self._session_factory)
+        self._connections = SessionConnections(self.engine)
+        self._scoped = scoped_session(self._new_session)
         self._sessions = SessionStack()
         self._inspector: Inspector | None = None
         self._table_cache: dict[tuple[str, str], Table] = {}
@@ -152,14 +162,56 @@ class Database:
 
     # -- sessions ----------------------------------------------------------
 
+    def _new_session(self) -> Session:
+        """A default session, working on this thread's session connection."""
+        return SessionOnConnection(self._connections)
+
+    def _default_session(self) -> Session:
+        """This thread's default session; its connection checked (see `SessionConnections`)."""
+        session = self._scoped()
+        connections = self._connections
+        if (
+            isinstance(session, SessionOnConnection)
+            and connections.current() is not None
+        ):
+            generation = connections.generation
+            connections.get()  # notices a lost connection, says so
+            if connections.generation != generation and session.in_transaction():
+                session.rollback()  # its transaction was lost with the connection
+        return session
+
     @property
     def session(self) -> Session:
         """This thread's current session.
 
         Inside a `transaction` or `savepoint` block, that block's session;
-        otherwise the thread's default session. Assigning replaces the default.
+        otherwise the thread's default session, bound to its session
+        connection. Assigning replaces the default.
         """
-        return self._sessions.current() or self._scoped()
+        return self._sessions.current() or self._default_session()
+
+    def session_connection(self) -> Connection:
+        """This thread's session connection (opened on first use).
+
+        Everything ``db.session``, `run_sql`, `run_query` and `transaction`
+        do outside an explicit ``connection=`` runs on it, so session state
+        (``SET ROLE``, ``search_path``, temporary tables) carries over from
+        one call to the next, as in ``psql``.
+        """
+        return self._connections.get()
+
+    def reset_session(self) -> None:
+        """End this thread's session: roll back, close its connection.
+
+        The next call starts a new session on a fresh connection, with none
+        of the old one's settings (``SET ROLE``…), temporary tables or locks.
+        The connection is closed, never returned to the pool with that state.
+        """
+        try:
+            self._scoped.remove()
+        except OperationalError as exc:
+            log.debug("closing the session failed: %s", exc)
+        self._connections.release()
 
     @session.setter
     def session(self, value: Session) -> None:
@@ -217,6 +269,8 @@ class Database:
             current = self._sessions.current()
             if current is not None and isinstance(current.bind, Connection):
                 connection = current.bind
+            else:
+                connection = self._idle_session_connection()
         return TransactionScope(
             self.engine,
             self,
@@ -225,6 +279,18 @@ class Database:
             connection=connection,
             raise_errors=raise_errors,
         )
+
+    def _idle_session_connection(self) -> Connection | None:
+        """The session connection, unless the default session has a transaction open.
+
+        (Then a block runs on a new connection, as before: it must not become
+        part of work the default session has not committed.)
+        """
+        session = self._default_session()
+        if not isinstance(session, SessionOnConnection) or session.in_transaction():
+            return None
+        conn = self._connections.get()
+        return None if conn.in_transaction() else conn
 
     def savepoint(
         self,
@@ -423,7 +489,7 @@ class Database:
         scoped = self._sessions.current()
         if scoped is not None:
             return scoped
-        session = self._scoped()
+        session = self._default_session()
         if session.in_transaction():
             session.commit()
         return session
@@ -789,7 +855,7 @@ class Database:
         return bulk_upsert(self, table, rows, conflict, update, **kwargs)
 
     def cleanup(self, *, dispose_engine: bool | None = None) -> None:
-        """Close this thread's default session and, if owned, dispose the engine.
+        """End this thread's session (`reset_session`) and, if owned, dispose the engine.
 
         Safe to call more than once; the object stays usable (connections are
         reopened on demand).
@@ -799,10 +865,7 @@ class Database:
                 `Database` created the engine (never an engine or `Database`
                 passed in).
         """
-        try:
-            self._scoped.remove()
-        except OperationalError as exc:
-            log.debug("closing the session failed: %s", exc)
+        self.reset_session()
         if dispose_engine is None:
             dispose_engine = self._owns_engine
         if dispose_engine:
