@@ -1,16 +1,18 @@
 """Run a SQL file: `run_sql` against ``psql -f`` and one raw psycopg ``execute``.
 
-Two workloads, each run into a fresh database (cloned from a prepared template
-before the clock starts), interleaved and repeated on one throwaway cluster:
+Three workloads, each run into a fresh database (cloned from a prepared
+template before the clock starts), interleaved and repeated on one throwaway
+cluster:
 
-1. 20,000 one-row ``INSERT`` statements (targets: ``run_sql`` ≤ 0.5x psql).
+1. 20,000 one-row ``INSERT`` statements (targets in issue 15: ``run_sql``
+   ≤ 0.25x psql and ≤ 2x the raw execute).
 2. 2,000 mixed DDL statements with comments and dollar-quoted bodies
    (``CREATE TABLE``, ``CREATE INDEX``, ``CREATE FUNCTION``, ``CREATE VIEW``,
-   ``COMMENT ON``; target ≤ 1.0x psql).
+   ``COMMENT ON``; target ≤ 0.8x psql).
 3. The same DDL file run again on a database that has it: 1,600 statements
    fail with "already exists" (the worst case for batching; errors are logged,
-   not printed).  The raw psycopg case cannot do this (the first error stops
-   the whole message) and is left out.
+   not printed).  The raw psycopg cases cannot do this (the first error stops
+   the whole message) and are left out.
 
 Cases (each includes connecting):
 
@@ -18,8 +20,12 @@ Cases (each includes connecting):
   is its own round trip and its own transaction.
 * ``psycopg execute(whole file)``: the whole file as one simple-query message,
   one implicit transaction: the floor for sending the text, with no
-  per-statement outcome at all.
-* ``run_sql(engine, path)``: ours: split, batched, every statement's outcome.
+  per-statement outcome and no per-statement commit at all.
+* ``psycopg execute(file, a commit per statement)``: the same message with
+  every statement in its own transaction, framed as `run_sql` frames it
+  (``BEGIN; s1; COMMIT AND CHAIN; s2; …; COMMIT``): what the server itself
+  spends to give each statement psql's own transaction.
+* ``run_sql(engine, path)``: ours: split, framed, every statement's outcome.
 
     uv run python bench/bench_run_sql.py [--repeat 5]
 """
@@ -46,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import measure_interleaved, print_table
 
 from macrostrat.database import create_engine
+from macrostrat.database._sql.lexer import split_statements
 from macrostrat.database.query import run_sql
 from macrostrat.dinosaur.cluster import database_cluster, find_postgres_binaries
 
@@ -147,6 +154,15 @@ def cases(
         with psycopg.connect(dbs.conninfo(name), autocommit=True) as conn:
             conn.execute(text)
 
+    statements = [st.text for st in split_statements(text)]  # before any clock
+    framed = "BEGIN;\n" + ";\nCOMMIT AND CHAIN;\n".join(statements) + ";\nCOMMIT"
+
+    def run_framed() -> None:
+        name = dbs.take()
+        done["psycopg execute(file, a commit per statement)"].append(name)
+        with psycopg.connect(dbs.conninfo(name), autocommit=True) as conn:
+            conn.execute(framed)
+
     def run_ours() -> None:
         name = dbs.take()
         done["run_sql(engine, path)"].append(name)
@@ -161,6 +177,7 @@ def cases(
     return [
         ("psql -f", run_psql),
         ("psycopg execute(whole file)", run_raw),
+        ("psycopg execute(file, a commit per statement)", run_framed),
         ("run_sql(engine, path)", run_ours),
     ]
 
@@ -200,6 +217,7 @@ def bench(
         done: dict[str, list[str]] = {
             "psql -f": [],
             "psycopg execute(whole file)": [],
+            "psycopg execute(file, a commit per statement)": [],
             "run_sql(engine, path)": [],
         }
         all_cases = cases(dbs, path, done, rerun=rerun)

@@ -36,7 +36,6 @@ from psycopg.pq import TransactionStatus
 
 from .connect import Target, open_target
 from .execute import BatchOutcome, Executor, Scope, is_fatal
-from .kinds import changes_session, ends_batch
 from .options import RunOptions
 from .report import Reporter
 from .results import (
@@ -413,7 +412,7 @@ class Run:
     def _collect(self, first: Unit, queue: deque[Unit], scope: Scope) -> list[Unit]:
         """The batch starting with ``first``: following batchable statements."""
         batch = [first]
-        if ends_batch(first.stmt.text):
+        if first.ends:
             return batch
         size = self._size
         chars = len(first.stmt.text)
@@ -427,7 +426,7 @@ class Run:
                 break
             batch.append(queue.popleft())
             chars += len(nxt.stmt.text)
-            if ends_batch(nxt.stmt.text):
+            if nxt.ends:
                 break
         return batch
 
@@ -480,7 +479,7 @@ class Run:
             ensure_single=self.opts.ensure_single_query,
             check=self._check,
         )
-        if self._own and any(changes_session(u.stmt.text) for u in units):
+        if self._own and any(u.ends for u in units):
             self._target.discard_if_pooled()
         if self.opts.transform_statement is None:
             bind = self._bind

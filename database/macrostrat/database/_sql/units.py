@@ -19,7 +19,7 @@ from typing import Any
 from psycopg import sql as pgsql
 
 from ..errors import StatementNotAllowedError
-from .kinds import StatementClass, classify
+from .kinds import StatementClass, classify, ends_batch
 from .lexer import Statement, split_statements
 from .options import StatementContext, StatementDirective
 from .params import bind, distribute, needs_binding
@@ -38,6 +38,8 @@ class Unit:
     ``sql`` is None until the statement is bound; then ``sql`` is the text to
     send, ``send`` the driver parameters (None: none), ``many`` whether
     ``send`` is a list of parameter sets, and ``display`` the text shown.
+    ``single``: it must be sent alone; ``ends``: it may change session
+    settings, so it is the last statement of its message (`kinds.ends_batch`).
     """
 
     index: int
@@ -54,6 +56,7 @@ class Unit:
     transformed: bool = False
     single: bool = False
     counted: bool = True
+    ends: bool = False
     status: OutcomeStatus | None = None
     result: QueryResult | None = None
     error: BaseException | None = None
@@ -223,6 +226,7 @@ def build_units(
             if defaults and (p is None or isinstance(p, Mapping)):
                 p = {**defaults, **(p or {})}
             unit = Unit(len(units), stmt, _classify(stmt), p)
+            unit.ends = stmt.kind == "sql" and ends_batch(stmt.text)
             check(unit)
             units.append(unit)
     return units
@@ -258,6 +262,7 @@ def directive_units(
             ]
         for stmt in stmts:
             new = Unit(unit.index, stmt, _classify(stmt), params, label=directive.label)
+            new.ends = stmt.kind == "sql" and ends_batch(stmt.text)
             new.skip, new.recovery, new.transformed = directive.skip, recovery, True
             new.single, new.counted = True, False
             check(new)

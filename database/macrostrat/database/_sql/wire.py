@@ -35,8 +35,8 @@ from .results import QueryResult
 
 __all__ = ["Reply", "query_result", "result_error", "send_query"]
 
-_TUPLES_OK = ExecStatus.TUPLES_OK
-_FATAL_ERROR = ExecStatus.FATAL_ERROR
+_TUPLES_OK = int(ExecStatus.TUPLES_OK)
+_FATAL_ERROR = int(ExecStatus.FATAL_ERROR)
 _COPY = (ExecStatus.COPY_IN, ExecStatus.COPY_OUT, ExecStatus.COPY_BOTH)
 
 
@@ -105,6 +105,10 @@ def result_error(raw: psycopg.Connection[Any], res: PGresult) -> psycopg.Error:
     return pg_errors.error_from_result(res, encoding=raw.info.encoding)
 
 
+_COMMANDS: dict[bytes, tuple[str, int]] = {}
+"""Command tags already decoded (a file of INSERTs repeats one tag)."""
+
+
 def query_result(
     raw: psycopg.Connection[Any], res: PGresult, tx: Transformer | None = None
 ) -> QueryResult:
@@ -115,8 +119,6 @@ def query_result(
         res: a ``TUPLES_OK`` or ``COMMAND_OK`` result.
         tx: a transformer to reuse across results (one is made if None).
     """
-    status = res.command_status
-    message = status.decode() if status else None
     if res.status == _TUPLES_OK:
         if tx is None:
             tx = Transformer.from_context(raw)
@@ -124,6 +126,13 @@ def query_result(
         encoding = raw.info.encoding
         keys = [(res.fname(i) or b"").decode(encoding) for i in range(res.nfields)]
         rows = tx.load_rows(0, res.ntuples, tuple)
-        return QueryResult(message, res.ntuples, keys, rows)
-    count = res.command_tuples
-    return QueryResult(message, count if count is not None else -1)
+        status = res.command_status
+        return QueryResult(status.decode() if status else None, res.ntuples, keys, rows)
+    tag = res.command_status or b""
+    known = _COMMANDS.get(tag)
+    if known is None:
+        count = res.command_tuples
+        known = (tag.decode(), count if count is not None else -1)
+        if len(_COMMANDS) < 1024:
+            _COMMANDS[tag] = known
+    return QueryResult(known[0] or None, known[1])
