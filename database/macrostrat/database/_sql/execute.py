@@ -218,6 +218,7 @@ class Executor:
         self.raw = raw
         self.undo_each = undo_each
         self.savepoint_open = False
+        self.aborted_in_savepoint = False
         self._cur: psycopg.Cursor[Any] | None = None
         self._tx: Transformer | None = None
         self.sent_offset = 0
@@ -251,6 +252,8 @@ class Executor:
             use_savepoints: frame statements with the executor's savepoint.
         """
         status = self.status
+        if status != TransactionStatus.INERROR:
+            self.aborted_in_savepoint = False
         if status == TransactionStatus.IDLE and not self.raw.autocommit:
             status = TransactionStatus.INTRANS  # psycopg begins on first use
         if status == TransactionStatus.IDLE:
@@ -317,6 +320,29 @@ class Executor:
             log.debug("releasing the runner's savepoint failed: %s", exc)
         self.savepoint_open = False
 
+    def abort_transaction(self) -> None:
+        """Make a failure under our savepoint abort the transaction itself.
+
+        Inside the SQL's own block a failed statement aborts the executor's
+        savepoint, which behaves like the aborted block for every statement
+        but ``COMMIT``/``ROLLBACK AND CHAIN`` and ``PREPARE TRANSACTION``
+        (what they keep depends on the transaction itself being aborted).
+        Before those, the savepoint is undone (nothing in it could survive
+        the block's end anyway) and the transaction aborted by a statement
+        of ours that fails, so the server sees exactly psql's state.
+        """
+        if not self.aborted_in_savepoint or self.status != TransactionStatus.INERROR:
+            return
+        self.aborted_in_savepoint = False
+        self._simple(f"{_UNDO}; {_DROP}")
+        reply = self._send(
+            "DO $macrostrat$ BEGIN RAISE EXCEPTION USING MESSAGE = "
+            "'macrostrat.database: the statement before failed; aborting the "
+            "transaction block as psql would'; END $macrostrat$"
+        )
+        if reply.lost is not None:
+            raise reply.lost
+
     def _after_failure(self, scope: Scope, *, parsed: bool) -> None:
         """Bring the connection to a known state after a failed message."""
         if self.raw.closed or self.raw.broken:
@@ -330,7 +356,10 @@ class Executor:
             # statement in EACH is undone alone.
             self.undo()
         else:
-            self.savepoint_open = False  # aborted with the transaction
+            # The failure aborted our savepoint, standing in for the
+            # transaction (see `abort_transaction`).
+            self.savepoint_open = False
+            self.aborted_in_savepoint = True
 
     # -- results ---------------------------------------------------------
 
@@ -488,6 +517,7 @@ class Executor:
             if under and self.undo_each and not (self.raw.closed or self.raw.broken):
                 self.undo()
             elif framed:
+                self.aborted_in_savepoint = under
                 self.savepoint_open = False
             raise err
         if reply.lost is not None:
@@ -553,6 +583,7 @@ class Executor:
                     self.undo()
                 else:
                     self.savepoint_open = False
+                    self.aborted_in_savepoint = True
             raise
         if framed:
             self._simple(_RENEW)

@@ -36,6 +36,7 @@ from psycopg.pq import TransactionStatus
 
 from .connect import Target, open_target
 from .execute import BatchOutcome, Executor, Scope, is_fatal
+from .kinds import leading_words
 from .options import RunOptions
 from .report import Reporter
 from .results import (
@@ -65,6 +66,12 @@ _SAVEPOINT_NAME = re.compile(
     r"""(?is)^\s*(?:savepoint|release(?:\s+savepoint)?|rollback(?:\s+(?:work|transaction))?"""
     r"""\s+to(?:\s+savepoint)?)\s+("(?:[^"]|"")+"|[^\s;]+)"""
 )
+
+
+def _keeps_state(text: str) -> bool:
+    """``… AND CHAIN`` or ``PREPARE TRANSACTION``: an end that keeps something."""
+    words = leading_words(text, 5)
+    return words[:1] == ["prepare"] or ("chain" in words and "no" not in words)
 
 
 def _savepoint_name(text: str) -> str | None:
@@ -296,6 +303,8 @@ class Run:
         """Run one statement alone; yield its result if it succeeded."""
         assert unit.sql is not None
         ex = self._ex
+        if unit.cls == "end" and _keeps_state(unit.stmt.text):
+            ex.abort_transaction()
         copy_data = unit.stmt.data if unit.stmt.kind == "copy_in" else None
         try:
             result = ex.run_single(
