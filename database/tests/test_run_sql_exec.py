@@ -312,3 +312,158 @@ def test_run_fixtures_output(db: Database, capsys: pytest.CaptureFixture[str]) -
     assert lines[1] == "01-schema.sql"
     assert "02-data.sql" in lines
     assert "INSERT INTO fixture1.item (name) VALUES (:name)" in lines
+
+
+# -- exactness after failures (issue 15) ---------------------------------------
+
+
+@pytest.fixture
+def serial(db: Database) -> Iterator[str]:
+    """An empty table ``s (id serial PRIMARY KEY, v text)``."""
+    run_sql(
+        db.engine,
+        "DROP TABLE IF EXISTS s; CREATE TABLE s (id serial PRIMARY KEY, v text)",
+    )
+    yield "s"
+    db.reset_session()
+
+
+def rows(db: Database) -> list[tuple[int, str]]:
+    with db.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text("SELECT id, v FROM s ORDER BY id"))]
+
+
+def test_a_failure_is_never_replayed(db: Database, serial: str) -> None:
+    """The reported example: psql stops at the duplicate, (1, 'a') stays."""
+    script = "INSERT INTO s(v) VALUES ('a');\nINSERT INTO s(id, v) VALUES (1, 'b');\nINSERT INTO s(v) VALUES ('c')"
+    with pytest.raises(sa_exc.IntegrityError) as info:
+        run_sql(db.engine, script, raise_errors=True)
+    assert info.value.index == 1  # type: ignore[attr-defined]
+    assert info.value.line == 2  # type: ignore[attr-defined]
+    assert rows(db) == [(1, "a")]
+    res = run_sql(
+        db.engine,
+        "INSERT INTO s(v) VALUES ('d'); SELECT 1/0; INSERT INTO s(v) VALUES ('e')",
+    )
+    assert [o.status for o in res.outcomes] == ["committed", "failed", "committed"]
+    assert rows(db) == [(1, "a"), (2, "d"), (3, "e")]  # no id was taken twice
+
+
+def test_joined_and_atomic_runs_report_the_real_failure(
+    db: Database, serial: str
+) -> None:
+    script = "INSERT INTO s(v) VALUES ('a');\nINSERT INTO s(v) VALUES ('b');\nSELEC 1;\nINSERT INTO s(v) VALUES ('c')"
+    with pytest.raises(sa_exc.ProgrammingError) as info:
+        run_sql(db.engine, script, atomic=True)
+    err = info.value
+    assert (err.index, err.line, err.orig.sqlstate) == (2, 3, "42601")  # type: ignore[attr-defined]
+    assert rows(db) == []
+    with db.transaction():
+        res = db.run_sql(script)
+        statuses = [o.status for o in res.outcomes]
+        assert statuses == ["executed", "executed", "failed", "executed"]
+        assert res.outcomes[2].error.orig.sqlstate == "42601"  # type: ignore[union-attr]
+        # the caller's transaction goes on
+        assert db.session.execute(text("SELECT count(*) FROM s")).scalar() == 3
+    # psql -1 ran the two INSERTs before the syntax error: their ids are spent.
+    assert [r[0] for r in rows(db)] == [3, 4, 5]
+
+
+def test_run_query_in_a_transaction_undoes_only_itself(
+    db: Database, serial: str
+) -> None:
+    with db.transaction():
+        db.run_query("INSERT INTO s(v) VALUES ('kept')")
+        with pytest.raises(sa_exc.ProgrammingError):
+            db.run_query("SELEC 1")
+        with pytest.raises(sa_exc.IntegrityError):
+            db.run_query("INSERT INTO s(id, v) VALUES (1, 'dup')")
+        assert db.run_query("SELECT v FROM s").scalars().all() == ["kept"]
+    assert rows(db) == [(1, "kept")]
+
+
+def test_block_only_statements_behave_as_in_psql(db: Database, serial: str) -> None:
+    res = run_sql(
+        db.engine,
+        "LOCK TABLE s IN SHARE MODE; DECLARE c CURSOR FOR SELECT 1; "
+        "SET LOCAL work_mem = '1MB'; INSERT INTO s(v) SELECT current_setting('work_mem')",
+    )
+    statuses = [o.status for o in res.outcomes]
+    assert statuses == ["failed", "failed", "committed", "committed"]
+    assert [o.error.orig.sqlstate for o in res.failed] == ["25P01", "25P01"]  # type: ignore[union-attr]
+    assert rows(db)[0][1] != "1MB"  # SET LOCAL outside a block did nothing
+
+
+def _terminate_soon(db: Database, pid: int, delay: float = 0.5) -> threading.Timer:
+    def kill() -> None:
+        with db.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            other.commit()
+
+    timer = threading.Timer(delay, kill)
+    timer.start()
+    return timer
+
+
+def test_a_lost_batch_names_the_statement_that_was_running(
+    db: Database, serial: str
+) -> None:
+    with db.engine.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        conn.commit()
+        timer = _terminate_soon(db, pid)
+        try:
+            with pytest.raises(sa_exc.OperationalError) as info:
+                run_sql(
+                    conn,
+                    "INSERT INTO s(v) VALUES ('a');\nINSERT INTO s(v) VALUES ('b');\n"
+                    "SELECT pg_sleep(5);\nINSERT INTO s(v) VALUES ('c')",
+                )
+        finally:
+            timer.join()
+    assert info.value.index == 2  # type: ignore[attr-defined]
+    assert info.value.line == 3  # type: ignore[attr-defined]
+    assert rows(db) == [(1, "a"), (2, "b")]  # committed before it; nothing after
+
+
+def test_a_connection_cut_without_an_answer_leaves_the_outcome_unknown(
+    db: Database, serial: str
+) -> None:
+    """The client's socket dies mid-batch: what did not answer is ``unknown``.
+
+    The server holds a batch's results until it flushes them, so after a cut
+    the client cannot know how far it got; calling those statements "failed"
+    would be a lie: the first one was in fact committed.
+    """
+    import socket
+
+    with db.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        pid = raw.info.backend_pid
+        sock = socket.socket(fileno=os.dup(raw.pgconn.socket))
+        timer = threading.Timer(0.5, sock.shutdown, (socket.SHUT_RDWR,))
+        timer.start()
+        try:
+            with pytest.raises(sa_exc.OperationalError) as info:
+                run_sql(
+                    conn,
+                    "INSERT INTO s(v) VALUES ('a');\nSELECT pg_sleep(1);\n"
+                    "INSERT INTO s(v) VALUES ('c')",
+                )
+        finally:
+            timer.join()
+            sock.close()
+    err = info.value
+    assert err.index == 0  # type: ignore[attr-defined]
+    assert "whether this statement and the next ones" in str(err)
+    assert "unknown" in str(err)
+    for _ in range(100):  # the server finishes the batch on its own
+        with db.engine.connect() as other:
+            alive = other.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
+            ).scalar()
+        if not alive:
+            break
+        time.sleep(0.05)
+    assert (1, "a") in rows(db)
