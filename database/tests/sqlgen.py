@@ -465,7 +465,9 @@ class _Gen:
             self.emit("DISCARD ALL")
             self.reset_session()
         else:
-            self.emit("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")  # a WARNING
+            # Outside a block a WARNING; inside one the level it has (only a
+            # change of level fails once a query ran).
+            self.emit(f"SET TRANSACTION ISOLATION LEVEL {self.m.isolation}")
         if rng.random() < 0.7:
             self.fact()
 
