@@ -1,11 +1,16 @@
-"""Engines: turn a URL, an engine or a `Database` into a psycopg 3 engine."""
+"""Engines: turn a URL, an engine or a `Database` into a psycopg 3 engine.
+
+SQLite URLs (``sqlite://``, ``sqlite:///path.db``) work too: their engines get
+SQLAlchemy's documented fix for the pysqlite driver's transaction handling
+(see `create_engine`).
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any, Union
 
-from sqlalchemy import URL, Engine, make_url
+from sqlalchemy import URL, Connection, Engine, event, make_url
 from sqlalchemy import create_engine as _sa_create_engine
 
 from .errors import InvalidOptionError
@@ -16,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_APPLICATION_NAME",
     "ENGINE_DEFAULTS",
+    "SQLITE_NO_BEGIN",
     "DatabaseInput",
     "create_engine",
     "engine_defaults",
@@ -49,6 +55,11 @@ DEFAULT_APPLICATION_NAME = "macrostrat"
 """The ``application_name`` sessions report (``pg_stat_activity``) unless set."""
 
 _QUEUE_POOL_ONLY = ("pool_size", "max_overflow", "pool_timeout")
+
+SQLITE_NO_BEGIN = "macrostrat.sqlite_no_begin"
+"""Key in a pooled SQLite connection's ``info``: while set, SQLAlchemy's
+transactions on it emit no ``BEGIN`` (the SQL runner's own-transaction mode,
+where each statement commits on its own)."""
 
 
 def engine_defaults(url: str | URL, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -109,8 +120,38 @@ def normalize_url(url: str | URL) -> URL:
     return url
 
 
+def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    """Pool ``connect`` hook: stop pysqlite from emitting ``BEGIN`` itself."""
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    """Engine ``begin`` hook: emit the ``BEGIN`` pysqlite no longer emits.
+
+    Not on an ``AUTOCOMMIT`` connection, not while the SQL runner uses the
+    connection in autocommit (`SQLITE_NO_BEGIN`), and not when the connection
+    is already in a transaction (which a second ``BEGIN`` would refuse).
+    """
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return
+    if conn.info.get(SQLITE_NO_BEGIN):
+        return
+    if conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        return
+    conn.exec_driver_sql("BEGIN")
+
+
+def _is_pysqlite(url: URL) -> bool:
+    """Whether ``url`` is SQLite through the standard library's ``sqlite3``."""
+    return url.get_backend_name() == "sqlite" and url.get_driver_name() == "pysqlite"
+
+
 def create_engine(
-    db_conn: DatabaseInput, *, apply_defaults: bool = True, **kwargs: Any
+    db_conn: DatabaseInput,
+    *,
+    apply_defaults: bool = True,
+    sqlite_transactions: bool = True,
+    **kwargs: Any,
 ) -> Engine:
     """Create a SQLAlchemy engine for ``db_conn``, or return the one it already has.
 
@@ -122,10 +163,29 @@ def create_engine(
     production-leaning `ENGINE_DEFAULTS` (pre-ping, recycling, small pool) and
     an ``application_name`` unless the caller sets them (see `engine_defaults`).
 
+    SQLite through the standard ``sqlite3`` driver (``sqlite://``,
+    ``sqlite:///path.db``, ``sqlite+pysqlite://``) gets SQLAlchemy's
+    documented fix for that driver's transaction handling ("Serializable
+    isolation / Savepoints / Transactional DDL" in SQLAlchemy's SQLite
+    docs): left alone, ``sqlite3`` begins transactions only before
+    ``INSERT``/``UPDATE``/``DELETE``, so DDL, ``SELECT`` and ``SAVEPOINT`` run
+    outside them, and a savepoint does not belong to the transaction
+    SQLAlchemy thinks it is in.  A ``connect`` hook sets each DBAPI
+    connection's ``isolation_level`` to None (``sqlite3`` emits no ``BEGIN``
+    of its own) and a ``begin`` hook emits ``BEGIN`` whenever SQLAlchemy
+    begins a transaction (except on an ``AUTOCOMMIT`` connection), so
+    ``Connection.begin()``, ``begin_nested()`` (SAVEPOINT), ``Session`` and
+    `Database.transaction` behave as on PostgreSQL, DDL included.  Pass
+    ``sqlite_transactions=False`` to keep ``sqlite3``'s own behaviour; an
+    engine made with ``isolation_level="AUTOCOMMIT"`` never gets the hooks
+    (SQLAlchemy documents them as incompatible).
+
     Parameters:
         db_conn: a `Database`, an ``Engine``, a URL string or a ``URL``.
         apply_defaults: add `ENGINE_DEFAULTS` and the application name
             (``False`` gives SQLAlchemy's own defaults).
+        sqlite_transactions: for a pysqlite URL, install the transaction
+            fix described above (URL input only).
         **kwargs: passed to `sqlalchemy.create_engine` (URL input only).
 
     Raises:
@@ -153,4 +213,12 @@ def create_engine(
     if apply_defaults:
         kwargs = engine_defaults(url, kwargs)
     log.debug("creating an engine for %s", url.render_as_string(hide_password=True))
-    return _sa_create_engine(url, **kwargs)
+    engine = _sa_create_engine(url, **kwargs)
+    if (
+        sqlite_transactions
+        and _is_pysqlite(url)
+        and kwargs.get("isolation_level") != "AUTOCOMMIT"
+    ):
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine

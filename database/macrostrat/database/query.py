@@ -61,6 +61,7 @@ from ._sql.source import (
     get_sql_text,
     infer_is_sql_text,
 )
+from ._sql.sqlite import SQLiteRun, is_sqlite
 from .errors import InvalidOptionError, NoResultError
 
 __all__ = [
@@ -95,7 +96,7 @@ Connectable = Engine | Connection | Session
 _print_error = print_error
 
 
-def _collect(run: Run) -> SQLResults:
+def _collect(run: Run | SQLiteRun) -> SQLResults:
     """Run to the end and gather the results (outcomes built on demand)."""
     results = SQLResults(outcomes=run.outcomes)
     for result in run:
@@ -174,7 +175,7 @@ def run_sql(
         FileNotFoundError: a named file does not exist.
     """
     opts = parse_options(options, function="run_sql")
-    run = Run(connectable, sql, params, opts)
+    run = (SQLiteRun if is_sqlite(connectable) else Run)(connectable, sql, params, opts)
     if opts.yield_results:
         return iter(run)
     return _collect(run)
@@ -224,7 +225,8 @@ def run_query(
     opts = parse_options(kwargs, function="run_query", raise_errors=True)
     opts.ensure_single_query = True
     opts.yield_results = False
-    run = Run(connectable, query, params, opts, join=True)
+    runner = SQLiteRun if is_sqlite(connectable) else Run
+    run = runner(connectable, query, params, opts, join=True)
     results = _collect(run)
     if results:
         return results[-1]
@@ -273,7 +275,8 @@ def run_fixtures(
     opts = parse_options(kwargs, function="run_fixtures")
     files = get_sql_files(fixtures, recursive=recursive, order_by_name=order_by_name)
     base = os.path.commonpath([str(f.parent) for f in files])
-    run = Run(connectable, files, params, opts, per_source=True, announce_base=base)
+    runner = SQLiteRun if is_sqlite(connectable) else Run
+    run = runner(connectable, files, params, opts, per_source=True, announce_base=base)
     if opts.yield_results:
         return iter(run)
     return _collect(run)

@@ -10,8 +10,8 @@ returns: one `QueryResult` per statement that ran and succeeded, plus
 `statement_error` wraps a driver error into an exception that is both a
 `macrostrat.database.errors.StatementError` (with the statement's index, file,
 line and text) and the SQLAlchemy error class SQLAlchemy itself would have
-raised (``ProgrammingError``, ``IntegrityError``…), with the psycopg error as
-``orig`` and ``__cause__``.
+raised (``ProgrammingError``, ``IntegrityError``…), with the driver's error
+(psycopg's, or ``sqlite3``'s) as ``orig`` and ``__cause__``.
 """
 
 from __future__ import annotations
@@ -365,6 +365,7 @@ def statement_error(
     params: Any = None,
     note: str = "",
     at_line: int | None = None,
+    dbapi_base: type[BaseException] = psycopg.Error,
 ) -> BaseException:
     """Wrap a driver error raised by one statement (see the module docstring).
 
@@ -375,7 +376,7 @@ def statement_error(
     ``__cause__``.
 
     Parameters:
-        orig: the psycopg error (other exceptions give an `ExecutionError`,
+        orig: the driver error (other exceptions give an `ExecutionError`,
             also SQLAlchemy's ``StatementError``; ``KeyboardInterrupt`` and
             the like, and SQLAlchemy's ``DontWrapMixin`` errors, are returned
             unchanged).
@@ -383,8 +384,12 @@ def statement_error(
         params: its parameters (kept as ``.params``, as SQLAlchemy does).
         note: added after ``failed`` in the message, e.g. ``" in a batch"``.
         at_line: the line of the error position, when known.
+        dbapi_base: the driver's base error class (``sqlite3.Error`` for
+            SQLite), as SQLAlchemy's ``dbapi_base_err``: errors of the
+            driver's ``IntegrityError``, ``OperationalError``… classes get
+            SQLAlchemy's class of that name.
     """
-    sa_err = sa_exc.DBAPIError.instance(text, params, orig, psycopg.Error)
+    sa_err = sa_exc.DBAPIError.instance(text, params, orig, dbapi_base)
     if not isinstance(sa_err, sa_exc.StatementError) or isinstance(
         sa_err, errors.StatementError
     ):

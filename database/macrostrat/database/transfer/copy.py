@@ -29,7 +29,7 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Engine
 
-from ..errors import BulkLoadError
+from ..errors import BulkLoadError, InvalidOptionError
 
 __all__ = ["BulkLoadError", "Connectable", "bulk_upsert", "copy_rows", "copy_to"]
 
@@ -42,6 +42,31 @@ Row = Sequence[Any] | Mapping[str, Any]
 
 _GEOMETRY_TYPES = frozenset({"geometry", "geography"})
 _QUERY_START = re.compile(r"^\s*(select|with|values|table)\b", re.IGNORECASE)
+
+
+def _require_psycopg(connectable: Connectable, function: str) -> None:
+    """Refuse a `Database` or ``Engine`` whose driver is not psycopg 3, at once.
+
+    Raises:
+        InvalidOptionError: (a ``TypeError``) e.g. a SQLite database.
+    """
+    engine = getattr(connectable, "engine", connectable)
+    if isinstance(engine, Engine) and engine.dialect.driver != "psycopg":
+        url = engine.url
+        raise InvalidOptionError(
+            f"{function}() uses PostgreSQL's COPY and needs a postgresql+psycopg "
+            f"engine, not {url.get_backend_name()}+{url.get_driver_name()}"
+            + (
+                (
+                    "; on SQLite read the rows with run_query()"
+                    if function == "copy_to"
+                    else "; on SQLite insert the rows with run_sql() and a list "
+                    "of parameter sets"
+                )
+                if url.get_backend_name() == "sqlite"
+                else ""
+            )
+        )
 
 
 @contextmanager
@@ -301,7 +326,9 @@ def copy_rows(
             dict row with other keys (the message gives the row number,
             counting from 1); nothing is loaded.
         TypeError: a value that cannot go into a geometry column.
+        InvalidOptionError: the engine is not psycopg 3 (SQLite...).
     """
+    _require_psycopg(connectable, "copy_rows")
     target = _split_table(table, schema)
     with _connection(connectable) as conn:
         plan: _Plan | None = None
@@ -339,7 +366,12 @@ def copy_to(
         file: a binary or text file object, or None for an iterator.
         format: ``text``, ``csv`` or ``binary``.
         schema: the table's schema when ``query_or_table`` is a table name.
+
+    Raises:
+        InvalidOptionError: the engine is not psycopg 3 (SQLite...), at once
+            (also when an iterator is asked for).
     """
+    _require_psycopg(connectable, "copy_to")
     if format not in ("text", "csv", "binary"):
         raise ValueError(f"unknown COPY format {format!r}")
     source: sql.Composable
@@ -413,7 +445,9 @@ def bulk_upsert(
     Raises:
         BulkLoadError: loading or merging failed; nothing was changed.
         ValueError: unknown columns, or conflict columns not supplied.
+        InvalidOptionError: the engine is not psycopg 3 (SQLite...).
     """
+    _require_psycopg(connectable, "bulk_upsert")
     target = _split_table(table, schema)
     stage = sql.Identifier(f"_bulk_stage_{uuid.uuid4().hex[:12]}")
     with _connection(connectable) as conn:
