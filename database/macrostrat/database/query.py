@@ -1,34 +1,37 @@
-"""Run SQL text, files and fixture directories on PostgreSQL.
+"""Run SQL text, files and fixture directories, as ``psql`` would run them.
 
 The public face of the SQL runner in ``macrostrat.database._sql``: input →
 source text (`_sql.source`) → statements (`_sql.lexer`) → parameters
-(`_sql.params`) → execution (`_sql.execute`, `_sql.runner`) → output
-(`_sql.report`).
+(`_sql.params`) → execution (`_sql.execute`, `_sql.runner`; `_sql.sqlite`
+on SQLite) → output (`_sql.report`).
 
-Transactions (the biggest change from upstream, which committed the whole
-session after every statement):
+Execution is ``psql``'s (the biggest change from upstream, which committed
+the whole session after every statement):
 
-* With an ``Engine``, or a ``Session``/``Connection`` that has no transaction
-  in progress, every statement is committed on its own, as ``psql`` does.
-  Runs of statements without parameters are sent as batches (one round trip
-  each), which is what makes large files fast; a failing batch is re-run
-  statement by statement, so each statement's outcome is exact (effects
-  that ignore rollbacks, such as ``nextval()``, then happen twice).
-  ``BEGIN`` … ``COMMIT`` in the SQL is honoured as psql does; a block left
+* With an ``Engine``, or a ``Session``/``Connection`` (a `Database`: its
+  session connection) that has no transaction in progress, every statement
+  is committed on its own: ``raise_errors=True`` is ``psql -v
+  ON_ERROR_STOP=1 -f``, the default ``psql -f`` (report and go on).  Runs of
+  statements without parameters go as one message each, framed so that each
+  statement still gets its own transaction, with one result back per
+  statement: the statement that failed is known exactly and nothing that ran
+  is ever sent again.  ``BEGIN`` … ``COMMIT`` in the SQL, and statements that
+  need (or refuse) a transaction block, behave as under psql; a block left
   open at the end is rolled back.
 * With a ``Session``/``Connection`` that already has a transaction (inside
   ``Database.transaction()``, after ORM work), the statements join it: each
   runs under a SAVEPOINT, so a failure undoes only itself, and nothing is
   committed or rolled back for the caller.
-* ``atomic=True``: one transaction for the whole run; the first failure
-  rolls everything back and is raised.
+* ``atomic=True``: one transaction for the whole run (``psql -1``); the
+  first failure rolls everything back and is raised.
 
 Errors: a failed statement raises (with ``raise_errors=True``, or always for a
 cancelled query or a lost connection) an exception that is both a
 `macrostrat.database.errors.StatementError` (index, file, line, text) and the
-SQLAlchemy error SQLAlchemy would have raised (``err.orig`` is the psycopg
-error, ``err.orig.sqlstate`` its SQLSTATE).  Otherwise it is logged at WARNING,
-printed if output was asked for, and the run goes on.
+SQLAlchemy error SQLAlchemy would have raised (``err.orig`` is the driver's
+error, ``err.orig.sqlstate`` its SQLSTATE on PostgreSQL).  Otherwise it is
+logged at WARNING, printed if output was asked for, and the run goes on.  A
+statement whose outcome a lost connection hid is reported ``unknown``.
 """
 
 from __future__ import annotations
@@ -125,12 +128,14 @@ def run_sql(
             (mapping), ``%(name)s`` (mapping), ``%s`` (tuple or list of values),
             a list of mappings or tuples on one statement (``executemany``), and
             ``{name}`` with psycopg ``Identifier``/``Literal``/``SQL`` values,
-            spliced into the SQL.
+            spliced into the SQL wherever ``{name}`` stands (function bodies
+            included).
         **options:
-            raise_errors (False): raise the first error instead of reporting it
-                and going on.  Cancelled queries, a lost connection, Ctrl-C and
-                parameter errors always raise.
-            atomic (False): one transaction for the whole run (see above).
+            raise_errors (False): raise the first error and run nothing after
+                it (``psql -v ON_ERROR_STOP=1``) instead of reporting it and
+                going on (``psql``'s default).  Cancelled queries, a lost
+                connection, Ctrl-C and parameter errors always raise.
+            atomic (False): one transaction for the whole run (``psql -1``).
             output_mode (``"none"``, or ``"summary"`` when ``output_file`` is
                 given): ``"none"``, ``"errors"``, ``"summary"`` (one line per
                 statement) or ``"all"`` (whole statements); an `OutputMode`.
@@ -156,7 +161,7 @@ def run_sql(
 
     Statements are numbered across the whole run (``index``, 0-based; messages
     count from 1), and located by file and line.  The connection must use
-    psycopg 3 (``postgresql+psycopg``).
+    psycopg 3 (``postgresql+psycopg``), or SQLAlchemy's pysqlite for SQLite.
 
     Returns:
         `SQLResults`: a list with one `QueryResult` per statement that ran
