@@ -467,3 +467,12 @@ def test_a_connection_cut_without_an_answer_leaves_the_outcome_unknown(
             break
         time.sleep(0.05)
     assert (1, "a") in rows(db)
+
+
+def test_batching_resumes_after_failures(db: Database) -> None:
+    """Failures shrink the batches; successes, even alone, grow them again."""
+    failing = ";\n".join(["SELECT 1/0"] * 3)
+    plain = ";\n".join(f"SELECT {i}" for i in range(40))
+    res = run_sql(db.engine, f"{failing};\n{plain};\nSELECT current_query()")
+    assert len(res.failed) == 3
+    assert "SELECT 39" in res[-1].scalar()  # sent in one message with others

@@ -25,7 +25,7 @@ from sqlalchemy.pool import QueuePool, SingletonThreadPool
 
 from macrostrat.database import Database
 from macrostrat.database import create_engine as mdb_create_engine
-from macrostrat.database._sql.sqlite import render, split_sqlite
+from macrostrat.database._sql.sqlite_text import render, split_sqlite
 from macrostrat.database.errors import (
     BindParameterError,
     IntegrityError,

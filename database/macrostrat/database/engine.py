@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Union
 
-from sqlalchemy import URL, Connection, Engine, event, make_url
+from sqlalchemy import URL, Engine, make_url
 from sqlalchemy import create_engine as _sa_create_engine
 
+from ._sqlite_compat import SQLITE_NO_BEGIN, install_transaction_fix, is_pysqlite
 from .errors import InvalidOptionError
 
 if TYPE_CHECKING:
@@ -55,11 +56,6 @@ DEFAULT_APPLICATION_NAME = "macrostrat"
 """The ``application_name`` sessions report (``pg_stat_activity``) unless set."""
 
 _QUEUE_POOL_ONLY = ("pool_size", "max_overflow", "pool_timeout")
-
-SQLITE_NO_BEGIN = "macrostrat.sqlite_no_begin"
-"""Key in a pooled SQLite connection's ``info``: while set, SQLAlchemy's
-transactions on it emit no ``BEGIN`` (the SQL runner's own-transaction mode,
-where each statement commits on its own)."""
 
 
 def engine_defaults(url: str | URL, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -118,32 +114,6 @@ def normalize_url(url: str | URL) -> URL:
     if url.drivername in _PLAIN_POSTGRES:
         url = url.set(drivername="postgresql+psycopg")
     return url
-
-
-def _sqlite_connect(dbapi_connection: Any, connection_record: Any) -> None:
-    """Pool ``connect`` hook: stop pysqlite from emitting ``BEGIN`` itself."""
-    dbapi_connection.isolation_level = None
-
-
-def _sqlite_begin(conn: Connection) -> None:
-    """Engine ``begin`` hook: emit the ``BEGIN`` pysqlite no longer emits.
-
-    Not on an ``AUTOCOMMIT`` connection, not while the SQL runner uses the
-    connection in autocommit (`SQLITE_NO_BEGIN`), and not when the connection
-    is already in a transaction (which a second ``BEGIN`` would refuse).
-    """
-    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-        return
-    if conn.info.get(SQLITE_NO_BEGIN):
-        return
-    if conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
-        return
-    conn.exec_driver_sql("BEGIN")
-
-
-def _is_pysqlite(url: URL) -> bool:
-    """Whether ``url`` is SQLite through the standard library's ``sqlite3``."""
-    return url.get_backend_name() == "sqlite" and url.get_driver_name() == "pysqlite"
 
 
 def create_engine(
@@ -216,9 +186,8 @@ def create_engine(
     engine = _sa_create_engine(url, **kwargs)
     if (
         sqlite_transactions
-        and _is_pysqlite(url)
+        and is_pysqlite(url)
         and kwargs.get("isolation_level") != "AUTOCOMMIT"
     ):
-        event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
+        install_transaction_fix(engine)
     return engine

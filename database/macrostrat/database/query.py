@@ -64,7 +64,8 @@ from ._sql.source import (
     get_sql_text,
     infer_is_sql_text,
 )
-from ._sql.sqlite import SQLiteRun, is_sqlite
+from ._sql.sqlite import SQLiteRun
+from ._sql.sqlite_connect import is_sqlite
 from .errors import InvalidOptionError, NoResultError
 
 __all__ = [

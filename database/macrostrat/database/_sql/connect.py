@@ -28,7 +28,7 @@ from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, scoped_session
 
-__all__ = ["Target", "open_target"]
+__all__ = ["Target", "open_target", "resolve_connectable"]
 
 log = logging.getLogger("macrostrat.database.query")
 
@@ -179,32 +179,48 @@ def _from_session(session: Session, join: bool) -> Target:
     return target
 
 
+def resolve_connectable(connectable: Any) -> Engine | Connection | Session:
+    """Return the SQLAlchemy engine, connection or session ``connectable`` means.
+
+    An ``Engine``, ``Connection`` or ``Session`` is itself; a
+    ``scoped_session`` means its current session, and a
+    `macrostrat.database.Database` (anything with an ``Engine`` as
+    ``engine`` and a ``Session`` as ``session``) its current session.
+
+    Raises:
+        TypeError: ``connectable`` is none of those.
+    """
+    if isinstance(connectable, scoped_session):
+        connectable = connectable()
+    if isinstance(connectable, (Engine, Connection, Session)):
+        return connectable
+    session = getattr(connectable, "session", None)
+    if isinstance(session, Session) and isinstance(
+        getattr(connectable, "engine", None), Engine
+    ):
+        return session
+    raise TypeError(
+        "expected an Engine, a Connection, a Session or a Database, "
+        f"not {type(connectable).__name__}"
+    )
+
+
 def open_target(connectable: Any, *, join: bool = False) -> Target:
     """Return the `Target` for ``connectable``.
 
     Parameters:
         connectable: an ``Engine``, ``Connection``, ``Session`` or
-            `macrostrat.database.Database` (its current session).
+            `macrostrat.database.Database` (its current session; see
+            `resolve_connectable`).
         join: on an idle ``Session``/``Connection``, begin a transaction the
             caller commits (``run_query``) instead of using autocommit.
 
     Raises:
         TypeError: ``connectable`` is none of those, or its driver is not psycopg 3.
     """
-    if isinstance(connectable, scoped_session):
-        connectable = connectable()
-    if isinstance(connectable, Engine):
-        return _from_engine(connectable)
-    if isinstance(connectable, Connection):
-        return _from_connection(connectable, join, connectable)
-    if isinstance(connectable, Session):
-        return _from_session(connectable, join)
-    session = getattr(connectable, "session", None)
-    if isinstance(session, Session) and isinstance(
-        getattr(connectable, "engine", None), Engine
-    ):
-        return _from_session(session, join)
-    raise TypeError(
-        "expected an Engine, a Connection, a Session or a Database, "
-        f"not {type(connectable).__name__}"
-    )
+    resolved = resolve_connectable(connectable)
+    if isinstance(resolved, Engine):
+        return _from_engine(resolved)
+    if isinstance(resolved, Connection):
+        return _from_connection(resolved, join, resolved)
+    return _from_session(resolved, join)

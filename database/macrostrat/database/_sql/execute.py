@@ -15,7 +15,9 @@ Frames, by `Scope`:
 
   Each statement is committed on its own before the next one starts; the
   first failure ends the message (the server skips the rest), so statements
-  before it are committed and statements after it never ran.  A deferred
+  before it are committed and statements after it never ran.  The block the
+  failure aborted is rolled back by a ``ROLLBACK`` at the head of the next
+  message (no round trip of its own).  A deferred
   constraint that fails at a statement's COMMIT is that statement's failure,
   as in ``psql``.
 ``BLOCK`` (inside a transaction: the SQL's own ``BEGIN`` block, or an
@@ -136,8 +138,13 @@ class _Frame:
     total: int
 
 
-def _frame(texts: Sequence[str], scope: Scope, chain: bool) -> _Frame:
-    """Build the message for ``texts`` in ``scope`` (see the module docstring)."""
+def _frame(
+    texts: Sequence[str], scope: Scope, chain: bool, rollback: bool = False
+) -> _Frame:
+    """Build the message for ``texts`` in ``scope`` (see the module docstring).
+
+    ``rollback``: first end the block a failed message left aborted (``AUTO``).
+    """
     parts: list[str] = []
     offsets: list[int] = []
     slots: list[int] = []
@@ -150,15 +157,19 @@ def _frame(texts: Sequence[str], scope: Scope, chain: bool) -> _Frame:
         pos += len(piece)
 
     if scope is Scope.AUTO:
+        head = 1
+        if rollback:
+            add("ROLLBACK" + _SEP)
+            head = 2
         add("BEGIN" + _SEP)
         between = (";\nCOMMIT AND CHAIN" if chain else ";\nCOMMIT;\nBEGIN") + _SEP
         step = 2 if chain else 3
         for i, text in enumerate(texts):
             offsets.append(pos)
-            slots.append(1 + step * i)
+            slots.append(head + step * i)
             add(text)
             add(between if i < n - 1 else ";\nCOMMIT")
-        total = 1 + step * (n - 1) + 2
+        total = head + step * (n - 1) + 2
     elif scope is Scope.BLOCK:
         add(_RENEW + _SEP)
         for i, text in enumerate(texts):
@@ -219,6 +230,7 @@ class Executor:
         self.undo_each = undo_each
         self.savepoint_open = False
         self.aborted_in_savepoint = False
+        self.rollback_due = False
         self._cur: psycopg.Cursor[Any] | None = None
         self._tx: Transformer | None = None
         self.sent_offset = 0
@@ -254,6 +266,9 @@ class Executor:
         status = self.status
         if status != TransactionStatus.INERROR:
             self.aborted_in_savepoint = False
+            self.rollback_due = False
+        elif self.rollback_due:
+            return Scope.AUTO  # our own block, ended by the next message
         if status == TransactionStatus.IDLE and not self.raw.autocommit:
             status = TransactionStatus.INTRANS  # psycopg begins on first use
         if status == TransactionStatus.IDLE:
@@ -348,7 +363,10 @@ class Executor:
         if self.raw.closed or self.raw.broken:
             return
         if scope is Scope.AUTO:
-            if self.status != TransactionStatus.IDLE:
+            status = self.status
+            if status == TransactionStatus.INERROR:
+                self.rollback_due = True  # sent with the next message
+            elif status != TransactionStatus.IDLE:
                 self._simple("ROLLBACK")
             return
         if scope is Scope.EACH or (scope is Scope.BLOCK and not parsed):
@@ -384,13 +402,14 @@ class Executor:
         """
         if scope is not Scope.AUTO:
             self.ensure_savepoint()
-        frame = _frame(texts, scope, self.chain)
+        frame = _frame(texts, scope, self.chain, rollback=self.rollback_due)
         reply = self._send(frame.text)
         results = reply.results
         out = BatchOutcome()
         slots = frame.slots
         n = len(texts)
         if reply.error is None and reply.lost is None and len(results) == frame.total:
+            self.rollback_due = False
             out.results = [self._result(results[s]) for s in slots]
             return out
         # How many statements completed (their own result, and in AUTO the
@@ -481,6 +500,11 @@ class Executor:
         ):
             return self._single_each(text, params, many)
         prefix = suffix = ""
+        if self.rollback_due and scope is Scope.AUTO:
+            # Alone, not as a prefix: a second statement in the message would
+            # put this one in a transaction block (what it must not be in).
+            self._simple("ROLLBACK")
+            self.rollback_due = False
         if framed:
             if top_level:
                 if self.savepoint_open:

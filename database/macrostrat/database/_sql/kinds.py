@@ -64,7 +64,9 @@ __all__ = [
     "changes_session",
     "classify",
     "ends_batch",
+    "keeps_transaction_state",
     "leading_words",
+    "savepoint_name",
     "skip_trivia",
 ]
 
@@ -89,6 +91,10 @@ _TX_SETTING = re.compile(
 )
 _DETACH_CONCURRENTLY = re.compile(
     r"(?is)\bdetach\s+partition\b.*\b(?:concurrently|finalize)\b"
+)
+_SAVEPOINT_NAME = re.compile(
+    r"""(?is)^\s*(?:savepoint|release(?:\s+savepoint)?|rollback(?:\s+(?:work|transaction))?"""
+    r"""\s+to(?:\s+savepoint)?)\s+("(?:[^"]|"")+"|[^\s;]+)"""
 )
 
 # First words that may need a look at the following ones; every other first
@@ -273,3 +279,36 @@ def ends_batch(text: str) -> bool:
     of the one before it.
     """
     return changes_session(text)
+
+
+def keeps_transaction_state(text: str) -> bool:
+    """Whether an ``end`` statement keeps something of the transaction it ends.
+
+    ``COMMIT``/``ROLLBACK … AND CHAIN`` (a new transaction with the same
+    characteristics) and ``PREPARE TRANSACTION`` (a prepared transaction);
+    not ``… AND NO CHAIN``.
+
+    Parameters:
+        text: a statement of class ``end`` (see `classify`).
+    """
+    words = leading_words(text, 5)
+    return words[:1] == ["prepare"] or ("chain" in words and "no" not in words)
+
+
+def savepoint_name(text: str) -> str | None:
+    """Return the savepoint a ``SAVEPOINT``/``RELEASE``/``ROLLBACK TO`` names.
+
+    Folded as PostgreSQL folds it: an unquoted name lower-cased, a quoted one
+    unquoted (``""`` becomes ``"``) and kept as written.  None when the
+    statement names no savepoint.
+
+    Parameters:
+        text: a statement of class ``savepoint`` or ``release`` (see `classify`).
+    """
+    m = _SAVEPOINT_NAME.match(text)
+    if m is None:
+        return None
+    name = m.group(1)
+    if name.startswith('"'):
+        return name[1:-1].replace('""', '"')
+    return name.lower()

@@ -88,11 +88,15 @@ from .source import from_psycopg2
 
 __all__ = [
     "Bound",
+    "SortedParams",
     "Where",
     "bind",
     "distribute",
+    "escaped_colons",
     "infer_has_server_binds",
+    "literal_braces",
     "needs_binding",
+    "sort_params",
 ]
 
 _MARKS = re.compile(r"[:{%\\]")
@@ -179,8 +183,17 @@ def infer_has_server_binds(sql: str) -> bool:
     return any(p.kind in ("percent", "pyformat") for p in find_placeholders(sql))
 
 
-def _escaped_colons(text: str) -> list[int]:
-    """Offsets of the backslashes of ``\\:`` pairs outside literals and comments."""
+def escaped_colons(text: str) -> list[int]:
+    """Return the offsets of the backslashes of ``\\:`` pairs in ``text``'s code.
+
+    SQLAlchemy ``text()`` writes a colon that is no placeholder as ``\\:``;
+    dropping the backslash at each returned offset gives the SQL.  Pairs
+    inside string literals, quoted identifiers, dollar-quoted bodies and
+    comments are text and are not returned.
+
+    Parameters:
+        text: one statement.
+    """
     found: list[int] = []
     pos = floor = 0
     while True:
@@ -204,17 +217,34 @@ def _composable(value: Any) -> pgsql.Composable | None:
 
 
 @dataclass(slots=True)
-class _Params:
-    """Parameters of one statement, sorted out."""
+class SortedParams:
+    """Parameters of one statement, sorted out (see `sort_params`).
 
-    named: bool  # a mapping (or mappings) rather than positional values
-    values: Any  # what the driver gets: dict, list, or a list of those
+    Attributes:
+        named: a mapping (or mappings) rather than positional values.
+        values: what the driver gets: a dict, a list, or a list of those.
+        prebound: the ``Composable`` values, spliced into the text as
+            ``{name}`` rather than sent (of the first mapping when ``many``).
+        many: ``values`` is a list of parameter sets (``executemany``).
+    """
+
+    named: bool
+    values: Any
     prebound: dict[str, pgsql.Composable]
     many: bool
 
 
-def _sort(params: Any) -> _Params:
-    """Separate values to pre-bind from driver parameters, and name the style."""
+def sort_params(params: Any) -> SortedParams:
+    """Separate values to splice into the text from driver parameters.
+
+    A mapping is split into plain values and ``Composable`` ones (psycopg2
+    objects converted); a list of mappings is sorted mapping by mapping; a
+    list of lists or tuples is positional rows; any other list or tuple is
+    one row of positional values, and a scalar is a row of one.
+
+    Parameters:
+        params: one statement's parameters (not None).
+    """
     if isinstance(params, Mapping):
         values: dict[str, Any] = {}
         pre: dict[str, pgsql.Composable] = {}
@@ -224,15 +254,15 @@ def _sort(params: Any) -> _Params:
                 values[key] = value
             else:
                 pre[key] = comp
-        return _Params(True, values, pre, False)
+        return SortedParams(True, values, pre, False)
     if isinstance(params, (list, tuple)):
         if params and all(isinstance(p, Mapping) for p in params):
-            rows = [_sort(p) for p in params]
-            return _Params(True, [r.values for r in rows], rows[0].prebound, True)
+            rows = [sort_params(p) for p in params]
+            return SortedParams(True, [r.values for r in rows], rows[0].prebound, True)
         if params and all(isinstance(p, (list, tuple)) for p in params):
-            return _Params(False, [list(p) for p in params], {}, True)
-        return _Params(False, list(params), {}, False)
-    return _Params(False, [params], {}, False)
+            return SortedParams(False, [list(p) for p in params], {}, True)
+        return SortedParams(False, list(params), {}, False)
+    return SortedParams(False, [params], {}, False)
 
 
 def _fail(where: Where, text: str, message: str, parameter: str | None = None) -> None:
@@ -263,7 +293,11 @@ def _choose_style(
 
 
 def _check(
-    style: str, placeholders: list[Placeholder], p: _Params, where: Where, text: str
+    style: str,
+    placeholders: list[Placeholder],
+    p: SortedParams,
+    where: Where,
+    text: str,
 ) -> None:
     """Raise when the parameters cannot fill the placeholders of ``style``."""
     if style == "colon" or any(ph.kind == "pyformat" for ph in placeholders):
@@ -311,7 +345,7 @@ def _check_bodies(
     placeholders: list[Placeholder],
     style: str,
     forced: bool | None,
-    p: _Params,
+    p: SortedParams,
     where: Where,
 ) -> list[Region] | None:
     """Raise for a given parameter that stands only inside a dollar-quoted body.
@@ -399,7 +433,7 @@ def _intact(region: Region, new: str) -> bool:
     return "\n" not in new and "\r" not in new  # line comment
 
 
-def _literal_braces(
+def literal_braces(
     text: str,
     placeholders: list[Placeholder],
     prebound: dict[str, pgsql.Composable],
@@ -407,10 +441,25 @@ def _literal_braces(
     render: Callable[[pgsql.Composable], str],
     where: Where,
 ) -> list[tuple[int, int, str]]:
-    """``(start, end, text)`` for each ``{name}`` with a Composable inside a literal.
+    """Return the edits that splice ``{name}`` Composables inside literals and comments.
 
-    ``regions`` are those of ``text`` (found here when None and needed).
-    Raises when a rendering would end the literal or comment around it.
+    One ``(start, end, replacement)`` for each ``{name}`` outside the SQL
+    tokens whose value is in ``prebound``: the value rendered and escaped for
+    the literal it stands in (see the module docstring).
+
+    Parameters:
+        text: one statement.
+        placeholders: its placeholders in SQL tokens (`find_placeholders`);
+            their ``{name}`` are not returned.
+        prebound: the ``Composable`` values by name.
+        regions: the literals and comments of ``text``, or None to find them
+            here when needed.
+        render: renders a ``Composable`` to SQL text.
+        where: names the statement in errors.
+
+    Raises:
+        BindParameterError: a rendering would end the literal or comment
+            around it.
     """
     code = {ph.start for ph in placeholders if ph.kind == "brace"}
     hits = [
@@ -493,7 +542,7 @@ def bind(
     if not needs_binding(text):
         return Bound(text, None, False, text)
     placeholders = find_placeholders(text, origin=where.origin)
-    escapes = _escaped_colons(text) if "\\:" in text else []
+    escapes = escaped_colons(text) if "\\:" in text else []
     if (
         not placeholders
         and not escapes
@@ -506,9 +555,9 @@ def bind(
             name = next(ph.name for ph in placeholders if ph.kind == "colon")
             _fail(where, text, f"no value for parameter {name!r}", name)
         style = "none"
-        sorted_params = _Params(True, {}, {}, False)
+        sorted_params = SortedParams(True, {}, {}, False)
     else:
-        sorted_params = _sort(params)
+        sorted_params = sort_params(params)
         if style != "none":
             _check(style, placeholders, sorted_params, where, text)
     regions: list[Region] | None = None
@@ -557,7 +606,7 @@ def bind(
         elif ph.kind in ("percent", "pyformat") and style == "colon":
             edits.append((ph.start, ph.end, original.replace("%", "%%"), original))
     if sorted_params.prebound and "{" in text:
-        for start, end, out in _literal_braces(
+        for start, end, out in literal_braces(
             text, placeholders, sorted_params.prebound, regions, render, where
         ):
             edits.append((start, end, out.replace("%", "%%") if sending else out, out))

@@ -2,7 +2,8 @@
 
 `Run` ties the stages together: sources (`source`) → statements and their
 parameters (`units`, `params`) → execution (`execute`) → output (`report`),
-and applies the hooks and the error policy.  Execution is ``psql``'s (see
+and applies the hooks and the error policy (the parts it shares with the
+SQLite runner are in `run_base.RunBase`).  Execution is ``psql``'s (see
 `execute` for how messages are framed so that batching never shows):
 
 * own transactions (the connection is idle): each statement is committed on
@@ -24,11 +25,8 @@ size grows after a success and shrinks after a failure.
 from __future__ import annotations
 
 import logging
-import os
-import re
 from collections import deque
 from collections.abc import Iterator
-from typing import Any
 
 import psycopg
 from psycopg import sql as pgsql
@@ -36,18 +34,10 @@ from psycopg.pq import TransactionStatus
 
 from .connect import Target, open_target
 from .execute import BatchOutcome, Executor, Scope, is_fatal
-from .kinds import leading_words
-from .options import RunOptions
-from .report import Reporter
-from .results import (
-    OutcomeStatus,
-    QueryResult,
-    StatementOutcome,
-    error_line,
-    statement_error,
-)
-from .source import read_sources
-from .units import Binder, Unit, build_units, check_unit, directive_units
+from .kinds import keeps_transaction_state, savepoint_name
+from .results import OutcomeStatus, QueryResult, error_line, statement_error
+from .run_base import RunBase
+from .units import Binder, Unit, check_unit
 
 __all__ = ["Run"]
 
@@ -62,77 +52,20 @@ _BATCHABLE = {
     Scope.BLOCK: frozenset({"plain", "alone"}),
     Scope.EACH: frozenset({"plain", "alone"}),
 }
-_SAVEPOINT_NAME = re.compile(
-    r"""(?is)^\s*(?:savepoint|release(?:\s+savepoint)?|rollback(?:\s+(?:work|transaction))?"""
-    r"""\s+to(?:\s+savepoint)?)\s+("(?:[^"]|"")+"|[^\s;]+)"""
-)
 
 
-def _keeps_state(text: str) -> bool:
-    """``… AND CHAIN`` or ``PREPARE TRANSACTION``: an end that keeps something."""
-    words = leading_words(text, 5)
-    return words[:1] == ["prepare"] or ("chain" in words and "no" not in words)
+class Run(RunBase):
+    """One run of SQL on one PostgreSQL connection; iterate it to execute.
 
-
-def _savepoint_name(text: str) -> str | None:
-    """The savepoint a ``SAVEPOINT``/``RELEASE``/``ROLLBACK TO`` names (folded)."""
-    m = _SAVEPOINT_NAME.match(text)
-    if m is None:
-        return None
-    name = m.group(1)
-    if name.startswith('"'):
-        return name[1:-1].replace('""', '"')
-    return name.lower()
-
-
-class Run:
-    """One run of SQL on one connection; iterate it to execute.
-
-    Parameters:
-        connectable: Engine, Connection, Session or Database.
-        sql: what `source.read_sources` accepts.
-        params: the parameters (see `params.distribute`).
-        opts: the checked options.
-        join: begin a transaction on an idle Session/Connection (run_query).
-        per_source: distribute ``params`` per source rather than over all
-            statements (run_fixtures gives each file the same parameters).
-        announce_base: print each file's path relative to this directory
-            before its statements (run_fixtures).
+    Parameters: see `run_base.RunBase`.
     """
 
     _target: Target
     _ex: Executor
     _bind: Binder
-
-    def __init__(
-        self,
-        connectable: Any,
-        sql: Any,
-        params: Any,
-        opts: RunOptions,
-        *,
-        join: bool = False,
-        per_source: bool = False,
-        announce_base: str | None = None,
-    ) -> None:
-        self.connectable = connectable
-        self.sql = sql
-        self.params = params
-        self.opts = opts
-        self.join = join
-        self.per_source = per_source
-        self.announce_base = announce_base
-        self.finished: list[Unit] = []
-        self._pending: list[Unit] = []
-        self._user_savepoints: list[tuple[str, int]] = []
-        self._size = _FIRST_BATCH
-        self._reporter: Reporter | None = None
-        self._atomic_open = False
-        self._own = True  # statements commit on their own (not joined, not atomic)
-
-    def outcomes(self) -> list[StatementOutcome]:
-        """What happened to each statement so far, in order."""
-        return [unit.outcome() for unit in self.finished]
+    _size = _FIRST_BATCH
+    """The next batch's size at most: doubled after a success, divided by 8
+    after a failure (set on the instance once it changes)."""
 
     # -- helpers ------------------------------------------------------------
 
@@ -143,30 +76,6 @@ class Run:
     def _check(self, unit: Unit) -> None:
         """Refuse a statement that cannot run in this run's mode."""
         check_unit(unit, joined=self._target.joined, atomic=self.opts.atomic)
-
-    def _record(
-        self,
-        unit: Unit,
-        status: OutcomeStatus,
-        result: QueryResult | None = None,
-        error: BaseException | None = None,
-    ) -> None:
-        """Record a statement's outcome (and count it for the progress bar)."""
-        unit.status, unit.result, unit.error = status, result, error
-        self.finished.append(unit)
-        if status == "executed" and self._own:
-            self._pending.append(unit)
-        if unit.counted and self._reporter is not None:
-            self._reporter.advance()
-
-    def _settle_pending(self, status: OutcomeStatus, since: int = 0) -> None:
-        """Give the statements of a closed psql-style block their final status."""
-        for unit in self._pending[since:]:
-            if unit.status == "executed":
-                unit.status = status
-        del self._pending[since:]
-        if since == 0:
-            self._user_savepoints.clear()
 
     def _scope(self) -> Scope:
         """Where the next statement runs (see `execute.Scope`)."""
@@ -194,42 +103,7 @@ class Run:
             and unit.send is None
         )
 
-    # -- hooks --------------------------------------------------------------
-
-    def _directives(self, unit: Unit, directives: Any, recovery: bool) -> list[Unit]:
-        """Units for the directives a hook returned."""
-        return directive_units(
-            unit,
-            list(directives),
-            recovery=recovery,
-            render=self._render,
-            check=self._check,
-        )
-
-    def _transform(self, unit: Unit) -> list[Unit]:
-        """Apply transform_statement to ``unit``: the units to run instead."""
-        transform = self.opts.transform_statement
-        assert transform is not None
-        unit.transformed = True
-        try:
-            self._bind(unit)
-        except ValueError:
-            unit.sql = None  # the hook may give other parameters
-        directives = transform(unit.context())
-        if directives is None:
-            return [unit]
-        if unit.counted and self._reporter is not None:
-            self._reporter.advance()
-        return self._directives(unit, directives, recovery=False)
-
     # -- execution ----------------------------------------------------------
-
-    def _ok(self, unit: Unit, result: QueryResult, status: OutcomeStatus) -> None:
-        """Record and print a statement that succeeded."""
-        self._record(unit, status, result)
-        reporter = self._reporter
-        if reporter is not None and reporter.prints_success:
-            reporter.ok(unit.shown, unit.label)
 
     def _fail(
         self,
@@ -242,13 +116,9 @@ class Run:
     ) -> None:
         """Handle a failed statement: hook, report, then raise or go on."""
         raw = self._target.raw
-        err = statement_error(
+        err = self._statement_error(
+            unit,
             orig,
-            index=unit.index,
-            source=unit.origin,
-            line=unit.line,
-            text=unit.shown,
-            params=unit.send,
             note=note,
             at_line=error_line(orig, unit.stmt.text, unit.line, offset)
             if unit.sql == unit.stmt.text
@@ -257,45 +127,17 @@ class Run:
         fatal = is_fatal(orig, raw)
         if raw.closed or raw.broken:
             self._target.invalidate()
-        hook = self.opts.on_error
-        if hook is not None and not unit.recovery and not fatal:
-            directives = hook(unit.context(), err, self._target.hook_connectable)
-            if directives is not None:
-                unit.recovered = True
-                self._record(unit, status, error=err)
-                if self._reporter is not None:
-                    self._reporter.failed(
-                        unit.shown, unit.label, err, raising=False, recovered=True
-                    )
-                queue.extendleft(reversed(self._directives(unit, directives, True)))
-                return
-        raising = self.opts.raise_errors or fatal
-        self._record(unit, status, error=err)
-        if self._reporter is not None:
-            self._reporter.failed(unit.shown, unit.label, err, raising=raising)
-        if raising:
-            raise err
+        self._failed(unit, err, queue, fatal=fatal, status=status)
 
     def _track_savepoints(self, unit: Unit, result: QueryResult) -> None:
         """Follow the SQL's own savepoints, so ROLLBACK TO marks what it undid."""
         if not self._own or unit.cls not in ("savepoint", "release"):
             return
-        name = _savepoint_name(unit.stmt.text)
+        name = savepoint_name(unit.stmt.text)
         if name is None:
             return
-        marks = self._user_savepoints
-        if unit.cls == "savepoint":
-            marks.append((name, len(self._pending)))
-            return
-        for i in range(len(marks) - 1, -1, -1):
-            if marks[i][0] == name:
-                since = marks[i][1]
-                if (result.statusmessage or "").startswith("ROLLBACK"):
-                    self._settle_pending("rolled_back", since)
-                    del marks[i + 1 :]  # the savepoint itself stays
-                else:
-                    del marks[i:]
-                return
+        rollback = (result.statusmessage or "").startswith("ROLLBACK")
+        self._follow_savepoint(unit, name, rolled_back=rollback)
 
     def _run_single(
         self, unit: Unit, scope: Scope, queue: deque[Unit]
@@ -303,7 +145,7 @@ class Run:
         """Run one statement alone; yield its result if it succeeded."""
         assert unit.sql is not None
         ex = self._ex
-        if unit.cls == "end" and _keeps_state(unit.stmt.text):
+        if unit.cls == "end" and keeps_transaction_state(unit.stmt.text):
             ex.abort_transaction()
         copy_data = unit.stmt.data if unit.stmt.kind == "copy_in" else None
         try:
@@ -339,6 +181,8 @@ class Run:
                 status = "rolled_back"
         self._track_savepoints(unit, result)
         self._ok(unit, result, status)
+        if self._size < _MAX_BATCH:  # a success: batches may grow again
+            self._size = min(_MAX_BATCH, self._size * 2)
         yield result
 
     def _lost_in_flight(self, orig: BaseException, unit: Unit, scope: Scope) -> bool:
@@ -442,30 +286,11 @@ class Run:
     def _loop(self, units: list[Unit]) -> Iterator[QueryResult]:
         """Run the queue of units, in order, yielding each result."""
         queue = deque(units)
-        transform = self.opts.transform_statement
-        announced: str | None = None
+        ready = self._ready
         while queue:
             unit = queue.popleft()
-            if self.announce_base is not None and unit.origin != announced:
-                announced = unit.origin
-                if self._reporter is not None and announced is not None:
-                    self._reporter.source(
-                        os.path.relpath(announced, self.announce_base)
-                    )
-            if unit.stmt.kind == "meta":
-                log.debug("skipping psql meta-command %s", unit.stmt.text)
-                self._record(unit, "skipped")
+            if not ready(unit, queue):
                 continue
-            if transform is not None and not unit.transformed:
-                queue.extendleft(reversed(self._transform(unit)))
-                continue
-            if unit.skip:
-                self._record(unit, "skipped")
-                if self._reporter is not None:
-                    self._reporter.skipped(unit.shown, unit.label)
-                continue
-            if unit.sql is None:
-                self._bind(unit)
             scope = self._scope()
             if queue and self._batching(scope) and self._batchable(unit, scope):
                 batch = self._collect(unit, queue, scope)
@@ -476,25 +301,24 @@ class Run:
 
     # -- the run ------------------------------------------------------------
 
+    def _open(self) -> None:
+        """Open the connection (see `connect.open_target`), its executor and binder."""
+        self._target = open_target(self.connectable, join=self.join)
+        self._ex = Executor(
+            self._target.raw, undo_each=self._target.joined and not self.opts.atomic
+        )
+        self._bind = Binder(self._render, self.opts.has_server_binds)
+
     def _prepare(self) -> list[Unit]:
-        """Read, split, check and (without transform_statement) bind everything."""
-        sources = read_sources(
-            self.sql, interpret_as_file=self.opts.interpret_as_file, render=self._render
-        )
-        units = build_units(
-            sources,
-            self.params,
-            per_source=self.per_source,
-            ensure_single=self.opts.ensure_single_query,
-            check=self._check,
-        )
+        """Read, split, check and (without transform_statement) bind everything.
+
+        A connection checked out for the run is not given back to the pool
+        when the SQL may change its session settings (`kinds.ends_batch`).
+        """
+        units = self._build_units()
         if self._own and any(u.ends for u in units):
             self._target.discard_if_pooled()
-        if self.opts.transform_statement is None:
-            bind = self._bind
-            for unit in units:
-                if unit.stmt.kind != "meta":
-                    bind(unit)
+        self._bind_all(units)
         return units
 
     def _atomic(self, action: str) -> None:
@@ -559,12 +383,6 @@ class Run:
                 )
             self._settle_all("committed")
 
-    def _settle_all(self, status: OutcomeStatus) -> None:
-        """Give every executed statement of an atomic run its final status."""
-        for unit in self.finished:
-            if unit.status == "executed":
-                unit.status = status
-
     def _close_own_transaction(self, finished: bool) -> None:
         """Roll back a transaction the SQL opened and left open (psql does too)."""
         ex = self._ex
@@ -574,11 +392,7 @@ class Run:
             return
         if ex.status == TransactionStatus.IDLE:
             return
-        log.log(
-            logging.WARNING if finished else logging.DEBUG,
-            "the SQL left a transaction open (BEGIN without COMMIT); it was rolled "
-            "back, as psql does at the end of a script",
-        )
+        self._log_left_open(finished)
         try:
             ex.execute("ROLLBACK")
         except psycopg.Error as exc:
@@ -586,42 +400,18 @@ class Run:
         ex.savepoint_open = False
         self._settle_pending("rolled_back")
 
-    def __iter__(self) -> Iterator[QueryResult]:
-        """Execute the run, yielding the result of each statement that succeeded."""
-        self._target = open_target(self.connectable, join=self.join)
-        self._own = not (self._target.joined or self.opts.atomic)
-        self._ex = Executor(
-            self._target.raw, undo_each=self._target.joined and not self.opts.atomic
-        )
-        self._bind = Binder(self._render, self.opts.has_server_binds)
-        finished = False
-        try:
-            units = self._prepare()
-            reporter = self._reporter = Reporter(
-                self.opts.output_mode,
-                self.opts.output_file,
-                print_skipped=self.opts.print_skipped,
-                total=len(units),
-            )
-            if self.announce_base is not None:
-                reporter.start_progress(len(units))
-                reporter.source(f"Running fixtures in {self.announce_base}")
-            if self.opts.atomic:
-                self._atomic("begin")
-            yield from self._loop(units)
-            if self._atomic_open:
-                self._atomic("commit")
-            finished = True
-        finally:
-            try:
-                if self._atomic_open:
-                    self._atomic("rollback")
-                elif self._target.joined:
-                    self._ex.finish()
-                if not finished or not self.opts.atomic:
-                    self._close_own_transaction(finished)
-            finally:
-                if self._reporter is not None:
-                    self._reporter.close()
-                self._ex.close()
-                self._target.close()
+    def _end(self, finished: bool) -> None:
+        """Roll back an atomic run that did not commit, leave no savepoint of
+        ours in the caller's transaction, and roll back a transaction the SQL
+        left open."""
+        if self._atomic_open:
+            self._atomic("rollback")
+        elif self._target.joined:
+            self._ex.finish()
+        if not finished or not self.opts.atomic:
+            self._close_own_transaction(finished)
+
+    def _release(self) -> None:
+        """Close the executor and release the connection."""
+        self._ex.close()
+        self._target.close()

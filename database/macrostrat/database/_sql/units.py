@@ -1,12 +1,13 @@
 """Statements as the runner tracks them (`Unit`), and how they are made.
 
-`build_units` turns source texts into units: split (`lexer`), classified
-(`kinds`), given their parameters (`params.distribute`) and checked against
-the run's mode before anything runs.  `Binder` fits each unit's parameters
-(`params.bind`).  `directive_units` turns the directives a hook returned into
-units.  A unit also records its outcome, turned into a public
-`StatementOutcome` only when asked for (a run of 20,000 statements should not
-build 20,000 extra objects it may never need).
+`build_units` turns source texts into units: split (`lexer`, or another
+`Splitter` such as SQLite's), classified (`kinds`), given their parameters
+(`params.distribute`) and checked against the run's mode before anything
+runs.  `Binder` fits each unit's parameters (`params.bind`).
+`directive_units` turns the directives a hook returned into units.  A unit
+also records its outcome, turned into a public `StatementOutcome` only when
+asked for (a run of 20,000 statements should not build 20,000 extra objects
+it may never need).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from psycopg import sql as pgsql
 
@@ -26,9 +27,29 @@ from .params import bind, distribute, needs_binding
 from .results import OutcomeStatus, QueryResult, StatementOutcome, describe
 from .source import SQLSource, read_sources
 
-__all__ = ["Binder", "Unit", "build_units", "check_unit", "directive_units"]
+__all__ = [
+    "Binder",
+    "Splitter",
+    "Unit",
+    "build_units",
+    "check_unit",
+    "classify_statement",
+    "directive_units",
+    "statement_not_allowed",
+]
 
 _SKIPPED_META = ("\\restrict", "\\unrestrict", "\\set")
+
+
+class Splitter(Protocol):
+    """Splits a source text into statements.
+
+    `lexer.split_statements` (PostgreSQL's rules) or `sqlite_text.split_sqlite`.
+    """
+
+    def __call__(
+        self, text: str, /, *, origin: str | None = None
+    ) -> list[Statement]: ...
 
 
 @dataclass(slots=True, eq=False)
@@ -113,8 +134,12 @@ class Unit:
         return outcome
 
 
-def _classify(stmt: Statement) -> StatementClass:
-    """How the executor must run ``stmt`` (see `kinds.classify`)."""
+def classify_statement(stmt: Statement) -> StatementClass:
+    """Return how the executor must run ``stmt`` (see `kinds.classify`).
+
+    SQL is classified by its leading keywords; ``COPY … FROM stdin`` with its
+    data and psql meta-commands are ``alone``.
+    """
     return classify(stmt.text) if stmt.kind == "sql" else "alone"
 
 
@@ -145,13 +170,23 @@ def check_unit(unit: Unit, *, joined: bool, atomic: bool) -> None:
         elif unit.cls == "end":
             message = f"would end the transaction ({where})"
     if message is not None:
-        raise StatementNotAllowedError(
-            f"{unit.describe()}: {message}\n  {unit.stmt.text.splitlines()[0]}",
-            index=unit.index,
-            source=unit.origin,
-            line=unit.line,
-            statement=unit.stmt.text,
-        )
+        raise statement_not_allowed(unit, message)
+
+
+def statement_not_allowed(unit: Unit, message: str) -> StatementNotAllowedError:
+    """The error for a statement refused before anything runs.
+
+    Parameters:
+        unit: the statement.
+        message: why it is refused; the statement's first line follows it.
+    """
+    return StatementNotAllowedError(
+        f"{unit.describe()}: {message}\n  {unit.stmt.text.splitlines()[0]}",
+        index=unit.index,
+        source=unit.origin,
+        line=unit.line,
+        statement=unit.stmt.text,
+    )
 
 
 class Binder:
@@ -192,6 +227,7 @@ def build_units(
     per_source: bool,
     ensure_single: bool,
     check: Callable[[Unit], None],
+    split: Splitter = split_statements,
 ) -> list[Unit]:
     """Split ``sources`` and give each statement its parameters.
 
@@ -201,31 +237,32 @@ def build_units(
         per_source: distribute ``params`` per source, not over the whole run.
         ensure_single: raise if there is more than one statement.
         check: called on each unit (see `check_unit`).
+        split: splits a source text into statements.
 
     Raises:
         ValueError: more than one statement with ``ensure_single``.
         SQLSyntaxError: a source cannot be split.
     """
-    split = [split_statements(s.text, origin=s.origin) for s in sources]
+    pieces = [split(s.text, origin=s.origin) for s in sources]
     if ensure_single:
-        real = sum(st.kind != "meta" for stmts in split for st in stmts)
+        real = sum(st.kind != "meta" for stmts in pieces for st in stmts)
         if real > 1:
             raise ValueError(
                 "Multiple queries passed when only one was expected "
                 f"(got {real} statements)"
             )
     if per_source:
-        per = [distribute(params, len(stmts)) for stmts in split]
+        per = [distribute(params, len(stmts)) for stmts in pieces]
     else:
-        flat = iter(distribute(params, sum(len(stmts) for stmts in split)))
-        per = [[next(flat) for _ in stmts] for stmts in split]
+        flat = iter(distribute(params, sum(len(stmts) for stmts in pieces)))
+        per = [[next(flat) for _ in stmts] for stmts in pieces]
     units: list[Unit] = []
-    for source, stmts, values in zip(sources, split, per, strict=True):
+    for source, stmts, values in zip(sources, pieces, per, strict=True):
         defaults = source.defaults
         for stmt, p in zip(stmts, values, strict=True):
             if defaults and (p is None or isinstance(p, Mapping)):
                 p = {**defaults, **(p or {})}
-            unit = Unit(len(units), stmt, _classify(stmt), p)
+            unit = Unit(len(units), stmt, classify_statement(stmt), p)
             unit.ends = stmt.kind == "sql" and ends_batch(stmt.text)
             check(unit)
             units.append(unit)
@@ -239,12 +276,22 @@ def directive_units(
     recovery: bool,
     render: Callable[[pgsql.Composable], str],
     check: Callable[[Unit], None],
+    split: Splitter = split_statements,
 ) -> list[Unit]:
     """Units for the directives a hook returned in place of ``unit``.
 
     A directive without a query stands for the statement itself; without
     parameters it keeps the statement's.  Every new unit is reported at the
     statement's index, file and line, and runs on its own (never batched).
+
+    Parameters:
+        unit: the statement the hook was called for.
+        directives: what the hook returned.
+        recovery: the hook was ``on_error`` (a failure of these units is
+            not handed to it again).
+        render: renders psycopg ``Composable`` values of a directive's query.
+        check: called on each new unit (see `check_unit`).
+        split: splits a directive's query into statements.
     """
     units: list[Unit] = []
     for directive in directives:
@@ -258,10 +305,16 @@ def directive_units(
                 for source in read_sources(
                     query, interpret_as_file=False, render=render
                 )
-                for st in split_statements(source.text)
+                for st in split(source.text)
             ]
         for stmt in stmts:
-            new = Unit(unit.index, stmt, _classify(stmt), params, label=directive.label)
+            new = Unit(
+                unit.index,
+                stmt,
+                classify_statement(stmt),
+                params,
+                label=directive.label,
+            )
             new.ends = stmt.kind == "sql" and ends_batch(stmt.text)
             new.skip, new.recovery, new.transformed = directive.skip, recovery, True
             new.single, new.counted = True, False
