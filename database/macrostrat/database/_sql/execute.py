@@ -17,7 +17,8 @@ Frames, by `Scope`:
   first failure ends the message (the server skips the rest), so statements
   before it are committed and statements after it never ran.  The block the
   failure aborted is rolled back by a ``ROLLBACK`` at the head of the next
-  message (no round trip of its own).  A deferred
+  message (no round trip of its own).  A message of one plain statement is
+  sent as it is, as psql sends it (after that ``ROLLBACK``, if one is due).  A deferred
   constraint that fails at a statement's COMMIT is that statement's failure,
   as in ``psql``.
 ``BLOCK`` (inside a transaction: the SQL's own ``BEGIN`` block, or an
@@ -156,7 +157,18 @@ def _frame(
         parts.append(piece)
         pos += len(piece)
 
-    if scope is Scope.AUTO:
+    if scope is Scope.AUTO and n == 1:
+        # One plain statement: sent as it is (as psql sends it), after the
+        # ROLLBACK of a block a failed message left aborted, if any.
+        head = 0
+        if rollback:
+            add("ROLLBACK" + _SEP)
+            head = 1
+        offsets.append(pos)
+        slots.append(head)
+        add(texts[0])
+        total = head + 1
+    elif scope is Scope.AUTO:
         head = 1
         if rollback:
             add("ROLLBACK" + _SEP)

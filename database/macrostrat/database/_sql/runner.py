@@ -292,9 +292,16 @@ class Run(RunBase):
             if not ready(unit, queue):
                 continue
             scope = self._scope()
-            if queue and self._batching(scope) and self._batchable(unit, scope):
+            # After a failed message, a plain statement goes framed even alone:
+            # the ROLLBACK of the aborted block then rides along with it.
+            due = self._ex.rollback_due
+            if (
+                (queue or due)
+                and self._batching(scope)
+                and self._batchable(unit, scope)
+            ):
                 batch = self._collect(unit, queue, scope)
-                if len(batch) > 1:
+                if len(batch) > 1 or due:
                     yield from self._run_batch(batch, scope, queue)
                     continue
             yield from self._run_single(unit, scope, queue)
