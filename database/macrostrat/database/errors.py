@@ -215,7 +215,9 @@ class ExecutionError(StatementError, _sa.StatementError):
             ``__cause__``.
         statement: the statement's text.
         params: its parameters, as SQLAlchemy keeps them.
-        index, source, line: see `StatementError`.
+        index: the statement's position in the run (see `StatementError`).
+        source: the file it came from, or None.
+        line: its first line there.
 
     Attributes:
         index, source, line, statement: see `StatementError` (``statement`` is
@@ -319,7 +321,10 @@ class BindParameterError(ProgrammingError, ValueError):
 
     Raised (whatever ``raise_errors`` says) for a missing named parameter, a
     wrong number of positional parameters, mixed placeholder styles in one
-    statement, or a ``{name}`` whose value is not a psycopg ``Composable``.
+    statement, a ``{name}`` whose value is not a psycopg ``Composable`` (or
+    whose rendering would end the literal, body or comment it stands in), or
+    a named parameter that appears only inside a dollar-quoted body, where
+    the server would not bind it.
     It is also a ``sqlalchemy.exc.StatementError`` (what SQLAlchemy raised for
     a missing bind value), a ``sqlalchemy.exc.ProgrammingError`` (what it
     raised for a wrong number of parameters) and a ``ValueError``.  Its
@@ -327,7 +332,10 @@ class BindParameterError(ProgrammingError, ValueError):
 
     Parameters:
         message: the whole message.
-        index, source, line, statement: see `StatementError`.
+        index: the statement's position in the run (see `StatementError`).
+        source: the file it came from, or None.
+        line: its first line there.
+        statement: its text.
         parameter: the name of the offending parameter, or None.
 
     Attributes:
