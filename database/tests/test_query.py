@@ -570,7 +570,10 @@ def test_weakness_7_engine_keeps_every_option(qdb: Database) -> None:
     batched = run_sql(qdb.engine, script)[0].one()
     assert "SELECT 2" in batched[0]  # one message for both
     alone = run_sql(qdb.engine, script, use_transaction=False)
-    query, txid = alone[0].one()
-    assert "SELECT 2" not in query  # each statement sent on its own
+    assert "SELECT 2" not in alone[0].one()[0]  # each statement sent on its own
     # Either way each statement is its own transaction, as under psql.
-    assert txid != batched[1]
+    for options in ({}, {"use_transaction": False}):
+        first, second = run_sql(
+            qdb.engine, "SELECT txid_current(); SELECT txid_current()", **options
+        )
+        assert first.scalar() != second.scalar()

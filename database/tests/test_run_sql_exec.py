@@ -22,8 +22,15 @@ from psycopg import sql
 from sqlalchemy import Engine, text
 
 from macrostrat.database import Database
+from macrostrat.database._sql.options import parse_options
+from macrostrat.database._sql.runner import Run
 from macrostrat.database.errors import StatementError, StatementNotAllowedError
-from macrostrat.database.query import run_fixtures, run_query, run_sql
+from macrostrat.database.query import (
+    StatementDirective,
+    run_fixtures,
+    run_query,
+    run_sql,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "run_sql"
 
@@ -476,3 +483,139 @@ def test_batching_resumes_after_failures(db: Database) -> None:
     res = run_sql(db.engine, f"{failing};\n{plain};\nSELECT current_query()")
     assert len(res.failed) == 3
     assert "SELECT 39" in res[-1].scalar()  # sent in one message with others
+
+
+# -- review findings: the truth after faults, hooks, psycopg's state ------------
+
+
+def test_a_lost_commit_of_the_sqls_own_block_leaves_its_statements_unknown(
+    db: Database, serial: str
+) -> None:
+    """The block's COMMIT was in flight: its statements are not "rolled back"."""
+    import socket
+
+    run_sql(
+        db.engine,
+        "CREATE OR REPLACE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql "
+        "AS $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$;"
+        "CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON s DEFERRABLE INITIALLY "
+        "DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()",
+        raise_errors=True,
+    )
+    with db.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        sock = socket.socket(fileno=os.dup(raw.pgconn.socket))
+        timer = threading.Timer(0.5, sock.shutdown, (socket.SHUT_RDWR,))
+        timer.start()
+        # The runner itself, to read the outcomes after it raised.
+        run = Run(
+            conn,
+            "BEGIN;\nINSERT INTO s(v) VALUES ('a');\nCOMMIT;",
+            None,
+            parse_options({}, function="run_sql"),
+        )
+        try:
+            with pytest.raises(sa_exc.OperationalError, match="unknown"):
+                list(run)
+        finally:
+            timer.join()
+            sock.close()
+        seen = run.outcomes()
+    assert [o.status for o in seen] == ["unknown", "unknown", "unknown"]
+    time.sleep(1.5)  # the server finishes the COMMIT on its own
+    assert rows(db) == [(1, "a")]  # "rolled back" would have been a lie
+
+
+def test_a_failed_commit_of_the_sqls_own_block_rolls_its_statements_back(
+    db: Database, serial: str
+) -> None:
+    run_sql(
+        db.engine,
+        "CREATE TABLE d (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)",
+        raise_errors=True,
+    )
+    try:
+        res = run_sql(
+            db.engine,
+            "BEGIN; INSERT INTO s(v) VALUES ('a'); INSERT INTO d VALUES (1), (1); "
+            "COMMIT; INSERT INTO s(v) VALUES ('b')",
+        )
+        statuses = [o.status for o in res.outcomes]
+        assert statuses == [
+            "rolled_back",
+            "rolled_back",
+            "rolled_back",
+            "failed",
+            "committed",
+        ]
+        assert rows(db) == [(2, "b")]
+    finally:
+        run_sql(db.engine, "DROP TABLE d")
+
+
+def test_hooks_and_the_end_of_a_run_see_a_usable_connection(
+    db: Database, table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a failed batch the aborted block is rolled back before a hook runs."""
+    seen: list[object] = []
+
+    def hook(ctx: object, err: object, conn: object) -> None:
+        seen.append(run_query(conn, "SELECT count(*) FROM t").scalar())
+        return None
+
+    res = run_sql(db.engine, inserts(1, 1, 2), on_error=hook)
+    assert seen == [1]
+    assert [o.status for o in res.outcomes] == ["committed", "failed", "committed"]
+    with caplog.at_level("WARNING", logger="macrostrat.database.query"):
+        run_sql(db.engine, inserts(3, 3))  # the run ends on a failed message
+    assert not [r for r in caplog.records if "left a transaction open" in r.message]
+
+
+def test_on_error_recovers_inside_an_atomic_run(db: Database, table: str) -> None:
+    def skip(ctx: object, err: object, conn: object) -> list[StatementDirective]:
+        return [StatementDirective(skip=True)]
+
+    res = run_sql(db.engine, inserts(1, 1, 2), atomic=True, on_error=skip)
+    assert [o.status for o in res.outcomes] == [
+        "committed",
+        "failed",
+        "skipped",
+        "committed",
+    ]
+    assert ids(db) == [1, 2]
+
+
+def test_a_session_ended_by_the_server_is_reported_with_the_servers_reason(
+    db: Database,
+) -> None:
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("SET idle_session_timeout = '100ms'")
+        conn.commit()
+        time.sleep(0.5)
+        with pytest.raises(sa_exc.OperationalError) as info:
+            run_sql(conn, "SELECT 1; SELECT 2")
+    assert info.value.orig.sqlstate == "57P05"  # type: ignore[union-attr]
+
+
+def test_deallocate_and_discard_reach_psycopgs_prepared_statements(
+    db: Database,
+) -> None:
+    db.reset_session()
+    for i in range(7):  # psycopg prepares it from the 5th run on
+        db.session.execute(text("SELECT 1 + :x"), {"x": i})
+    db.session.commit()
+    for statement in ("DEALLOCATE ALL", "DISCARD ALL"):
+        db.run_sql(statement, raise_errors=True)
+        for i in range(7):
+            assert db.session.execute(text("SELECT 1 + :x"), {"x": i}).scalar() == 1 + i
+        db.session.commit()
+    db.reset_session()
+
+
+def test_copy_to_stdout_with_a_comment_before_stdout(db: Database, table: str) -> None:
+    res = run_sql(
+        db.engine, "INSERT INTO t VALUES (1); COPY t TO /* here */ STDOUT; SELECT 2"
+    )
+    assert res[1].copy_data == b"1\n"
+    assert res[2].scalar() == 2

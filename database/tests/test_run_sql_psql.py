@@ -69,6 +69,7 @@ import sys
 import threading
 import time
 import warnings
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,7 +80,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy import make_url
 
-from macrostrat.database import create_engine
+from macrostrat.database import Database, create_engine
 from macrostrat.database.query import run_sql
 from macrostrat.dinosaur.testing import clone_database
 
@@ -404,15 +405,22 @@ def _run_sql_failure(
 
 
 def observe_run_sql(url: str, path: Path, mode: str, script: Script) -> Observed:
-    """Run ``path`` with run_sql in ``mode`` into ``url``."""
+    """Run ``path`` with run_sql in ``mode`` into ``url``.
+
+    Every other script goes through a `Database` (its session connection)
+    rather than an engine's own connection.
+    """
     failures: list[Failure] = []
     problems: list[str] = []
     engine = create_engine(url)
+    through: Any = engine
+    if zlib.crc32(str(script.seed).encode()) % 2:
+        through = Database(engine)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                res = run_sql(engine, path, **RUN_SQL_OPTIONS[mode])
+                res = run_sql(through, path, **RUN_SQL_OPTIONS[mode])
             except Exception as exc:
                 if mode == "continue" or not hasattr(exc, "index"):
                     problems.append(f"run_sql raised {type(exc).__name__}: {exc}")
@@ -440,6 +448,8 @@ def observe_run_sql(url: str, path: Path, mode: str, script: Script) -> Observed
                 if mode != "continue" and failures:
                     problems.append("raise_errors=True returned failed outcomes")
     finally:
+        if isinstance(through, Database):
+            through.cleanup()  # psql ends its session too
         engine.dispose()
     return Observed("run_sql", failures, problems=problems)
 

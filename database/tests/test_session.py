@@ -10,10 +10,11 @@ reaches another user of the pool.
 
 from __future__ import annotations
 
-import gc
+import os
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -168,29 +169,66 @@ def test_each_thread_has_its_own_session(fresh: Database) -> None:
     db.session.commit()
 
 
-def test_a_finished_threads_session_never_returns_to_the_pool(
+def test_a_finished_threads_session_is_released_at_once_and_stays_private(
     db: Database, owner: str
 ) -> None:
-    app = Database(db.engine.url, pool_size=1, max_overflow=1)
+    app = Database(db.engine.url, pool_size=2, max_overflow=0)
     login = login_role(app)
+    pool = app.engine.pool
 
     def work() -> None:
         app.run_sql("SET ROLE {role}", {"role": Identifier(owner)})
         assert app.run_query("SELECT current_user").scalar() == owner
-        # The thread ends without cleanup(): its session connection is
-        # given back by the garbage collector.
+        # The thread ends without cleanup().
 
-    thread = threading.Thread(target=work)
-    thread.start()
-    thread.join()
-    del thread
-    gc.collect()
     try:
-        for _ in range(3):  # every connection the pool hands out is clean
+        for _ in range(4):  # more threads than the pool has connections
+            thread = threading.Thread(target=work)
+            thread.start()
+            thread.join()
+            assert pool.checkedout() == 0  # released when the thread ended
+        for _ in range(3):  # and no connection the pool hands out has the role
             with app.engine.connect() as conn:
                 assert conn.execute(text("SELECT current_user")).scalar() == login
     finally:
         app.cleanup()
+
+
+def test_a_dropped_database_releases_its_session_connections(db: Database) -> None:
+    engine = create_engine(db.engine.url, pool_size=2, max_overflow=0)
+    try:
+        for _ in range(5):  # more Database objects than the pool has connections
+            Database(engine).run_sql("SET application_name = 'short_lived'")
+            assert engine.pool.checkedout() == 0
+    finally:
+        engine.dispose()
+
+
+def test_many_open_files_do_not_reset_the_session(fresh: Database) -> None:
+    """Descriptors above 1023 (select()'s limit) are watched like any other."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 1400
+    if hard != resource.RLIM_INFINITY and hard < want:
+        pytest.skip(f"requires a file-descriptor limit of {want} (hard limit {hard})")
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        fresh.reset_session()
+        fresh.run_sql("SET search_path = pg_catalog")
+        assert fresh.session_connection().connection.dbapi_connection.fileno() > 1023
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", SessionResetWarning)
+            assert fresh.run_query("SHOW search_path").scalar() == "pg_catalog"
+            fresh.session.commit()
+    finally:
+        for fd in spare:
+            os.close(fd)
+        fresh.reset_session()
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_a_lost_session_is_reset_and_the_next_call_says_so(

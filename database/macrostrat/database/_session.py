@@ -12,9 +12,11 @@ sets, the next one sees, as with upstream and ``psql``.
 A session connection is checked out of the engine's pool and holds one of
 its slots while kept (reflection, COPY loads and ``run_with_retry`` draw
 other connections from the pool, so a pool of one connection is too small).
-It never goes back to the pool for someone else: a released one is closed,
-and one the garbage collector returns (its thread ended) is discarded by the
-pool at its next checkout, so no role or setting can leak to another user.
+It is released when its thread ends (the thread's local storage frees it
+at once) or when its `Database` is dropped, and it never goes back to the
+pool for someone else: a released one is closed, and a pooled connection
+that carried a session is discarded if the pool ever hands it out again, so
+no role or setting can leak to another user.
 
 Only a lost connection ends a session early.  The next use notices (the
 connection was invalidated, or the server closed it while it was idle: a
@@ -29,6 +31,7 @@ import logging
 import select
 import threading
 import warnings
+import weakref
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
@@ -75,13 +78,22 @@ def _closed_by_server(raw: Any) -> bool:
     if pgconn is None:  # another driver (SQLite): nothing to look at
         return False
     try:
-        readable, _, _ = select.select([pgconn.socket], [], [], 0)
-        if readable:
+        if _readable(pgconn.socket):
             pgconn.consume_input()
     except Exception as exc:
         log.debug("the session connection is not readable: %s", exc)
         return True
     return bool(pgconn.status != 0)  # not CONNECTION_OK
+
+
+def _readable(fd: int) -> bool:
+    """Whether ``fd`` has something to read now (``poll``: any descriptor number)."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([fd], [], [], 0)  # Windows: no FD_SETSIZE limit
+    return bool(readable)
 
 
 def _refuse_used_session(dbapi_connection: Any, record: Any, proxy: Any) -> None:
@@ -105,6 +117,46 @@ def _watch_pool(engine: Engine) -> None:
         _LISTENING.add(id(pool))
 
 
+def _close(conn: Connection) -> None:
+    """Close a session connection for good (never back to the pool as is)."""
+    try:
+        if not conn.closed and not conn.invalidated:
+            conn.invalidate()
+    except Exception as exc:  # cleaning up must not hide the real error
+        log.debug("invalidating the session connection failed: %s", exc)
+    try:
+        conn.close()
+    except Exception as exc:
+        log.debug("closing the session connection failed: %s", exc)
+
+
+class _Held:
+    """One thread's session connection; closes it when the thread's locals go.
+
+    Referenced only from the thread's ``threading.local`` storage, so when the
+    thread ends it is freed at once (no garbage collection needed) and gives
+    its pool slot back.
+    """
+
+    __slots__ = ("__weakref__", "conn", "driver", "generation")
+
+    def __init__(self) -> None:
+        self.conn: Connection | None = None
+        self.driver: Any = None
+        self.generation = 0
+
+    def close(self) -> None:
+        conn, self.conn, self.driver = self.conn, None, None
+        if conn is not None:
+            _close(conn)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+
 class SessionConnections:
     """One session connection per thread for one `Database` (see the module docstring).
 
@@ -115,41 +167,46 @@ class SessionConnections:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._local = threading.local()
+        self._all: weakref.WeakSet[_Held] = weakref.WeakSet()
+
+    def _held(self) -> _Held:
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is None:
+            held = self._local.held = _Held()
+            self._all.add(held)
+        return held
 
     def current(self) -> Connection | None:
         """This thread's session connection, if it has one (nothing is opened)."""
-        return getattr(self._local, "conn", None)
+        held: _Held | None = getattr(self._local, "held", None)
+        return held.conn if held is not None else None
 
     def get(self) -> Connection:
         """This thread's session connection, opened or restarted if needed."""
-        conn = self.current()
+        held = self._held()
+        conn = held.conn
         if conn is None or conn.closed:
-            conn = self._open()
-        elif self._lost(conn, self._local.driver):
-            conn = self._restart(conn)
+            conn = self._open(held)
+        elif conn.invalidated or _closed_by_server(held.driver):
+            conn = self._restart(held)
         return conn
 
     @property
     def generation(self) -> int:
         """How many session connections this thread has opened (restarts included)."""
-        return int(getattr(self._local, "generation", 0))
+        held: _Held | None = getattr(self._local, "held", None)
+        return held.generation if held is not None else 0
 
-    def _open(self) -> Connection:
+    def _open(self, held: _Held) -> Connection:
         _watch_pool(self.engine)
         conn = self.engine.connect()
         conn.info[SESSION_MARK] = True
-        self._local.conn = conn
-        self._local.driver = conn.connection.dbapi_connection
-        self._local.generation = self.generation + 1
+        held.conn = conn
+        held.driver = conn.connection.dbapi_connection
+        held.generation += 1
         return conn
 
-    def _lost(self, conn: Connection, driver: Any) -> bool:
-        """Whether the session's connection was lost."""
-        if conn.invalidated:
-            return True
-        return _closed_by_server(driver)
-
-    def _restart(self, conn: Connection) -> Connection:
+    def _restart(self, held: _Held) -> Connection:
         """Replace a lost session connection and say that the session was reset."""
         message = (
             "the database session's connection was lost; a new session was "
@@ -159,29 +216,19 @@ class SessionConnections:
         )
         log.warning(message)
         warnings.warn(message, SessionResetWarning, stacklevel=4)
-        self._close(conn)
-        return self._open()
-
-    @staticmethod
-    def _close(conn: Connection) -> None:
-        """Close a session connection for good (never back to the pool as is)."""
-        try:
-            if not conn.closed and not conn.invalidated:
-                conn.invalidate()
-        except Exception as exc:  # cleaning up must not hide the real error
-            log.debug("invalidating the session connection failed: %s", exc)
-        try:
-            conn.close()
-        except Exception as exc:
-            log.debug("closing the session connection failed: %s", exc)
+        held.close()
+        return self._open(held)
 
     def release(self) -> None:
         """Close this thread's session connection; the next use starts a new session."""
-        conn = self.current()
-        self._local.conn = None
-        self._local.driver = None
-        if conn is not None:
-            self._close(conn)
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is not None:
+            held.close()
+
+    def release_all(self) -> None:
+        """Close every thread's session connection (the `Database` is being dropped)."""
+        for held in list(self._all):
+            held.close()
 
 
 class SessionOnConnection(Session):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
@@ -148,7 +149,11 @@ class Database:
         self.model_cache = None
         self._session_factory = sessionmaker(bind=self.engine)
         self._connections = SessionConnections(self.engine)
-        self._scoped = scoped_session(self._new_session)
+        # No reference back to this object: a dropped Database is freed (and
+        # its session connections closed) at once, not at a garbage collection.
+        self._scoped = scoped_session(
+            functools.partial(SessionOnConnection, self._connections)
+        )
         self._sessions = SessionStack()
         self._inspector: Inspector | None = None
         self._table_cache: dict[tuple[str, str], Table] = {}
@@ -161,10 +166,6 @@ class Database:
         return f"<Database {self.engine.url.render_as_string(hide_password=True)}>"
 
     # -- sessions ----------------------------------------------------------
-
-    def _new_session(self) -> Session:
-        """A default session, working on this thread's session connection."""
-        return SessionOnConnection(self._connections)
 
     def _default_session(self) -> Session:
         """This thread's default session; its connection checked (see `SessionConnections`)."""
@@ -196,7 +197,10 @@ class Database:
         Everything ``db.session``, `run_sql`, `run_query` and `transaction`
         do outside an explicit ``connection=`` runs on it, so session state
         (``SET ROLE``, ``search_path``, temporary tables) carries over from
-        one call to the next, as in ``psql``.
+        one call to the next, as in ``psql``.  Statements you execute on it
+        begin a transaction, as on any SQLAlchemy ``Connection``: commit or
+        roll it back, or later `run_sql` calls join it (and nothing they do
+        is committed until you do).
         """
         return self._connections.get()
 
@@ -259,7 +263,9 @@ class Database:
                 has a transaction; it is not closed). Default: inside another
                 `transaction`/`savepoint` block of this thread, that block's
                 connection (so the inner block is a SAVEPOINT of the outer one);
-                otherwise a new connection, closed on exit.
+                otherwise this thread's session connection (it sees what the
+                session set, and stays open), or, when the default session has
+                uncommitted work, a new connection, closed on exit.
             raise_errors: re-raise the block's exception (after rolling back).
 
         Raises:
@@ -883,7 +889,14 @@ class Database:
         self.cleanup()
 
     def __del__(self) -> None:
-        # Only an engine this object created is disposed, and never noisily.
+        # Session connections go back to the pool (closed); only an engine
+        # this object created is disposed, and never noisily.
+        connections = getattr(self, "_connections", None)
+        if connections is not None:
+            try:
+                connections.release_all()
+            except Exception:
+                pass
         if getattr(self, "_owns_engine", False):
             try:
                 self.engine.dispose(close=True)

@@ -146,8 +146,10 @@ def run_sql(
                 as is) or a list of `StatementDirective`; runs just before
                 each statement (batching is off, so it sees earlier effects).
             on_error: ``fn(StatementContext, error, connectable)`` called once
-                after a statement failed and was rolled back; a list of
-                directives is run instead and the error is not raised.
+                after a statement failed and was undone (in an atomic run or
+                the caller's transaction, to its savepoint; inside the SQL's
+                own ``BEGIN`` block, that block is aborted, as under psql); a
+                list of directives is run instead and the error is not raised.
             ensure_single_query (False): raise ValueError for several statements.
             has_server_binds (None): True: only ``%s``/``%(name)s`` bind;
                 False: only ``:name`` binds; None: per statement.

@@ -57,6 +57,7 @@ from __future__ import annotations
 import bisect
 import enum
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -217,6 +218,40 @@ def _begin_command(raw: psycopg.Connection[Any]) -> str:
     return " ".join(parts)
 
 
+_CLEARS_PREPARED = re.compile(rb"^(?:DROP|ALTER|ROLLBACK|DISCARD ALL|DEALLOCATE ALL)\b")
+
+
+def _forget_stale_prepared(raw: psycopg.Connection[Any], reply: Reply) -> None:
+    """Do what psycopg does when it sees these commands: drop its prepared cache.
+
+    psycopg prepares statements it runs often (``prepare_threshold``) and
+    forgets them after a ``DROP``, ``ALTER``, ``ROLLBACK``, ``DISCARD ALL`` or
+    ``DEALLOCATE ALL`` it ran itself, which may invalidate or remove them.
+    Messages sent here bypass psycopg, so its cache is told here (through its
+    private ``_prepared``; nothing happens when it prepared nothing).
+    """
+    prepared = getattr(raw, "_prepared", None)
+    if prepared is None or not getattr(prepared, "_names", None):
+        return
+    for res in reply.results:
+        tag = res.command_status
+        if tag and _CLEARS_PREPARED.match(tag):
+            prepared.clear()
+            return
+
+
+_PARSER_FILES = frozenset({"scan.l", "gram.y", "parser.c", "scansup.c"})
+
+
+def _parse_error(err: BaseException) -> bool:
+    """Whether the server's raw parser raised ``err`` (then nothing ran)."""
+    diag = getattr(err, "diag", None)
+    source = getattr(diag, "source_file", None) if diag is not None else None
+    if source:
+        return source in _PARSER_FILES
+    return getattr(err, "sqlstate", None) == "42601"
+
+
 def _position(err: BaseException) -> int | None:
     """The server's 0-based error position in the sent text, or None."""
     diag = getattr(err, "diag", None)
@@ -306,7 +341,9 @@ class Executor:
             if reply.error is not None:
                 err = result_error(raw, reply.results[reply.error])
                 raise ExecutorError(f"BEGIN failed: {err}") from err
-        return send_query(raw, text)
+        reply = send_query(raw, text)
+        _forget_stale_prepared(raw, reply)
+        return reply
 
     def _simple(self, text: str) -> None:
         """Run our own statement(s); raise `ExecutorError` if they fail."""
@@ -346,6 +383,16 @@ class Executor:
         except (psycopg.Error, ExecutorError) as exc:
             log.debug("releasing the runner's savepoint failed: %s", exc)
         self.savepoint_open = False
+
+    def settle(self) -> None:
+        """Roll back now the block a failed message left aborted, if any.
+
+        (Normally that ``ROLLBACK`` rides along with the next message.)
+        """
+        if self.rollback_due and not (self.raw.closed or self.raw.broken):
+            self.rollback_due = False
+            if self.status == TransactionStatus.INERROR:
+                self._simple("ROLLBACK")
 
     def abort_transaction(self) -> None:
         """Make a failure under our savepoint abort the transaction itself.
@@ -438,7 +485,9 @@ class Executor:
             err = result_error(self.raw, results[reply.error])
             if (
                 reply.error == 0
-                and getattr(err, "sqlstate", "") not in _INTERNAL_STATES
+                and slots[0] > 0
+                and reply.lost is None
+                and _parse_error(err)
             ):
                 # Nothing ran: the message did not parse.
                 out.unparsed = True
@@ -451,7 +500,12 @@ class Executor:
                 self._after_failure(scope, parsed=False)
                 return out
             if done >= n or reply.error < slots[done]:
-                self._check_frame(reply, reply.error, frame.text)
+                # One of our own statements failed: only when the session
+                # ended or the query was cancelled (then statement ``done``
+                # never ran) is that not a bug.
+                ended = reply.lost is not None or self.raw.closed or self.raw.broken
+                if done >= n or not (ended or isinstance(err, pg_errors.QueryCanceled)):
+                    self._check_frame(reply, reply.error, frame.text)
             out.failed = done
             out.error = err
             out.offset = frame.offsets[done]

@@ -84,7 +84,7 @@ StatementClass = Literal[
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 _BLANKS = re.compile(r"\s*")
-_STDOUT = re.compile(r"(?is)\bto\s+stdout\b")
+_STDOUT = re.compile(r"(?is)\bto(?:\s|/\*.*?\*/|--[^\n]*(?:\n|$))+stdout\b")
 _TX_SETTING = re.compile(
     r"(?i)^set\s+(?:local\s+|session\s+)?"
     r"transaction_(?:isolation|read_only|deferrable)\b"

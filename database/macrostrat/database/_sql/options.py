@@ -85,8 +85,11 @@ RecoveryFn = Callable[
     [StatementContext, BaseException, Any], "list[StatementDirective] | None"
 ]
 """``on_error(ctx, err, connectable)``: called once after a statement failed
-and was rolled back; a list of directives is run instead and the error is
-not raised; None lets the error through."""
+and was undone (its own transaction rolled back; inside the caller's
+transaction or an atomic run, rolled back to its savepoint; inside the SQL's
+own ``BEGIN`` block the block is aborted, as under psql); a list of
+directives is run instead and the error is not raised; None lets the error
+through."""
 
 
 @dataclass

@@ -127,6 +127,8 @@ class Run(RunBase):
         fatal = is_fatal(orig, raw)
         if raw.closed or raw.broken:
             self._target.invalidate()
+        elif self.opts.on_error is not None:
+            self._ex.settle()  # the hook gets a usable connection
         self._failed(unit, err, queue, fatal=fatal, status=status)
 
     def _track_savepoints(self, unit: Unit, result: QueryResult) -> None:
@@ -164,9 +166,19 @@ class Run(RunBase):
             if target.began and not ex.raw.closed and not ex.raw.broken:
                 ex.raw.rollback()  # nothing but this statement was in it
             status: OutcomeStatus = "failed"
+            note = ""
             if self._lost_in_flight(orig, unit, scope):
                 status = "unknown"
-            self._fail(unit, orig, ex.sent_offset, queue, status=status)
+                note = (
+                    " (the connection was lost while it was in flight: whether "
+                    "it was committed is unknown)"
+                )
+            if unit.cls == "end" and self._own:
+                if status == "unknown":
+                    self._settle_pending("unknown")  # the block's fate is its fate
+                elif ex.status == TransactionStatus.IDLE:
+                    self._settle_pending("rolled_back")  # e.g. a deferred check
+            self._fail(unit, orig, ex.sent_offset, queue, note=note, status=status)
             return
         status = "committed" if scope is Scope.AUTO else "executed"
         if unit.cls == "begin":
@@ -192,9 +204,11 @@ class Run(RunBase):
         lost, and only the server knows (it did not say: no error came back).
         """
         raw = self._ex.raw
-        if not (raw.closed or raw.broken) or getattr(orig, "sqlstate", None):
+        if not (raw.closed or raw.broken):
             return False
-        return scope is Scope.AUTO or unit.cls == "end"
+        if unit.cls == "end":
+            return True  # even with an error: the commit may have happened first
+        return scope is Scope.AUTO and not getattr(orig, "sqlstate", None)
 
     def _run_batch(
         self, batch: list[Unit], scope: Scope, queue: deque[Unit]
@@ -226,6 +240,8 @@ class Run(RunBase):
         assert out.failed is not None
         assert out.error is not None
         queue.extendleft(reversed(batch[out.failed + 1 :]))
+        if self.opts.yield_results:
+            self._ex.settle()  # the consumer may use the connection meanwhile
         yield from out.results
         self._fail(batch[out.failed], out.error, out.offset, queue)
 
@@ -234,11 +250,18 @@ class Run(RunBase):
     ) -> None:
         """The connection failed during a batch: record what is known, raise."""
         rest = batch[done:]
-        if not rest:
-            rest = batch[-1:]
-        first = rest[0]
         error = out.error if out.error is not None else out.lost
         assert error is not None
+        if not rest:  # every statement completed; then the connection went
+            self._target.invalidate()
+            raise self._statement_error(
+                batch[-1],
+                error,
+                note=" (after it completed: the connection was lost before the "
+                "reply to its message ended; it and every statement before it "
+                "are committed)",
+            )
+        first = rest[0]
         if scope is Scope.AUTO and out.error is None:
             # Results may have been lost with the connection: statements from
             # here on may have run, and been committed, or not.
@@ -312,7 +335,12 @@ class Run(RunBase):
         """Open the connection (see `connect.open_target`), its executor and binder."""
         self._target = open_target(self.connectable, join=self.join)
         self._ex = Executor(
-            self._target.raw, undo_each=self._target.joined and not self.opts.atomic
+            self._target.raw,
+            # A failure undoes only itself in the caller's transaction, and in
+            # an atomic run whose on_error hook may recover from it.
+            undo_each=self._target.joined
+            if not self.opts.atomic
+            else self.opts.on_error is not None,
         )
         self._bind = Binder(self._render, self.opts.has_server_binds)
 
@@ -398,6 +426,9 @@ class Run(RunBase):
                 self._settle_pending("rolled_back")
             return
         if ex.status == TransactionStatus.IDLE:
+            return
+        if ex.rollback_due:  # the block of our failed message, not the SQL's
+            ex.settle()
             return
         self._log_left_open(finished)
         try:
