@@ -619,3 +619,16 @@ def test_copy_to_stdout_with_a_comment_before_stdout(db: Database, table: str) -
     )
     assert res[1].copy_data == b"1\n"
     assert res[2].scalar() == 2
+
+
+def test_a_statement_timeout_is_an_ordinary_failure(db: Database, table: str) -> None:
+    """As under psql -f: the run goes on after a statement that timed out."""
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("SET statement_timeout = '50ms'")
+        conn.commit()
+        res = run_sql(conn, "SELECT pg_sleep(1); INSERT INTO t VALUES (1)")
+        conn.exec_driver_sql("RESET statement_timeout")
+        conn.commit()
+    assert [o.status for o in res.outcomes] == ["failed", "committed"]
+    assert res.failed[0].error.orig.sqlstate == "57014"  # type: ignore[union-attr]
+    assert ids(db) == [1]

@@ -26,7 +26,7 @@ the whole session after every statement):
   first failure rolls everything back and is raised.
 
 Errors: a failed statement raises (with ``raise_errors=True``, or always for a
-cancelled query or a lost connection) an exception that is both a
+query cancelled on request or a lost connection) an exception that is both a
 `macrostrat.database.errors.StatementError` (index, file, line, text) and the
 SQLAlchemy error SQLAlchemy would have raised (``err.orig`` is the driver's
 error, ``err.orig.sqlstate`` its SQLSTATE on PostgreSQL).  Otherwise it is
@@ -134,7 +134,8 @@ def run_sql(
         **options:
             raise_errors (False): raise the first error and run nothing after
                 it (``psql -v ON_ERROR_STOP=1``) instead of reporting it and
-                going on (``psql``'s default).  Cancelled queries, a lost
+                going on (``psql``'s default).  Queries cancelled on request
+                (a ``statement_timeout`` is an ordinary failure), a lost
                 connection, Ctrl-C and parameter errors always raise.
             atomic (False): one transaction for the whole run (``psql -1``).
             output_mode (``"none"``, or ``"summary"`` when ``output_file`` is

@@ -99,9 +99,16 @@ class ExecutorError(RuntimeError):
 
 
 def is_fatal(err: BaseException, raw: psycopg.Connection[Any]) -> bool:
-    """True for errors that must stop a run: cancellation or a lost connection."""
+    """True for errors that must stop a run: a cancel or a lost connection.
+
+    A statement cancelled by ``statement_timeout`` is an ordinary failure (psql
+    goes on after it); one cancelled on request (Ctrl-C, ``cancel()``,
+    ``pg_cancel_backend``) stops the run.
+    """
     if isinstance(err, pg_errors.QueryCanceled):
-        return True
+        diag = getattr(err, "diag", None)
+        message = getattr(diag, "message_primary", None) or str(err)
+        return "statement timeout" not in message
     return bool(raw.closed or raw.broken)
 
 
