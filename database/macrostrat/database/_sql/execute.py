@@ -67,6 +67,7 @@ from psycopg import errors as pg_errors
 from psycopg.adapt import Transformer
 from psycopg.pq import TransactionStatus
 
+from ..errors import MacrostratDatabaseError
 from .results import QueryResult
 from .wire import Reply, query_result, result_error, send_query
 
@@ -94,8 +95,12 @@ class Scope(enum.Enum):
     transaction, or ``use_transaction=False``)."""
 
 
-class ExecutorError(RuntimeError):
-    """The executor's own framing failed (a bug): the state is unknown."""
+class ExecutorError(MacrostratDatabaseError, RuntimeError):
+    """A statement of the runner's own failed (a bug): the state is unknown.
+
+    Still a `macrostrat.database.errors.MacrostratDatabaseError`, so callers
+    that catch the package's errors catch it too.
+    """
 
 
 def is_fatal(err: BaseException, raw: psycopg.Connection[Any]) -> bool:
