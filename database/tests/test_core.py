@@ -179,6 +179,14 @@ def fake_query(
             return _n
 
         setattr(module, name, func)
+
+    def run_one(
+        conn: Any, sql: Any, params: Any, kw: dict[str, Any], *, join: bool
+    ) -> str:
+        calls.append(("run_query", conn, sql, params, kw))
+        return "run_query"
+
+    module.run_one = run_one  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "macrostrat.database.query", module)
     return calls
 

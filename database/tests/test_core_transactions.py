@@ -268,14 +268,32 @@ def test_savepoint_release_and_rollback(tdb: Database) -> None:
 
 
 def test_savepoint_never_commits_the_outer_transaction(tdb: Database) -> None:
+    """Inside the session's own transaction a savepoint commits nothing."""
+    insert(tdb, 1)()  # the default session's transaction, in progress
     with tdb.savepoint() as first:
-        insert(tdb, 1)()
-    with tdb.savepoint() as second:
         insert(tdb, 2)()
+    with tdb.savepoint() as second:
+        insert(tdb, 3)()
     assert first != second
     assert ids(tdb) == []  # pending on the default session
     tdb.session.commit()
-    assert ids(tdb) == [1, 2]
+    assert ids(tdb) == [1, 2, 3]
+
+
+def test_a_savepoint_outside_any_transaction_leaves_none_open(tdb: Database) -> None:
+    """Issue 16: it gets a transaction of its own, ended with the block."""
+    with tdb.savepoint():
+        insert(tdb, 1)()
+    assert ids(tdb) == [1]  # committed with the block
+    assert not tdb.session.in_transaction()
+    with pytest.raises(RuntimeError), tdb.savepoint():
+        insert(tdb, 2)()
+        raise RuntimeError("undo")
+    assert ids(tdb) == [1]
+    with tdb.engine.connect() as other:  # nothing holds a lock on t
+        other.execute(text("SET lock_timeout = '2s'"))
+        other.execute(text("LOCK TABLE t IN ACCESS EXCLUSIVE MODE"))
+        other.rollback()
 
 
 def test_savepoint_recovers_from_a_failed_statement(

@@ -376,9 +376,16 @@ def test_savepoints(fdb: Database, path: Path) -> None:
         fail_in(fdb.savepoint(), lambda: fdb.run_sql("INSERT INTO t VALUES (2, 'b')"))
     with fdb.savepoint(rollback="always"):
         fdb.run_query("INSERT INTO t (name) VALUES ('c')")
-    assert committed(path) == []  # a savepoint never commits
-    fdb.session.commit()
+    # Outside a transaction each savepoint had one of its own, ended with it.
     assert committed(path) == ["a"]
+    assert not fdb.session.in_transaction()
+    fdb.run_sql("DELETE FROM t")
+    fdb.session.execute(text("INSERT INTO t (name) VALUES ('d')"))  # a transaction
+    with fdb.savepoint():
+        fdb.run_query("INSERT INTO t (name) VALUES ('e')")
+    assert committed(path) == []  # inside it, a savepoint commits nothing
+    fdb.session.commit()
+    assert committed(path) == ["d", "e"]
 
 
 def test_atomic_rolls_everything_back(fdb: Database, path: Path) -> None:
@@ -426,7 +433,7 @@ def test_when_sqlite_rolls_back_the_callers_transaction_it_raises(
 # -- run_query ------------------------------------------------------------------------
 
 
-def test_run_query_returns_a_result_and_does_not_commit(
+def test_run_query_returns_a_result_and_leaves_no_transaction_open(
     fdb: Database, path: Path
 ) -> None:
     fdb.run_sql("INSERT INTO t (name) VALUES ('a'), ('b')")
@@ -444,11 +451,15 @@ def test_run_query_returns_a_result_and_does_not_commit(
     assert ins.statusmessage == "INSERT 0 1"
     upd = fdb.run_query("UPDATE t SET name = name || '!' WHERE id < 3")
     assert (upd.rowcount, upd.statusmessage) == (2, "UPDATE 2")
-    assert committed(path) == ["a", "b"]  # left in the session's transaction
-    with pytest.raises(IntegrityError):  # undone alone; the transaction goes on
+    assert committed(path) == ["a!", "b!", "c"]  # each committed on its own
+    assert not fdb.session.in_transaction()
+    with pytest.raises(IntegrityError):
         fdb.run_query("INSERT INTO t (name) VALUES ('c')")
-    fdb.session.commit()
+    fdb.session.execute(text("UPDATE t SET name = 'x' WHERE id = 1"))
+    fdb.run_query("UPDATE t SET name = 'y' WHERE id = 2")  # joins that transaction
     assert committed(path) == ["a!", "b!", "c"]
+    fdb.session.commit()
+    assert committed(path) == ["x", "y", "c"]
 
 
 def test_run_query_errors(fdb: Database) -> None:

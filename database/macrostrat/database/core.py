@@ -211,6 +211,7 @@ class Database:
         of the old one's settings (``SET ROLE``…), temporary tables or locks.
         The connection is closed, never returned to the pool with that state.
         """
+        self._end_default_session("the session was reset", warn=False)
         try:
             self._scoped.remove()
         except OperationalError as exc:
@@ -219,7 +220,47 @@ class Database:
 
     @session.setter
     def session(self, value: Session) -> None:
+        self._end_default_session("it was replaced")
         self._scoped.registry.set(value)
+
+    def _end_default_session(self, why: str, *, warn: bool = True) -> None:
+        """Close this thread's default session before it goes away.
+
+        A transaction it still had open (ORM work never committed) would
+        otherwise stay open on the session connection, holding its locks,
+        with nobody left to end it: it is rolled back, with a warning.
+        """
+        if not self._scoped.registry.has():
+            return
+        old = self._scoped()
+        if not isinstance(old, SessionOnConnection):
+            return
+        if warn and old.in_transaction():
+            log.warning(
+                "the default session had a transaction open when %s; it was "
+                "rolled back (commit before replacing db.session to keep it)",
+                why,
+            )
+            warnings.warn(
+                f"db.session had uncommitted work when {why}; it was rolled back",
+                UserWarning,
+                stacklevel=3,
+            )
+        try:
+            old.close()
+        except OperationalError as exc:
+            log.debug("closing the replaced session failed: %s", exc)
+
+    def connection(self) -> Connection:
+        """The connection this thread's work runs on now.
+
+        Inside a `transaction` or `savepoint` block, that block's connection
+        (it sees what the block did); otherwise the session connection (see
+        `session_connection`).
+        """
+        if self._sessions.current() is not None:
+            return self._block_connection()
+        return self._connections.get()
 
     @contextmanager
     def session_scope(self, commit: bool = True) -> Iterator[Session]:
@@ -306,11 +347,16 @@ class Database:
     ) -> AbstractContextManager[str]:
         """Run a block inside ``SAVEPOINT name``; the block gets the name.
 
-        The savepoint is taken on ``connection`` or on the current session's
-        connection (which begins its transaction). On exit it is released, or
-        rolled back to when ``rollback`` is ``"always"`` or (``"on-error"``)
-        the block raised. The enclosing transaction is never committed here.
-        Exceptions from the block are always re-raised. See `SavepointScope`.
+        The savepoint is taken on ``connection``, or in the current
+        transaction: the innermost `transaction`/`savepoint` block's, or the
+        default session's when it has one in progress. Outside any
+        transaction the savepoint gets one of its own, committed (or rolled
+        back) when the block ends, so no transaction is ever left open
+        (upstream left the session's open, holding its locks). On exit the
+        savepoint is released, or rolled back to when ``rollback`` is
+        ``"always"`` or (``"on-error"``) the block raised; an enclosing
+        transaction is never committed here. Exceptions from the block are
+        always re-raised. See `SavepointScope`.
 
         Parameters:
             name: the savepoint's name (default ``sp_<n>``); any text is quoted.
@@ -323,8 +369,26 @@ class Database:
         mode = check_rollback_mode(rollback)
         if name is None:
             name = f"sp_{next(self._savepoint_ids)}"
+        if connection is None and not self.in_transaction_block():
+            session = self._default_session()
+            if not session.in_transaction():
+                # Nothing to join: a transaction of its own around the
+                # savepoint, committed at the end, so none is left open.
+                return self._savepoint_in_own_transaction(name, mode)
         conn = connection if connection is not None else self.session.connection()
         return SavepointScope(conn, name, self._sessions, rollback=mode)
+
+    @contextmanager
+    def _savepoint_in_own_transaction(
+        self, name: str, mode: RollbackMode
+    ) -> Iterator[str]:
+        """`savepoint` outside any transaction: inside one of its own."""
+        with self.transaction():
+            scope = SavepointScope(
+                self._block_connection(), name, self._sessions, rollback=mode
+            )
+            with scope as entered:
+                yield entered
 
     def in_transaction_block(self) -> bool:
         """Whether this thread is inside a `transaction` or `savepoint` block."""
@@ -470,11 +534,22 @@ class Database:
         return run_sql(self._runner_session(), sql, params, **kwargs)
 
     def run_query(self, sql: Any, params: Params = None, **kwargs: Any) -> Any:
-        """Run one statement in the current session and return its result (see `query.run_query`)."""
-        from .query import run_query
+        """Run one statement in the current session and return its result (see `query.run_query`).
+
+        Inside a `transaction`/`savepoint` block, or when the session has a
+        transaction in progress, the statement joins it (and is committed
+        with it). Otherwise it is committed on its own, as `run_sql` does,
+        and no transaction is left open (upstream left one open until the
+        next commit, holding its locks).
+        """
+        from .query import run_one
 
         params = self._setup_params(params, kwargs)
-        return run_query(self.session, sql, params, **kwargs)
+        session = self.session
+        # Join a transaction in progress (a block, or the session's ORM work);
+        # otherwise commit on its own, leaving no transaction open.
+        join = self.in_transaction_block() or session.in_transaction()
+        return run_one(session, sql, params, kwargs, join=join)
 
     def run_fixtures(self, fixtures: Any, params: Params = None, **kwargs: Any) -> Any:
         """Run SQL fixture files in the current session (see `query.run_fixtures`)."""

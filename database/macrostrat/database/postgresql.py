@@ -303,10 +303,11 @@ def table_exists(
 
     Parameters:
         db: a `Database`, ``Engine``, ``Connection`` or ``Session``.  A
-            `Database` whose session has a transaction open is asked through
-            that session (so tables it created but has not committed count);
-            otherwise through a connection of its own, so no transaction is left
-            open.
+            `Database` is asked through what it works on now: its session's
+            open transaction, the connection of the `transaction`/`savepoint`
+            block the thread is in, or its session connection (so tables it
+            created but has not committed count, and so do its temporary
+            tables and ``search_path``); no transaction is left open.
         table_name: the table's name.
         schema: its schema (default: the current schema, the first existing
             schema on the search path, usually ``public``).
@@ -317,6 +318,16 @@ def table_exists(
     session = getattr(db, "session", None)
     if isinstance(session, Session) and session.in_transaction():
         return bool(session.execute(_TABLE_EXISTS, params).scalar())
+    connection = getattr(db, "connection", None)
+    if callable(connection) and not isinstance(db, Engine):
+        # A Database: what its current block, or its session, sees.
+        conn = connection()
+        began = not conn.in_transaction()
+        try:
+            return bool(conn.execute(_TABLE_EXISTS, params).scalar())
+        finally:
+            if began:
+                conn.rollback()  # leave no transaction open
     engine = db if isinstance(db, Engine) else getattr(db, "engine", None)
     if not isinstance(engine, Engine):
         raise TypeError(

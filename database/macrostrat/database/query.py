@@ -227,6 +227,15 @@ def run_query(
         NoResultError: nothing ran: the SQL is empty, the statement was
             skipped, or it failed and ``raise_errors=False`` swallowed the error.
     """
+    return run_one(connectable, query, params, kwargs, join=True)
+
+
+def run_one(
+    connectable: Any, query: Any, params: Any, kwargs: dict[str, Any], *, join: bool
+) -> QueryResult:
+    """`run_query`, with the choice of joining: ``join=False`` on an idle
+    ``Session``/``Connection`` commits the statement on its own (what
+    ``Database.run_query`` does outside a transaction)."""
     if kwargs.get("yield_results"):
         raise InvalidOptionError(
             "run_query() returns one result; yield_results=True is not supported"
@@ -235,7 +244,7 @@ def run_query(
     opts.ensure_single_query = True
     opts.yield_results = False
     runner = SQLiteRun if is_sqlite(connectable) else Run
-    run = runner(connectable, query, params, opts, join=True)
+    run = runner(connectable, query, params, opts, join=join)
     results = _collect(run)
     if results:
         return results[-1]
