@@ -6,7 +6,14 @@ database (or ``template1`` when ``postgres`` cannot be reached, or the database
 named by ``maintenance_database=``).  The database name is always given to
 libpq, so ``PGDATABASE`` and the other libpq defaults for the database name are
 never consulted, and the maintenance connection is never opened on the database
-being created, dropped or copied.
+being created, dropped or copied.  Each operation opens its own maintenance
+connection and closes it when done: none is held while a `temporary_database`
+block runs (a session left on ``template1`` would make every ``CREATE
+DATABASE`` from the default template fail meanwhile).
+
+`temporary_database` drops on exit only a database it created; one that
+existed before is used and kept (with an `ExistingDatabaseWarning`) unless
+``drop_existing=True``.
 
 Database names are always sent as quoted identifiers (`psycopg.sql.Identifier`),
 and names longer than PostgreSQL's 63-byte limit are refused rather than
@@ -29,10 +36,15 @@ from .lifecycle import (
     drop_database,
 )
 from .readiness import connection_args, db_isready, wait_for_database
-from .temporary import template_database, temporary_database
+from .temporary import (
+    ExistingDatabaseWarning,
+    template_database,
+    temporary_database,
+)
 
 __all__ = [
     "DatabaseTarget",
+    "ExistingDatabaseWarning",
     "close_all_connections",
     "connection_args",
     "create_database",

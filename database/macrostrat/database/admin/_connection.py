@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Union
@@ -25,6 +26,9 @@ DatabaseTarget = Union[str, URL, Engine, Connection, "Database"]
 
 MAINTENANCE_DATABASES: tuple[str, ...] = ("postgres", "template1")
 """Databases tried, in order, for the maintenance connection."""
+
+DEFAULT_TEMPLATE = "template1"
+"""The database ``CREATE DATABASE`` copies when no ``TEMPLATE`` is given."""
 
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL's limit on the length of a name (NAMEDATALEN - 1), in bytes."""
@@ -132,6 +136,10 @@ def _open_maintenance(
     keeps others from using it as a template meanwhile, hence the order).  Names
     in ``avoid`` are never connected to.  If every candidate fails, the first
     failure is raised.
+
+    Callers open it for one operation and close it straight after (`_maintenance`):
+    a maintenance connection left open on ``template1`` would make every other
+    ``CREATE DATABASE`` that copies ``template1`` (the default) fail.
     """
     first_error: psycopg.OperationalError | None = None
     for dbname in _maintenance_candidates(avoid, maintenance_database):
@@ -207,9 +215,44 @@ def _settle(conn: psycopg.Connection[Any], name: str, grace: float) -> int:
         delay = min(delay * 2, 0.05)
 
 
-def _in_use_error(name: str, count: int, action: str, hint: str) -> DatabaseInUseError:
+_DETAIL_SESSIONS = re.compile(r"(\d+) other session")
+_DETAIL_PREPARED = re.compile(r"(\d+) prepared transaction")
+
+
+def _first_int(pattern: re.Pattern[str], text: str) -> int | None:
+    match = pattern.search(text)
+    return int(match.group(1)) if match else None
+
+
+def _busy_counts(
+    conn: psycopg.Connection[Any], name: str, exc: psycopg.Error
+) -> tuple[int, int]:
+    """(sessions, prepared transactions) that made the server refuse with ``exc``.
+
+    Read from the error's detail (``There is 1 other session using the
+    database.``), which is what the server counted when it refused; when the
+    detail is missing or in another language, counted again on ``conn``.
+    """
+    detail = exc.diag.message_detail or ""
+    sessions = _first_int(_DETAIL_SESSIONS, detail)
+    prepared = _first_int(_DETAIL_PREPARED, detail)
+    if sessions is None and prepared is None:
+        sessions = _other_sessions(conn, name)
+        row = conn.execute(
+            "SELECT count(*) FROM pg_catalog.pg_prepared_xacts WHERE database = %s",
+            (name,),
+        ).fetchone()
+        prepared = int(row[0]) if row else 0
+    return sessions or 0, prepared or 0
+
+
+def _in_use_error(
+    name: str, count: int, action: str, hint: str, *, prepared: int = 0
+) -> DatabaseInUseError:
+    also = f" and {prepared} prepared transaction(s)" if prepared else ""
     return DatabaseInUseError(
-        f"cannot {action}: {name!r} is in use by {count} other session(s); {hint}",
+        f"cannot {action}: {name!r} is in use by {count} other session(s){also}; "
+        f"{hint}",
         database=name,
         sessions=count,
     )

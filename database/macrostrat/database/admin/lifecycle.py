@@ -13,14 +13,15 @@ from ..errors import DatabaseExistsError, DatabaseNotFoundError, InvalidOptionEr
 from . import _connection
 from ._connection import (
     _TEMPLATE_HINT,
+    DEFAULT_TEMPLATE,
     DatabaseTarget,
+    _busy_counts,
     _check_name,
     _database_name,
     _display,
     _exists,
     _in_use_error,
     _maintenance,
-    _other_sessions,
     _settle,
     get_database_url,
 )
@@ -68,8 +69,9 @@ def _drop(
             return False
         raise DatabaseNotFoundError(f"database {name!r} does not exist") from exc
     except pg_errors.ObjectInUse as exc:
+        sessions, prepared = _busy_counts(conn, name, exc)
         raise _in_use_error(
-            name, _other_sessions(conn, name), f"drop database {name!r}", hint
+            name, sessions, f"drop database {name!r}", hint, prepared=prepared
         ) from exc
     log.info("dropped database %r%s", name, " (forced)" if force else "")
     return True
@@ -94,16 +96,20 @@ def _create(
     template: str | None,
     encoding: str | None,
     copy_settings: bool,
+    check_template: bool = True,
 ) -> None:
-    if template is not None:
-        count = _settle(conn, template, _connection._SETTLE_SECONDS)
+    # CREATE DATABASE without TEMPLATE copies template1: name it in errors, and
+    # wait for it as for any other template.
+    source = template if template is not None else DEFAULT_TEMPLATE
+    action = (
+        f"create database {name!r} from template {source!r}"
+        if template is not None
+        else f"create database {name!r} from the default template {source!r}"
+    )
+    if check_template:
+        count = _settle(conn, source, _connection._SETTLE_SECONDS)
         if count:
-            raise _in_use_error(
-                template,
-                count,
-                f"create database {name!r} from template {template!r}",
-                _TEMPLATE_HINT,
-            )
+            raise _in_use_error(source, count, action, _TEMPLATE_HINT)
     parts = [sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))]
     if template is not None:
         parts.append(sql.SQL("TEMPLATE {}").format(sql.Identifier(template)))
@@ -118,11 +124,9 @@ def _create(
             f"template database {template!r} does not exist"
         ) from exc
     except pg_errors.ObjectInUse as exc:
+        sessions, prepared = _busy_counts(conn, source, exc)
         raise _in_use_error(
-            str(template),
-            _other_sessions(conn, str(template)),
-            f"create database {name!r} from template {template!r}",
-            _TEMPLATE_HINT,
+            source, sessions, action, _TEMPLATE_HINT, prepared=prepared
         ) from exc
     log.info(
         "created database %r%s",
@@ -222,12 +226,25 @@ def _create_with_options(
     encoding: str | None,
     copy_settings: bool,
 ) -> bool:
+    """Create ``name`` as the options say; True if created, False if it existed.
+
+    An existing database is looked for before ``CREATE DATABASE``: with
+    ``exists_ok`` it is kept without waiting on the template, and without it the
+    server's own refusal (``DuplicateDatabase``) is raised as
+    `DatabaseExistsError`, before any check of the template.
+    """
     if template is not None:
         _check_name(template, "template database")
     elif copy_settings:
         raise InvalidOptionError("copy_settings=True needs a template= to copy from")
+    exists = False
     if replace:
         _drop(conn, name, force=force, allow_missing=True)
+    else:
+        exists = _exists(conn, name)
+        if exists and exists_ok:
+            log.debug("database %r already exists; keeping it", name)
+            return False
     try:
         _create(
             conn,
@@ -235,6 +252,7 @@ def _create_with_options(
             template=template,
             encoding=encoding,
             copy_settings=copy_settings,
+            check_template=not exists,
         )
     except DatabaseExistsError:
         if not exists_ok:
@@ -273,7 +291,8 @@ def create_database(
             before dropping it (``WITH (FORCE)``).  Without ``force`` the drop
             fails if anyone is connected.
         template: the name of the database to copy (default: the server's
-            default, ``template1``).
+            default, ``template1``, which must then have no other sessions
+            either).
         encoding: the new database's encoding; None leaves it to the server (or
             the template).
         copy_settings: also copy ``template``'s settings made with

@@ -5,40 +5,33 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
 
-import psycopg
-from sqlalchemy import URL, Engine
+from sqlalchemy import Engine
 
 from ..engine import create_engine
+from ..errors import InvalidOptionError
 from ._connection import (
     MAX_IDENTIFIER_BYTES,
     DatabaseTarget,
     _check_name,
     _database_name,
-    _open_maintenance,
+    _maintenance,
     get_database_url,
 )
 from .lifecycle import _create_with_options, _drop, close_all_connections
 
-if TYPE_CHECKING:
-    pass
-
-
 log = logging.getLogger(__name__)
 
 
-def _reopen_if_broken(
-    conn: psycopg.Connection[Any],
-    url: URL,
-    avoid: tuple[str | None, ...],
-    maint: str | None,
-) -> psycopg.Connection[Any]:
-    if conn.closed or conn.broken:
-        conn.close()
-        return _open_maintenance(url, avoid=avoid, maintenance_database=maint)
-    return conn
+class ExistingDatabaseWarning(UserWarning):
+    """`temporary_database` was given a database that already existed.
+
+    It is used as it is and, unlike upstream, kept on exit even though
+    ``drop=True``: only ``drop_existing=True`` drops a database the call did not
+    create.
+    """
 
 
 @contextlib.contextmanager
@@ -50,10 +43,25 @@ def temporary_database(
     exists_ok: bool = True,
     template: str | None = None,
     force_drop: bool = False,
+    drop_existing: bool = False,
     copy_settings: bool = False,
     maintenance_database: str | None = None,
 ) -> Iterator[Engine]:
-    """Create a database, yield an ``Engine`` on it, then drop it.
+    """Create a database, yield an ``Engine`` on it, then drop it if this call made it.
+
+    What is dropped on exit:
+
+    - a database this call created (it did not exist, or ``ensure_empty``
+      replaced it): dropped when ``drop`` is true;
+    - a database that existed before the call and was used as it is
+      (``exists_ok``, the default): **kept**, with an `ExistingDatabaseWarning`
+      when ``drop`` is true, unless ``drop_existing=True`` asks for it to be
+      dropped too.  (Upstream dropped it: a database called ``precious`` was
+      lost that way.)  With ``drop=False`` it is kept without a warning, as
+      asked (upstream's session fixture on ``postgres`` does this).
+
+    ``force_drop`` only says *how* a database that is dropped is dropped; it
+    never makes a kept database dropped, and never ends sessions on one.
 
     The yielded engine is always disposed of before the drop, also when the
     block raises.  Connections the block left checked out still count as
@@ -61,34 +69,51 @@ def temporary_database(
     raised and the drop fails too, the drop's error is logged and the block's
     error propagates.
 
-    One maintenance connection serves both the creation and the drop; it is
-    held open while the block runs.
+    No maintenance connection is held while the block runs: one is opened to
+    create the database and closed at once, another to drop it on exit.  (A
+    session left on ``template1`` would make every ``CREATE DATABASE`` from the
+    default template fail meanwhile.)
 
     Parameters:
         target: the database to create (URL, ``Engine``, ``Connection`` or
             `Database`).  A new engine is always made for the yielded database.
-        drop: drop the database on exit.
-        ensure_empty: drop the database first if it exists (with ``force_drop``
-            deciding whether other sessions are terminated), so the block starts
-            from a new database.
-        exists_ok: reuse an existing database instead of raising
-            `DatabaseExistsError` (ignored with ``ensure_empty``); it is still
-            dropped on exit when ``drop`` is true.
-        template: the name of a database to copy.
+        drop: drop the database on exit if this call created it.
+        ensure_empty: drop the database first if it exists (its contents are
+            lost; ``force_drop`` decides whether other sessions are
+            terminated) and create it again, so the block starts from a new
+            database, which then counts as created by this call.
+        exists_ok: use an existing database as it is instead of raising
+            `DatabaseExistsError` (ignored with ``ensure_empty``).  It is not
+            dropped on exit unless ``drop_existing``.
+        template: the name of a database to copy (default: ``template1``).
         force_drop: terminate other sessions when dropping (on exit, and for
             ``ensure_empty``).
+        drop_existing: also drop on exit a database that existed before this
+            call and was used as it is.  Needs ``drop``.  Only for databases
+            that are yours to lose.
         copy_settings: copy ``template``'s per-database settings (see
             `create_database`).
         maintenance_database: see `create_database`.
+
+    Raises:
+        DatabaseExistsError: the database exists and ``exists_ok`` is false.
+        InvalidOptionError: ``drop_existing=True`` with ``drop=False``, or an
+            invalid name (see `create_database`).
+        DatabaseInUseError: the template, or with ``ensure_empty`` the existing
+            database, has other sessions; or on exit the database still has
+            sessions and ``force_drop`` is false.
     """
+    if drop_existing and not drop:
+        raise InvalidOptionError(
+            "drop_existing=True needs drop=True: with drop=False nothing is "
+            "dropped on exit"
+        )
     url = get_database_url(target)
     name = _database_name(url)
-    avoid = (name, template)
-    conn = _open_maintenance(
-        url, avoid=avoid, maintenance_database=maintenance_database
-    )
-    try:
-        _create_with_options(
+    with _maintenance(
+        url, avoid=(name, template), maintenance_database=maintenance_database
+    ) as conn:
+        created = _create_with_options(
             conn,
             name,
             replace=ensure_empty,
@@ -98,27 +123,48 @@ def temporary_database(
             encoding="utf8",
             copy_settings=copy_settings,
         )
-        engine = create_engine(url)
-        body_failed = False
-        try:
-            yield engine
-        except BaseException:
-            body_failed = True
-            raise
-        finally:
-            engine.dispose()
-            if drop:
-                try:
-                    conn = _reopen_if_broken(conn, url, avoid, maintenance_database)
-                    _drop(conn, name, force=force_drop, allow_missing=True)
-                except Exception:
-                    if not body_failed:
-                        raise
-                    log.warning(
-                        "could not drop temporary database %r", name, exc_info=True
-                    )
+    if created:
+        drop_on_exit = drop
+    elif drop_existing:
+        log.info(
+            "database %r existed before this temporary_database(); it will be "
+            "dropped on exit (drop_existing=True)",
+            name,
+        )
+        drop_on_exit = True
+    else:
+        drop_on_exit = False
+        if drop:
+            warnings.warn(
+                ExistingDatabaseWarning(
+                    f"temporary_database(): database {name!r} already existed; it "
+                    "is used as it is and kept on exit, not dropped. Pass "
+                    "drop_existing=True to drop it anyway, or exists_ok=False to "
+                    "refuse an existing database"
+                ),
+                stacklevel=3,
+            )
+        else:
+            log.debug("database %r already existed; using it (drop=False)", name)
+    engine = create_engine(url)
+    body_failed = False
+    try:
+        yield engine
+    except BaseException:
+        body_failed = True
+        raise
     finally:
-        conn.close()
+        engine.dispose()
+        if drop_on_exit:
+            try:
+                with _maintenance(
+                    url, avoid=(name,), maintenance_database=maintenance_database
+                ) as conn:
+                    _drop(conn, name, force=force_drop, allow_missing=True)
+            except Exception:
+                if not body_failed:
+                    raise
+                log.warning("could not drop temporary database %r", name, exc_info=True)
 
 
 def _generated_copy_name(source: str) -> str:
