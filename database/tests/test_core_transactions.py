@@ -286,9 +286,8 @@ def test_a_savepoint_outside_any_transaction_leaves_none_open(tdb: Database) -> 
         insert(tdb, 1)()
     assert ids(tdb) == [1]  # committed with the block
     assert not tdb.session.in_transaction()
-    with pytest.raises(RuntimeError), tdb.savepoint():
-        insert(tdb, 2)()
-        raise RuntimeError("undo")
+    with pytest.raises(ProgrammingError):
+        run_in(tdb.savepoint(), insert(tdb, 2), fail(tdb))
     assert ids(tdb) == [1]
     with tdb.engine.connect() as other:  # nothing holds a lock on t
         other.execute(text("SET lock_timeout = '2s'"))
