@@ -210,20 +210,29 @@ def test_instance_access_and_assignment_complete_the_class(lazy_db: Database) ->
     assert db4.mapper is not None
     assert db4.mapper._lazy is not None
     with Session(db4.engine) as session:
-        loaded = session.execute(
-            select(formation4).where(formation4.name == "Navajo")
-        ).scalar_one()
+        # an object made as the loader makes them (no __init__), class incomplete
+        made = formation4.__mapper__.class_manager.new_instance()
+        made.name = "Zuni"
         assert not db4.mapper._lazy.is_complete(formation4)
-        # assigning a relationship the loaded object's class does not have yet
+        # assigning a relationship the object's class does not have yet
         assert "sample_formation_collection" not in dir(formation4)
-        loaded.sample_formation_collection = []
+        made.sample_formation_collection = []
         assert db4.mapper._lazy.is_complete(formation4)
         sample4 = db4.model.sample
-        loaded.sample_formation_collection.append(sample4(name="e"))
+        made.sample_formation_collection.append(sample4(name="e"))
+        session.add(made)
         session.flush()
         found = session.execute(select(sample4).where(sample4.name == "e")).scalar_one()
-        assert found.formation_id == loaded.id
+        assert found.formation_id == made.id
         session.rollback()
+    db5 = _fresh(lazy_db, schemas=["public", "geology"])
+    formation5 = db5.model.contact._upper_formation.property.mapper.class_
+    assert db5.mapper is not None
+    assert db5.mapper._lazy is not None
+    with Session(db5.engine) as session:
+        session.execute(select(formation5).where(formation5.name == "Navajo")).one()
+        # querying a class is using it: it completes first
+        assert db5.mapper._lazy.is_complete(formation5)
     db3 = _fresh(lazy_db, schemas=["public", "geology"])
     formation3 = db3.model.contact._upper_formation.property.mapper.class_
     # the declarative constructor accepts the relationship as a keyword
@@ -236,8 +245,8 @@ def test_delete_cascades_match_eager(lazy_db: Database) -> None:
 
     ``contact.upper_formation_id`` is NOT NULL, so automap gives the
     one-to-many ``delete-orphan``: deleting a formation deletes its contacts.
-    The formation's class is only a neighbour of ``sample`` until one of its
-    instances is loaded.
+    The formation's class is only a neighbour of ``sample`` until
+    ``sample._formation`` loads one of its instances (that query completes it).
     """
     counts = {}
     for lazy in (False, True):
@@ -253,11 +262,14 @@ def test_delete_cascades_match_eager(lazy_db: Database) -> None:
             navajo_sample = session.execute(
                 select(sample).where(sample.name == "c")
             ).scalar_one()
-            navajo = navajo_sample._formation
             if lazy:
                 assert db.mapper is not None
                 assert db.mapper._lazy is not None
-                assert not db.mapper._lazy.is_complete(type(navajo))
+                formation = sample._formation.property.mapper.class_
+                assert not db.mapper._lazy.is_complete(formation)
+            navajo = navajo_sample._formation
+            if lazy:
+                assert db.mapper._lazy.is_complete(type(navajo))
             navajo_sample.formation_id = None
             session.flush()
             session.delete(navajo)
@@ -272,11 +284,19 @@ def test_delete_cascades_match_eager(lazy_db: Database) -> None:
 def test_an_orphan_of_an_incomplete_class_is_deleted_at_flush(
     lazy_db: Database,
 ) -> None:
-    """The flush's orphan cascade completes the child's class mid-flush, safely."""
+    """delete-orphan works on a class first met through a relationship.
+
+    An object the ORM makes without ``__init__`` (as the loader does) while
+    its class is incomplete completes the class when the flush's cascade
+    reaches it; objects loaded through a relationship come from a query of
+    their class, which completes it first.
+    """
     db = _fresh(lazy_db, schemas=["public", "geology"])
     assert db.mapper is not None
     assert db.mapper._lazy is not None
     formation = db.model.geology_formation
+    contact = db.mapper.automap_base.registry._class_registry["contact"]
+    assert not db.mapper._lazy.is_complete(contact)
     with Session(db.engine) as session:
         session.execute(
             text(
@@ -284,13 +304,18 @@ def test_an_orphan_of_an_incomplete_class_is_deleted_at_flush(
                 " VALUES (1, 2), (1, 2)"
             )
         )
-        morrison = session.get(formation, 1)
-        contacts = morrison.contact_upper_formation_collection
-        contact = type(contacts[0])
-        assert not db.mapper._lazy.is_complete(contact)
-        contacts.pop()  # NOT NULL foreign key: delete-orphan
+        new = formation(name="Kayenta")
+        made = contact.__mapper__.class_manager.new_instance()
+        made.lower_formation_id = 1
+        new.contact_upper_formation_collection.append(made)
+        session.add(new)
         session.flush()
         assert db.mapper._lazy.is_complete(contact)
+        assert made.upper_formation_id == new.id
+        new.contact_upper_formation_collection.remove(made)
+        morrison = session.get(formation, 1)
+        morrison.contact_upper_formation_collection.pop()
+        session.flush()  # NOT NULL foreign key: both orphans deleted
         left = session.execute(text("SELECT count(*) FROM contact")).scalar()
         assert left == 1
         session.rollback()

@@ -10,17 +10,6 @@ sequence helpers in `macrostrat.database.sequences`, reflection in
 from importlib.metadata import version as _version
 
 from ._session import SessionResetWarning
-from .admin import (
-    close_all_connections,
-    create_database,
-    database_exists,
-    db_isready,
-    drop_database,
-    get_database_url,
-    template_database,
-    temporary_database,
-    wait_for_database,
-)
 from .core import Database
 from .dsn import (
     DSN,
@@ -75,7 +64,22 @@ from .retry import (
 )
 from .sequences import reset_sequence, serial_to_identity
 from .transfer import bulk_upsert, copy_rows, copy_to
-from .utils import get_dataframe, get_or_create, reflect_table
+
+# The lifecycle functions from .utils also take upstream's parameter names.
+from .utils import (
+    close_all_connections,
+    create_database,
+    database_exists,
+    db_isready,
+    drop_database,
+    get_database_url,
+    get_dataframe,
+    get_or_create,
+    reflect_table,
+    template_database,
+    temporary_database,
+    wait_for_database,
+)
 
 __version__ = _version("macrostrat.database")
 

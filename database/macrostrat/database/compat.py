@@ -16,14 +16,15 @@ from ._sql.source import from_psycopg2
 __all__ = ["update_legacy_identifier"]
 
 
-def update_legacy_identifier(obj: Any) -> Any:
-    """Return ``obj`` converted to psycopg 3 if it is a psycopg2 ``sql`` object.
+def update_legacy_identifier(identifier: Any) -> Any:
+    """Return ``identifier`` converted to psycopg 3 if it is a psycopg2 ``sql`` object.
 
     Emits a ``DeprecationWarning`` when a conversion happens; any other object
     is returned unchanged.
 
     Parameters:
-        obj: a psycopg2 ``sql`` object, or anything else.
+        identifier: a psycopg2 ``sql`` object, or anything else (upstream's
+            parameter name).
     """
-    converted = from_psycopg2(obj)
-    return obj if converted is None else converted
+    converted = from_psycopg2(identifier)
+    return identifier if converted is None else converted

@@ -15,9 +15,10 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import URL, Connection, Engine, MetaData, Table, inspect
 from sqlalchemy.engine.reflection import Inspector
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import NoSuchTableError, OperationalError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
+from ._renamed import renamed_parameters
 from ._session import SessionConnections, SessionOnConnection
 from .engine import DatabaseInput, create_engine
 from .errors import InvalidOptionError, ModelNotFoundError
@@ -30,6 +31,7 @@ from .mapper import (
     model_key,
     parse_table_name,
 )
+from .mapper.lookup import table_not_found
 from .orm import (
     bulk_delete,
     bulk_insert,
@@ -62,6 +64,10 @@ if TYPE_CHECKING:
 __all__ = ["Database"]
 
 log = logging.getLogger(__name__)
+
+metadata = MetaData()
+"""Upstream's module-wide ``MetaData``. Each `Database` has its own
+``metadata``; `Database.create_tables` also creates tables declared here."""
 
 M = TypeVar("M")
 R = TypeVar("R")
@@ -515,6 +521,7 @@ class Database:
             return type(params)({**self.instance_params, **p} for p in params)
         return params
 
+    @renamed_parameters({"fn": "sql"})  # upstream's name
     def run_sql(self, sql: Any, params: Params = None, **kwargs: Any) -> Any:
         """Run every statement of ``sql`` (see `query.run_sql`).
 
@@ -595,8 +602,14 @@ class Database:
     # -- server, schema and reflection --------------------------------------
 
     def create_tables(self) -> None:
-        """Create the tables of ``self.metadata`` that do not exist yet."""
+        """Create the tables of ``self.metadata`` that do not exist yet.
+
+        Tables declared on upstream's module-wide `macrostrat.database.core.metadata`
+        are created too.
+        """
         self.metadata.create_all(self.engine)
+        if metadata.tables and self.metadata is not metadata:
+            metadata.create_all(self.engine)
 
     def get_server_version(self) -> tuple[int | str, ...] | None:
         """The server's version as a tuple, e.g. ``(15, 18)``."""
@@ -714,7 +727,9 @@ class Database:
             schema: the schema, if not in ``name`` (it wins over a dotted prefix).
 
         Raises:
-            sqlalchemy.exc.NoSuchTableError: there is no such table or view.
+            TableNotFoundError: (a ``sqlalchemy.exc.NoSuchTableError`` and a
+                ``LookupError``) there is no such table or view; the message
+                names the schema searched and the closest names.
         """
         sch, tbl = parse_table_name(name, schema)
         mapper = self.mapper
@@ -726,13 +741,16 @@ class Database:
         with self._lock:
             cached = self._table_cache.get((sch, tbl))
             if cached is None:
-                cached = Table(
-                    tbl,
-                    self._table_metadata,
-                    schema=None if sch == "public" else sch,
-                    autoload_with=self.engine,
-                    resolve_fks=False,
-                )
+                try:
+                    cached = Table(
+                        tbl,
+                        self._table_metadata,
+                        schema=None if sch == "public" else sch,
+                        autoload_with=self.engine,
+                        resolve_fks=False,
+                    )
+                except NoSuchTableError as err:
+                    raise table_not_found(self.engine, sch, tbl) from err
                 self._table_cache[(sch, tbl)] = cached
             return cached
 
@@ -745,8 +763,10 @@ class Database:
     ) -> type:
         """Return the mapped class for a table, reflecting its schema if needed.
 
-        With no mapper, automaps the table's schema; with one that has not
-        reflected it, reflects that schema too.
+        With no mapper, automaps the default schemas (those of the last
+        `automap`, else ``public``) and the table's schema; with one that has
+        not reflected it, reflects that schema too. Either way the schemas
+        already mapped stay mapped.
 
         Parameters:
             name: ``"table"``, ``"schema.table"`` or ``(schema, table)``.
@@ -755,8 +775,9 @@ class Database:
 
         Raises:
             ModelNotFoundError: (a ``LookupError``) no model, or none after
-                reflecting: the table is missing, is a view or has no primary
-                key (map those with ``db.mapper.map_view``).
+                reflecting: the table is missing (the message names the
+                closest models), is a view or has no primary key (map those
+                with ``db.mapper.map_view``).
         """
         sch, tbl = parse_table_name(name, schema)
         key = model_key(sch, tbl)
@@ -768,17 +789,17 @@ class Database:
                 "get_table() to reflect the table without mapping it."
             )
         if self.mapper is None:
-            self.automap(schemas=[sch])
+            # Another schema adds to the default ones, never replaces them.
+            wanted = self._automap_options.get("schemas") or ["public"]
+            wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+            schemas = list(dict.fromkeys([*wanted, sch]))
+            self.automap(**{**self._automap_options, "schemas": schemas})
         elif sch not in self.mapper.reflected_schemas:
             self.mapper.reflect_schema(sch)
         assert self.mapper is not None
         found = self.mapper.models.get(key)
         if found is None:
-            raise ModelNotFoundError(
-                f"No ORM model found for {sch}.{tbl} after reflecting schema {sch!r}. "
-                "Verify the table exists and has a primary key (map views with "
-                "db.mapper.map_view()), or use get_table()."
-            )
+            raise self.mapper.model_not_found(sch, tbl)
         return _checked_model(found, sch, tbl)
 
     def __getitem__(self, name: str) -> Table:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Union
 from sqlalchemy import URL, Engine, make_url
 from sqlalchemy import create_engine as _sa_create_engine
 
+from ._renamed import renamed_parameters
 from ._sqlite_compat import SQLITE_NO_BEGIN, install_transaction_fix, is_pysqlite
 from .errors import InvalidOptionError
 
@@ -116,6 +117,7 @@ def normalize_url(url: str | URL) -> URL:
     return url
 
 
+@renamed_parameters({"_input": "db_conn"})  # upstream's name
 def create_engine(
     db_conn: DatabaseInput,
     *,

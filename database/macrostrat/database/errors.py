@@ -25,8 +25,11 @@ keeps working::
     │   │           └── NotSupportedError (sqlalchemy.exc.NotSupportedError)
     │   └── StatementNotAllowedError (ValueError)
     │                                  a statement cannot run in this mode
-    ├── ModelNotFoundError (LookupError)   no ORM model for a table
-    ├── ModelCacheError                    the model cache cannot be used safely
+    ├── AutomapError                       reflection or mapping (upstream's name)
+    │   ├── ModelNotFoundError (LookupError) no ORM model for a table
+    │   └── ModelCacheError                the model cache cannot be used safely
+    ├── TableNotFoundError (LookupError, sqlalchemy.exc.NoSuchTableError)
+    │                                      get_table found no such table or view
     ├── DatabaseExistsError                create_database on an existing name
     ├── DatabaseNotFoundError (LookupError) drop_database on a missing name
     ├── DatabaseInUseError (RuntimeError)  other sessions block a drop or copy
@@ -54,11 +57,13 @@ The driver's or SQLAlchemy's own exception is always kept as ``__cause__``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy.exc as _sa
 
 __all__ = [
+    "AutomapError",
     "BindParameterError",
     "BulkLoadError",
     "DBAPIError",
@@ -83,6 +88,7 @@ __all__ = [
     "SQLSyntaxError",
     "StatementError",
     "StatementNotAllowedError",
+    "TableNotFoundError",
     "ToolError",
     "ToolNotFoundError",
     "ToolVersionError",
@@ -155,12 +161,67 @@ class StatementError(MacrostratDatabaseError):
         self.statement = statement
 
 
-class ModelNotFoundError(MacrostratDatabaseError, LookupError):
+class AutomapError(MacrostratDatabaseError):
+    """Reflecting tables or mapping models failed (upstream's name, kept).
+
+    Upstream defined it in ``macrostrat.database.mapper`` without raising it;
+    here it is the base of `ModelNotFoundError` and `ModelCacheError`.
+    """
+
+
+class ModelNotFoundError(AutomapError, LookupError):
     """No ORM model exists (or could be reflected) for a table."""
 
 
-class ModelCacheError(MacrostratDatabaseError):
+class ModelCacheError(AutomapError):
     """The model cache file cannot be used safely (for example: writable by others)."""
+
+
+class TableNotFoundError(MacrostratDatabaseError, _sa.NoSuchTableError, LookupError):
+    """No table or view by that name (``sqlalchemy.exc.NoSuchTableError`` too).
+
+    The message names the schema searched and the closest existing names.
+
+    Attributes:
+        table: the table name asked for.
+        schema: the schema searched (``"public"`` for the default schema).
+        requested: the name as given (``"table"`` or ``"schema.table"``).
+        suggestions: the closest existing names, best first.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        table: str,
+        schema: str,
+        requested: str | None = None,
+        suggestions: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.table = table
+        self.schema = schema
+        self.requested = requested if requested is not None else table
+        self.suggestions = list(suggestions)
+
+    def __reduce__(self) -> Any:
+        return (
+            _restore_table_not_found,
+            (self.args[0], self.table, self.schema, self.requested, self.suggestions),
+        )
+
+
+def _restore_table_not_found(
+    message: str, table: str, schema: str, requested: str, suggestions: list[str]
+) -> TableNotFoundError:
+    """Unpickle a `TableNotFoundError`."""
+    return TableNotFoundError(
+        message,
+        table=table,
+        schema=schema,
+        requested=requested,
+        suggestions=suggestions,
+    )
 
 
 class DatabaseExistsError(MacrostratDatabaseError):

@@ -25,6 +25,8 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Connection, CursorResult, Engine, text
 
+from ._renamed import renamed_parameters
+
 if TYPE_CHECKING:
     from .core import Database
 
@@ -96,6 +98,7 @@ class _ColumnInfo:
 _NEXTVAL = re.compile(r"nextval\('((?:[^']|'')+)'(?:::regclass)?\)")
 
 
+@renamed_parameters({"col": "column"})  # upstream's name
 def is_autoincrementing_column(column: Mapping[str, Any]) -> bool:
     """Whether a column, as described by SQLAlchemy's inspector, is serial or identity.
 
@@ -110,6 +113,7 @@ def is_autoincrementing_column(column: Mapping[str, Any]) -> bool:
     return isinstance(default, str) and "nextval(" in default
 
 
+@renamed_parameters({"col": "column"})  # upstream's name
 def sequence_name_for_column(column: Mapping[str, Any]) -> str | None:
     """The sequence named in a column's ``nextval('...')`` default, as written there.
 

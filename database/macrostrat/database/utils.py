@@ -7,6 +7,12 @@ working, and holds a few small ORM and reflection helpers.
 
 ``run_sql``, ``run_query``, ``run_sql_file``, ``run_fixtures``, ``get_sql_text``
 and ``execute`` are loaded from `macrostrat.database.query` on first access.
+
+The database lifecycle functions here (and at the package root) also take
+upstream's parameter names (``_input=``, ``engine=``, ``url=``) with a
+``DeprecationWarning``, and ``drop_database(url, force, allow_missing)``
+positionally, as upstream did; `macrostrat.database.admin` has them under our
+names only.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from __future__ import annotations
 import importlib
 import logging
 import warnings
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -22,20 +29,10 @@ from sqlalchemy import Connection, Engine, MetaData, Table
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ClauseElement
 
-from .admin import (
-    DatabaseTarget,
-    close_all_connections,
-    connection_args,
-    create_database,
-    database_exists,
-    db_isready,
-    drop_database,
-    get_database_url,
-    template_database,
-    temporary_database,
-    wait_for_database,
-)
-from .engine import create_engine
+from . import admin as _admin
+from ._renamed import renamed_parameters
+from .admin import DatabaseTarget
+from .engine import DatabaseInput, create_engine
 
 if TYPE_CHECKING:
     import pandas
@@ -51,7 +48,9 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DatabaseInput",
     "DatabaseTarget",
+    "allow_shutdown",
     "close_all_connections",
     "connection_args",
     "create_database",
@@ -78,6 +77,24 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_input_is_target = renamed_parameters({"_input": "target"})
+
+# Upstream's names for the first parameter (and drop_database's positions).
+close_all_connections = renamed_parameters({"engine": "target"})(
+    _admin.close_all_connections
+)
+connection_args = _input_is_target(_admin.connection_args)
+create_database = _input_is_target(_admin.create_database)
+database_exists = renamed_parameters({"url": "target"})(_admin.database_exists)
+db_isready = _input_is_target(_admin.db_isready)
+drop_database = renamed_parameters(
+    {"_input": "target"}, positional=("force", "allow_missing")
+)(_admin.drop_database)
+get_database_url = _input_is_target(_admin.get_database_url)
+template_database = _input_is_target(_admin.template_database)
+temporary_database = _input_is_target(_admin.temporary_database)
+wait_for_database = _input_is_target(_admin.wait_for_database)
 
 _FROM_QUERY = frozenset(
     {"run_sql", "run_query", "run_sql_file", "run_fixtures", "get_sql_text", "execute"}
@@ -107,6 +124,53 @@ def temp_database(*args: Any, **kwargs: Any) -> AbstractContextManager[Engine]:
         stacklevel=2,
     )
     return temporary_database(*args, **kwargs)
+
+
+def _is_admin_shutdown(exc: BaseException) -> bool:
+    """Whether ``exc`` (or the driver error behind it) is SQLSTATE 57P01."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        err = todo.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if getattr(err, "sqlstate", None) == "57P01":  # admin_shutdown
+            return True
+        todo += [getattr(err, "orig", None), err.__cause__]
+    return False
+
+
+@contextmanager
+def allow_shutdown(engine: Database | Engine | Connection) -> Iterator[Connection]:
+    """Yield a connection on ``engine``; its session being terminated is not an error.
+
+    For statements that may end their own session, such as
+    ``pg_terminate_backend`` over every session of the current database: an
+    ``AdminShutdown`` (SQLSTATE 57P01, "terminating connection due to
+    administrator command") raised in the block, by psycopg or wrapped in
+    SQLAlchemy's ``OperationalError`` (or one of
+    `macrostrat.database.errors`), ends the block quietly. Any other error
+    propagates. A connection opened here is closed afterwards (a terminated
+    one is discarded by the pool); a ``Connection`` given is yielded as is.
+
+    Parameters:
+        engine: a `Database`, ``Engine`` or ``Connection``.
+    """
+    bind = _bind(engine)
+    if isinstance(bind, Connection):
+        try:
+            yield bind
+        except Exception as exc:
+            if not _is_admin_shutdown(exc):
+                raise
+        return
+    with bind.connect() as conn:
+        try:
+            yield conn
+        except Exception as exc:
+            if not _is_admin_shutdown(exc):
+                raise
 
 
 def _bind(connectable: Any) -> Engine | Connection:
@@ -219,6 +283,7 @@ def db_session(engine: Database | Engine | Connection) -> Session:
     return Session(bind=_bind(engine))
 
 
+@renamed_parameters({"model_name": "name"})  # upstream's name
 def get_db_model(db: Database, name: str) -> Any:
     """The automapped model called ``name`` (``db.model.<name>``).
 

@@ -32,6 +32,7 @@ _LAZY: dict[str, str] = {
     "UNSAFE_HAZARDS": "hazards",
     "UnsafeMigrationError": "errors",
     "_create_migration": "diff",
+    "_target_db": "legacy",
     "apply_plan": "apply",
     "check_convergence": "apply",
     "classify_statements": "hazards",
@@ -61,6 +62,18 @@ _LAZY: dict[str, str] = {
     "wait_for_ready": "upgrade_cluster",
 }
 """Public name -> the submodule that defines it (imported on first use)."""
+
+_INCIDENTAL: dict[str, tuple[str, str]] = {
+    "Database": ("macrostrat.database", "Database"),
+    "Migration": ("results.dbdiff", "Migration"),
+    "check_for_drop": ("results.dbdiff.statements", "check_for_drop"),
+    "cmd": ("macrostrat.utils", "cmd"),
+    "connection_args": ("macrostrat.database.utils", "connection_args"),
+    "get_inspector": ("results.schemainspect", "get_inspector"),
+    "run_sql": ("macrostrat.database", "run_sql"),
+}
+"""Names upstream's module happened to import and callers reach through it
+(not in ``__all__``): name -> (module, attribute), imported on first use."""
 
 __version__ = _version("macrostrat.dinosaur")
 
@@ -114,15 +127,19 @@ def __getattr__(name: str) -> Any:
     # Lazy, so that importing the package (e.g. for the pytest plugin
     # macrostrat.dinosaur.testing) loads neither SQLAlchemy nor psycopg nor
     # results until a migration or cluster name is used.
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from importlib import import_module
 
-    value = getattr(import_module(f".{module}", __name__), name)
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(import_module(f".{module}", __name__), name)
+    elif name in _INCIDENTAL:
+        path, attr = _INCIDENTAL[name]
+        value = getattr(import_module(path), attr)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_INCIDENTAL))

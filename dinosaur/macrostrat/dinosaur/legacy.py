@@ -11,7 +11,7 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TextIO
 
 import psycopg
 from sqlalchemy import URL, Connection, Engine, text
@@ -264,6 +264,47 @@ def create_schema_clone(
         with psycopg.connect(conninfo(clone), autocommit=True) as conn:
             conn.execute(schema)  # type: ignore[arg-type]
         yield clone
+
+
+@contextlib.contextmanager
+def _target_db(
+    url: Any,
+    initializer: DatabaseInitializer,
+    quiet: bool = False,
+    redirect: TextIO | None = None,
+) -> Iterator[Engine]:
+    """Upstream's private helper: a database at ``url`` built by ``initializer``.
+
+    Creates the database with `macrostrat.database.temporary_database` (so an
+    existing one is used and kept), runs ``initializer`` on a `Database` over
+    it and yields its engine; on exit the database it created is dropped,
+    ending any session left on it. The initializer's stdout is discarded
+    with ``quiet``, sent to ``redirect`` if given, and left alone otherwise
+    (upstream sent it to stderr). `macrostrat.dinosaur.diff.target_database`
+    is the public way (it picks a fresh name on the live server).
+
+    Parameters:
+        url: the database to build.
+        initializer: builds the schema.
+        quiet: discard the initializer's stdout.
+        redirect: where the initializer's stdout goes.
+    """
+    from macrostrat.database import Database, temporary_database
+
+    with contextlib.ExitStack() as stack:
+        engine = stack.enter_context(temporary_database(url, force_drop=True))
+        sink = stack.enter_context(open(os.devnull, "w")) if quiet else redirect
+        target = Database(engine)
+        try:
+            with (
+                contextlib.redirect_stdout(sink)
+                if sink is not None
+                else contextlib.nullcontext()
+            ):
+                initializer(target)
+        finally:
+            target.cleanup()
+        yield engine
 
 
 def temp_database(*args: Any, **kwargs: Any) -> Any:

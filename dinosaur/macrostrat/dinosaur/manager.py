@@ -323,11 +323,18 @@ class MigrationManager:
         self,
         engine: Any,
         target: Any,
+        check: bool = False,
         *,
         allow_hazards: Iterable[str | Hazard] = (),
         allow_destructive: bool = False,
         lock_timeout: str | None = "5s",
     ) -> None:
+        """Apply safe automatic changes, the hand-written migrations, then the rest.
+
+        ``check`` is accepted for upstream's signature and ignored, as upstream
+        ignored it: convergence is always checked.
+        """
+        del check
         first = AutoMigration(engine, target, schema=self.schema)
         first.add_all_changes()
         if first.statements and first.is_safe:

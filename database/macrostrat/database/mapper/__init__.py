@@ -8,12 +8,15 @@
 - `DatabaseModelCache`: reflected definitions on disk, checked before unpickling,
   invalidated by a catalog fingerprint and loaded one table at a time.
 - `macrostrat.database.mapper.naming`: model keys and relationship names.
+- `AutomapError`, `BaseModel`, `model_builder`: upstream's names
+  (`macrostrat.database.mapper.legacy`).
 """
 
 from .automap import DatabaseMapper, ViewSpec
 from .base import ModelHelperMixins, primary_key
 from .cache import DatabaseModelCache, catalog_fingerprint
 from .collections import ModelCollection, TableCollection
+from .legacy import AutomapError, BaseModel, model_builder
 from .naming import (
     RelationshipNamer,
     classname_for_table,
@@ -24,6 +27,8 @@ from .naming import (
 )
 
 __all__ = [
+    "AutomapError",
+    "BaseModel",
     "DatabaseMapper",
     "DatabaseModelCache",
     "ModelCollection",
@@ -33,6 +38,7 @@ __all__ = [
     "ViewSpec",
     "catalog_fingerprint",
     "classname_for_table",
+    "model_builder",
     "model_key",
     "name_for_collection_relationship",
     "name_for_scalar_relationship",

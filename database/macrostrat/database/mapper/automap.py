@@ -10,16 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 import geoalchemy2  # noqa: F401  (registers the PostGIS types with reflection)
 from sqlalchemy import Connection, Engine, MetaData, PrimaryKeyConstraint, Table
+from sqlalchemy.exc import NoSuchTableError
 from sqlalchemy.ext.automap import automap_base, generate_relationship
 from sqlalchemy.orm import declarative_base
 
-from ..errors import InvalidOptionError
+from ..errors import InvalidOptionError, ModelNotFoundError
 from ..utils import reflect_table
 from .base import ModelHelperMixins
 from .cache import DatabaseModelCache, Header, catalog_fingerprint, paused_gc
 from .catalog import ReflectedTables, TableIndex, TableInfo, TableSource
 from .collections import ModelCollection, TableCollection
 from .lazy import LazyMapper, LazyModelMeta, LazyModels, complete_on_construction
+from .legacy import UpstreamMapperAttributes
+from .lookup import closest, qualified_name, searched, table_not_found
 from .naming import (
     RelationshipNamer,
     _classname_for_table,
@@ -68,7 +71,7 @@ def _views_header(
     return {f"{s}.{v}": list(pk) for (s, v), pk in views.items()}
 
 
-class DatabaseMapper:
+class DatabaseMapper(UpstreamMapperAttributes):
     """Automapped ORM models for one database, on a base of their own.
 
     Every mapper has its own automap base, ``MetaData`` and class registry, so
@@ -122,7 +125,9 @@ class DatabaseMapper:
         self.lazy = not hooks if lazy is None else lazy
         self.db = db
         self.engine: Engine = db if isinstance(db, Engine) else db.engine
-        self.cache = cache if cache is not None else DatabaseModelCache()
+        if cache is None:  # upstream set DatabaseMapper.automap_base to enable one
+            cache = self._assigned_cache() or DatabaseModelCache()
+        self.cache = cache
         self.namer = RelationshipNamer()
         self.reflection_kwargs: dict[str, Any] = {
             "classname_for_table": _classname_for_table,
@@ -135,7 +140,7 @@ class DatabaseMapper:
         self._reflected_schemas: set[str] = set()
         self._views: dict[tuple[str, str], tuple[str, ...]] = {}
         self._explicit: dict[str, type] = {}
-        self._models = ModelCollection()
+        self._models = ModelCollection(schemas=self._reflected_schemas)
         self._tables = TableCollection(self._models)
         self._lazy: LazyModels | None = None
         self._source: TableSource = ReflectedTables(MetaData())
@@ -195,8 +200,8 @@ class DatabaseMapper:
     def reflect_database(
         self,
         schemas: Iterable[str] | str | None = None,
-        *,
         use_cache: bool = True,
+        *,
         views: ViewSpec | None = None,
     ) -> None:
         """Reflect ``schemas`` (default ``["public"]``) and map their tables.
@@ -323,6 +328,50 @@ class DatabaseMapper:
         )
         return reflect_table(self.engine, *args, **kwargs)
 
+    def model_not_found(self, schema: str, table: str) -> ModelNotFoundError:
+        """The `ModelNotFoundError` for ``schema.table``: why, and what is close.
+
+        Names the schemas searched; a table that was reflected but cannot be
+        a model is said to lack a primary key (or to be a view, or an
+        association table); otherwise the closest mapped names are suggested.
+
+        Parameters:
+            schema: the schema asked for (``"public"`` for the default one).
+            table: the table asked for.
+        """
+        name = f"{schema}.{table}"
+        head = f"No ORM model found for {name} after reflecting schema {schema!r}"
+        reflected = self.reflected_table(table if schema == "public" else name)
+        if reflected is not None:
+            info = TableInfo.describe(reflected)
+            if info.link:
+                why = (
+                    "it is an association table, mapped as the many-to-many "
+                    "relationship between the tables it links"
+                )
+            else:
+                why = (
+                    "it has no primary key or is a view; map it with "
+                    f"db.mapper.map_view({qualified_name(schema, table)!r}, "
+                    "primary_key=[...])"
+                )
+            return ModelNotFoundError(f"{head}: {why}, or use get_table().")
+        close = closest(qualified_name(schema, table), self._model_names())
+        hint = f"; did you mean: {', '.join(close)}?" if close else ""
+        return ModelNotFoundError(
+            f"{head} (models come from {searched(self._reflected_schemas)}{hint}). "
+            "Verify the table exists and has a primary key (map views with "
+            "db.mapper.map_view()), or use get_table()."
+        )
+
+    def _model_names(self) -> list[str]:
+        """Every model's table as get_model takes it (``table`` or ``schema.table``)."""
+        if self._lazy is not None:
+            infos = [self._lazy.index.infos[k] for k in self._lazy.keys.values()]
+            return [qualified_name(i.schema or "public", i.name) for i in infos]
+        tables = [cls.__table__ for cls in self._models._models.values()]  # type: ignore[attr-defined]
+        return [qualified_name(t.schema or "public", t.name) for t in tables]
+
     # -- internals ---------------------------------------------------------
 
     def _new_base(self, metadata: MetaData, *, loaded_from_cache: bool) -> None:
@@ -436,13 +485,16 @@ class DatabaseMapper:
         key = f"{schema}.{view}" if _sa_schema(schema) else view
         table = self._metadata.tables.get(key)
         if table is None:
-            table = Table(
-                view,
-                self._metadata,
-                schema=_sa_schema(schema),
-                autoload_with=conn,
-                resolve_fks=False,
-            )
+            try:
+                table = Table(
+                    view,
+                    self._metadata,
+                    schema=_sa_schema(schema),
+                    autoload_with=conn,
+                    resolve_fks=False,
+                )
+            except NoSuchTableError as err:
+                raise table_not_found(conn, schema, view) from err
         missing = [c for c in cols if c not in table.c]
         if missing:
             raise InvalidOptionError(

@@ -21,6 +21,7 @@ import pickle
 import stat
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from importlib.metadata import version
@@ -30,12 +31,14 @@ from typing import Any
 from sqlalchemy import Connection, MetaData, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, TEXT
 
-from ..errors import ModelCacheError
+from ..errors import AutomapError, ModelCacheError
+from .base import ModelHelperMixins
 from .catalog import TableIndex
 from .tablefile import CachedTables, TablePickleError, dump_tables
 
 __all__ = [
     "CACHE_FORMAT",
+    "AutomapError",
     "DatabaseModelCache",
     "catalog_fingerprint",
     "check_private",
@@ -211,6 +214,9 @@ class DatabaseModelCache:
         cache_file: where to keep the cache; ``~`` is expanded.
     """
 
+    cache_file: Path | None = None
+    """The cache file, or None when the cache is disabled (also on the class, as upstream)."""
+
     def __init__(self, cache_file: str | os.PathLike[str] | None = None) -> None:
         self.cache_file = Path(cache_file).expanduser() if cache_file else None
 
@@ -373,6 +379,38 @@ class DatabaseModelCache:
         if self.cache_file is not None:
             with suppress(FileNotFoundError):
                 self.cache_file.unlink()
+
+    def automap_base(self) -> type[Any]:
+        """Deprecated (upstream's way to turn the cache on): an automap base using it.
+
+        Upstream had callers assign the result to ``DatabaseMapper.automap_base``;
+        that still works: every `DatabaseMapper` created afterwards without a
+        ``cache=`` uses this cache, loaded and checked as described above, and
+        still maps its models on a base of its own. The returned base is a
+        plain SQLAlchemy automap base with `ModelHelperMixins`, an empty
+        ``MetaData``, ``loaded_from_cache = False`` and ``builder`` set to this
+        cache. Use ``DatabaseMapper(db, cache=...)`` or
+        ``Database.automap(cache=...)`` instead.
+        """
+        warnings.warn(
+            "DatabaseModelCache.automap_base() is deprecated; pass the cache to "
+            "DatabaseMapper(db, cache=...) or Database.automap(cache=...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return _automap_base(self)
+
+
+def _automap_base(builder: DatabaseModelCache) -> type[Any]:
+    """A new automap base (with `ModelHelperMixins`) whose ``builder`` is ``builder``."""
+    from sqlalchemy.ext.automap import automap_base
+
+    base: Any = automap_base(
+        cls=ModelHelperMixins, metadata=MetaData(), name="AutomapModel"
+    )
+    base.loaded_from_cache = False
+    base.builder = builder
+    return base
 
 
 @contextmanager

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
 from sqlalchemy import Table
 
+from .lookup import missing_name
 from .naming import classname_for_table
 
 if TYPE_CHECKING:
     from .lazy import LazyModels
 
 __all__ = ["ModelCollection", "TableCollection"]
-
-
-def _missing(name: str, keys: list[str]) -> str:
-    """``no model named 'x'`` with the closest keys (or a few), never hundreds."""
-    close = difflib.get_close_matches(name, keys, n=5)
-    if close:
-        hint = f"did you mean: {', '.join(close)}?"
-    elif not keys:
-        hint = "no models are mapped"
-    else:
-        shown = sorted(keys)[:10]
-        more = f", … ({len(keys) - len(shown)} more)" if len(keys) > len(shown) else ""
-        hint = f"known: {', '.join(shown)}{more}"
-    return f"no model named {name!r} ({hint})"
 
 
 class ModelCollection:
@@ -37,7 +23,7 @@ class ModelCollection:
     missing), ``in`` (a key, or a class), ``len``, ``keys()``, ``values()``,
     ``items()`` and ``get()``. Iterating yields the **classes**, as upstream
     did (use ``keys()`` for the names). A missing attribute raises
-    ``AttributeError``.
+    ``AttributeError`` naming the schemas searched and the closest keys.
 
     A collection of a lazy `DatabaseMapper` knows every key from the start and
     maps a class when it is first looked up (`macrostrat.database.mapper.lazy`);
@@ -47,13 +33,19 @@ class ModelCollection:
     Parameters:
         models: classes to register under their model keys, or a mapping of
             key to class.
+        schemas: the schemas the models come from, named when a key is
+            missing (a live collection: the mapper's reflected schemas).
     """
 
     def __init__(
-        self, models: Mapping[str, type] | Iterable[type] | None = None
+        self,
+        models: Mapping[str, type] | Iterable[type] | None = None,
+        *,
+        schemas: Collection[str] | None = None,
     ) -> None:
         self._models: dict[str, type] = {}
         self._lazy: LazyModels | None = None
+        self._schemas = schemas
         if isinstance(models, Mapping):
             self._models.update(models)
         elif models is not None:
@@ -79,12 +71,16 @@ class ModelCollection:
         return found
 
     def __getattr__(self, name: str) -> type:
-        if name.startswith("__") or name in ("_models", "_lazy"):
+        if name.startswith("__") or name in ("_models", "_lazy", "_schemas"):
             raise AttributeError(name)
         found = self._lookup(name)
         if found is None:
-            raise AttributeError(_missing(name, self.keys()))
+            raise AttributeError(self._missing("model", name))
         return found
+
+    def _missing(self, kind: str, name: str) -> str:
+        """``no model named 'x' in schema 'public' (did you mean: …?)``."""
+        return missing_name(kind, name, self.keys(), self._schemas)
 
     def __getitem__(self, key: str) -> type:
         found = self._lookup(key) if isinstance(key, str) else None
@@ -157,7 +153,10 @@ class TableCollection:
     def __getattr__(self, name: str) -> Table:
         if name.startswith("__") or name == "_models":
             raise AttributeError(name)
-        return getattr(self._models, name).__table__  # type: ignore[no-any-return]
+        model = self._models.get(name)
+        if model is None:
+            raise AttributeError(self._models._missing("table", name))
+        return model.__table__  # type: ignore[no-any-return]
 
     def __getitem__(self, key: str) -> Table:
         return self._models[key].__table__  # type: ignore[attr-defined,no-any-return]

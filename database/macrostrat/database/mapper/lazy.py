@@ -20,10 +20,19 @@ sees every relationship), or the first time a missing attribute is read or
 set on the class; so ``sample._formation.sample_collection``,
 ``Formation(sample_collection=[...])`` and
 ``select(Formation).join(Formation.sample_collection)`` all work without the
-caller knowing what is mapped. ``inspect(cls).relationships`` of a class that
-has not completed lists only the relationships made so far: take the class
-from ``db.model`` (which always hands out completed classes) or call
-`LazyModels.map_all` first.
+caller knowing what is mapped.
+
+Introspection sees whole classes too: every read of a class's mapper
+(``sqlalchemy.inspect(cls)``, ``cls.__mapper__``, ``class_mapper(cls)``,
+``inspect(obj).mapper``) goes through `LazyMapper`, which completes the class
+before it answers ``attrs``, ``relationships``, ``column_attrs``,
+``synonyms``, ``composites``, ``all_orm_descriptors``,
+``iterate_properties``, ``get_property`` or ``has_property``, and whenever
+SQLAlchemy itself checks that the mapper is configured (``_check_configure``:
+queries, ``aliased``, object construction). Schema generators
+(marshmallow-sqlalchemy, admin UIs) therefore see the same attributes as with
+eager automap. A model that nothing touches is still never mapped, and
+neighbours of a neighbour are mapped only when the neighbour is used.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from typing import Any
 
 from sqlalchemy import ForeignKeyConstraint, Table, and_, event
 from sqlalchemy.orm import DeclarativeMeta, Mapper, backref, relationship
+from sqlalchemy.orm import mapper as _sa_mapper
 
 from .cache import paused_gc
 from .catalog import TableIndex, TableSource, referred_key, sorted_foreign_keys
@@ -45,6 +55,7 @@ __all__ = ["LazyMapper", "LazyModelMeta", "LazyModels", "complete_on_constructio
 log = logging.getLogger(__name__)
 
 _OWNER = "_macrostrat_lazy_owner"
+_PENDING = "_macrostrat_lazy_pending"
 
 
 # Attribute names SQLAlchemy itself looks up (and may find missing) on mapped
@@ -136,19 +147,98 @@ def _on_init(target: Any, *args: Any) -> None:
         owner.complete(cls)
 
 
-class LazyMapper(Mapper):  # type: ignore[type-arg]
-    """The mapper of lazy model classes: a cascade from an object completes its class.
+def _configuring_here() -> bool:
+    """True when this thread is inside SQLAlchemy's configure step.
 
-    ``Session.add``, ``delete``, ``merge`` and ``expunge`` (and a flush's
-    orphan handling) walk an object's relationships through
-    ``cascade_iterator`` without reading a missing attribute; completing the
-    class first means every relationship (and its cascade rules) takes part.
+    Completing a class maps more classes and configures them, which must not
+    happen in the middle of SQLAlchemy configuring (its loop would skip the
+    new mappers and mark the registry configured). When another thread is
+    configuring, wait for it to finish: the class can then be completed.
+    """
+    if not getattr(_sa_mapper, "_already_compiling", False):
+        return False
+    mutex = getattr(_sa_mapper, "_CONFIGURE_MUTEX", None)
+    if mutex is None:  # pragma: no cover - another SQLAlchemy layout
+        return True
+    with mutex:  # re-entrant: ours at once; another thread's once it is done
+        return bool(_sa_mapper._already_compiling)
+
+
+def _complete_first(name: str) -> property:
+    """A `LazyMapper` property that completes the class, then reads Mapper's ``name``.
+
+    A data descriptor, unlike SQLAlchemy's memoized attributes, so it runs on
+    every read, also when a value was memoized while the class was still
+    being mapped (then the completion expires it).
+    """
+    memoized = getattr(Mapper, name)
+
+    def read(self: LazyMapper) -> Any:
+        if self.__dict__.get(_PENDING) is not None:
+            self._complete_pending()
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            return memoized.__get__(self, type(self))
+
+    return property(read, doc=memoized.__doc__)
+
+
+class LazyMapper(Mapper):  # type: ignore[type-arg]
+    """The mapper of lazy model classes: whatever reads it sees the complete class.
+
+    A class mapped as a neighbour carries its `LazyModels` in the mapper
+    until it completes. Until then:
+
+    - the public introspection attributes (``attrs``, ``relationships``,
+      ``column_attrs``, ``synonyms``, ``composites``, ``all_orm_descriptors``,
+      ``iterate_properties``) and ``get_property``/``has_property`` of a
+      missing key complete it first;
+    - so does ``_check_configure``, SQLAlchemy's own "is this mapper ready"
+      step (``class_mapper``, queries, ``aliased``, constructing objects);
+    - ``cascade_iterator`` too: ``Session.add``, ``delete``, ``merge`` and
+      ``expunge`` (and a flush's orphan handling) walk an object's
+      relationships without reading a missing attribute, so every
+      relationship (and its cascade rules) takes part.
     """
 
-    def cascade_iterator(self, type_: str, state: Any, halt_on: Any = None) -> Any:
-        owner = _owner_of(self.class_)
+    def _complete_pending(self) -> None:
+        owner = self.__dict__.get(_PENDING)
         if owner is not None:
             owner.complete(self.class_)
+
+    def _check_configure(self) -> None:
+        if self.__dict__.get(_PENDING) is not None:
+            self._complete_pending()
+        super()._check_configure()
+
+    attrs = _complete_first("attrs")
+    relationships = _complete_first("relationships")
+    column_attrs = _complete_first("column_attrs")
+    synonyms = _complete_first("synonyms")
+    composites = _complete_first("composites")
+    all_orm_descriptors = _complete_first("all_orm_descriptors")
+
+    @property
+    def iterate_properties(self) -> Any:
+        """Every ``MapperProperty`` of the complete class."""
+        self._complete_pending()
+        return super().iterate_properties
+
+    def get_property(self, key: str, _configure_mappers: bool = False) -> Any:
+        """The ``MapperProperty`` ``key`` (the class completes if it lacks it)."""
+        if key not in self._props:
+            self._complete_pending()
+        return super().get_property(key, _configure_mappers)
+
+    def has_property(self, key: str) -> bool:
+        """True when the complete class has property ``key``."""
+        if key not in self._props:
+            self._complete_pending()
+        return super().has_property(key)
+
+    def cascade_iterator(self, type_: str, state: Any, halt_on: Any = None) -> Any:
+        self._complete_pending()
         return super().cascade_iterator(type_, state, halt_on)
 
 
@@ -249,9 +339,10 @@ class LazyModels:
         """Give ``cls`` all of its relationships (called by the attribute hooks).
 
         Returns False, doing nothing, when called while this thread is already
-        mapping (SQLAlchemy probing a class mid-way must not cascade).
+        mapping (SQLAlchemy probing a class mid-way must not cascade) or is
+        inside SQLAlchemy's configure step.
         """
-        if getattr(self._busy, "active", False):
+        if getattr(self._busy, "active", False) or _configuring_here():
             return False
         table: Table = cls.__table__  # type: ignore[attr-defined]
         with self._lock, paused_gc():
@@ -297,6 +388,7 @@ class LazyModels:
         for name, hook in _HOOKS.items():
             type.__setattr__(cls, name, hook)
         type.__setattr__(cls, _OWNER, self)
+        cls.__mapper__.__dict__[_PENDING] = self  # type: ignore[attr-defined]
         self._classes[table_key] = cls
         return cls
 
@@ -325,6 +417,10 @@ class LazyModels:
             for name in (*_HOOKS, _OWNER):
                 if name in cls.__dict__:
                     type.__delattr__(cls, name)
+            mapper: Mapper[Any] = cls.__mapper__  # type: ignore[attr-defined]
+            if mapper.__dict__.pop(_PENDING, None) is not None:
+                # Values memoized while it was incomplete are stale.
+                mapper._expire_memoizations()
         finally:
             self._busy.active = active
 

@@ -7,8 +7,13 @@ and are re-exported so that existing imports keep working.
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Table
+
 from .base import primary_key
 from .collections import ModelCollection, TableCollection
+from .legacy import BaseCollection
 from .naming import (
     classname_for_table,
     name_for_collection_relationship,
@@ -17,6 +22,7 @@ from .naming import (
 )
 
 __all__ = [
+    "BaseCollection",
     "ModelCollection",
     "TableCollection",
     "classname_for_table",
@@ -25,3 +31,8 @@ __all__ = [
     "primary_key",
     "trim_postfix",
 ]
+
+
+def _classname_for_table(cls: Any, table_name: str, table: Table) -> str:
+    """Upstream's automap ``classname_for_table`` hook: the model key of ``table``."""
+    return classname_for_table(table)

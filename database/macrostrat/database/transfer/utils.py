@@ -1,15 +1,23 @@
-"""Shared helpers of the transfer functions (upstream: ``transfer.utils``)."""
+"""Shared helpers of the transfer functions (upstream: ``transfer.utils``).
+
+`_docker_local_run_args` and `_create_command` are upstream's private command
+builders, kept because applications import them (for instance to run
+``mysqldump`` or ``mariadb`` in a container); the transfer functions
+themselves choose their programs with `macrostrat.database.transfer.tools`,
+which keeps passwords off command lines.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import URL
 
+from .._renamed import renamed_parameters
 from ..admin import create_database, database_exists, drop_database
 from ..admin._connection import get_database_url
 from ..errors import DatabaseExistsError, DatabaseNotFoundError, InvalidOptionError
@@ -49,6 +57,61 @@ def raw_database_url(url: Any) -> str:
     )
 
 
+def _docker_local_run_args(postgres_container: str = "postgres:15") -> list[str]:
+    """The ``docker run`` prefix that runs a program from ``postgres_container``.
+
+    The container uses the host's network (so ``localhost`` URLs work), is
+    attached to standard input, output and error, keeps no logs and is removed
+    when the program exits: ``[*_docker_local_run_args(image), program, *args]``
+    runs ``program`` as if it were local.
+
+    Parameters:
+        postgres_container: the image to run.
+    """
+    return [
+        "docker", "run", "-i", "--network", "host",
+        "--attach", "stdin", "--attach", "stdout", "--attach", "stderr",
+        "--log-driver", "none", "--rm", postgres_container,
+    ]  # fmt: skip
+
+
+def _create_command(
+    engine: Any,
+    *command: str,
+    args: Sequence[str] | None = None,
+    prefix: Sequence[str] | None = None,
+    container: str = "postgres:16",
+) -> list[str]:
+    """Build ``[*prefix, *command, <database URL>, *args]``, as upstream did.
+
+    The URL is the database's, with its password (the command must be able to
+    log in) and without a SQLAlchemy driver suffix (``postgresql+psycopg`` is
+    given as ``postgresql``, which libpq accepts). The command is logged at
+    DEBUG with the password masked (upstream logged it in clear). The
+    password is part of the returned argv, so other local users can see it
+    in ``ps`` while the program runs: prefer the transfer functions
+    (`pg_dump`, `pg_restore`, ...), which pass it in the environment.
+
+    Parameters:
+        engine: the database: an ``Engine``, ``URL``, URL string, ``Connection``
+            or `Database`.
+        *command: the program and the arguments that go before the URL.
+        args: arguments after the URL.
+        prefix: the argv placed before the program; ``None`` runs it in a
+            container of ``container`` (`_docker_local_run_args`), and
+            ``[]`` runs the local program (upstream ran Docker for ``[]`` too).
+        container: the image to use when ``prefix`` is None.
+    """
+    url = database_url(engine)
+    url = url.set(drivername=url.get_backend_name())
+    head = list(_docker_local_run_args(container) if prefix is None else prefix)
+    tail = list(args or [])
+    shown = url.render_as_string(hide_password=True)
+    log.debug("command: %s", " ".join([*head, *command, shown, *tail]))
+    return [*head, *command, url.render_as_string(hide_password=False), *tail]
+
+
+@renamed_parameters({"_url": "url"})  # upstream's name
 def _create_database_if_not_exists(
     url: Any,
     *,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,8 +26,39 @@ def render_setting(value: Any) -> str:
     return str(value)
 
 
-def build_postgres_command(settings: Mapping[str, Any] | None) -> list[str] | None:
-    """Return ``["postgres", "-c", "key=value", ...]`` for ``settings``, or None if empty."""
+class _Unset:
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+_UNSET: Any = _Unset()
+
+
+def build_postgres_command(
+    settings: Mapping[str, Any] | None = _UNSET,
+    *,
+    pg_config: Mapping[str, Any] | None = _UNSET,
+) -> list[str] | None:
+    """Return ``["postgres", "-c", "key=value", ...]`` for ``settings``, or None if empty.
+
+    Parameters:
+        settings: setting name → value (`render_setting` renders it).
+        pg_config: upstream's name for ``settings`` (deprecated).
+    """
+    if pg_config is not _UNSET:
+        if settings is not _UNSET:
+            raise TypeError(
+                "build_postgres_command() got values for both 'settings' and its "
+                "old name 'pg_config'"
+            )
+        warnings.warn(
+            "build_postgres_command(pg_config=...) is deprecated; use settings=...",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        settings = pg_config
+    if settings is _UNSET:
+        raise TypeError("build_postgres_command() missing argument 'settings'")
     if not settings:
         return None
     command = ["postgres"]

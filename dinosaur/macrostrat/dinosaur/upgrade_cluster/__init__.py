@@ -8,13 +8,10 @@ both are imported lazily.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import DatabaseUpgradeError
-from .containers import (
-    ClusterContainer,
-    containers_using_volume,
-    ensure_empty_docker_volume,
-    replace_docker_volume,
-)
+from .containers import ClusterContainer, containers_using_volume
 from .describe import (
     check_database_cluster_version,
     check_database_exists,
@@ -27,7 +24,13 @@ from .upgrade import (
     helper_image,
     upgrade_database_cluster,
 )
-from .utils import get_unused_port, wait_for_cluster, wait_for_ready
+from .utils import (
+    ensure_empty_docker_volume,
+    get_unused_port,
+    replace_docker_volume,
+    wait_for_cluster,
+    wait_for_ready,
+)
 
 __all__ = [
     "ClusterContainer",
@@ -47,3 +50,13 @@ __all__ = [
     "wait_for_cluster",
     "wait_for_ready",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "console":  # upstream's module-level Rich console, made lazily
+        from rich.console import Console
+
+        value = Console(stderr=True)
+        globals()["console"] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,14 +1,55 @@
-"""Upstream's small helpers: waiting for a server, a free port."""
+"""Upstream's small helpers: waiting for a server, a free port, volumes.
+
+`ensure_empty_docker_volume` and `replace_docker_volume` keep their upstream
+import path here; they live in `macrostrat.dinosaur.upgrade_cluster.containers`.
+"""
 
 from __future__ import annotations
 
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DatabaseUpgradeError
+from . import containers as _containers
+from .containers import ensure_empty_docker_volume
+from .upgrade import helper_image
 
-__all__ = ["get_unused_port", "wait_for_cluster", "wait_for_ready"]
+if TYPE_CHECKING:
+    from docker import DockerClient
+
+__all__ = [
+    "ensure_empty_docker_volume",
+    "get_unused_port",
+    "replace_docker_volume",
+    "wait_for_cluster",
+    "wait_for_ready",
+]
+
+
+def replace_docker_volume(
+    client: DockerClient, from_volume: str, to_volume: str, *, image: str | None = None
+) -> None:
+    """Replace the contents of volume ``to_volume`` by those of ``from_volume``.
+
+    Upstream's signature. Unlike upstream (which copied over the old files
+    with the ``bash`` image), ``to_volume`` is emptied first, so no old file
+    survives next to the new ones, and the copy is checked against the source.
+
+    Parameters:
+        client: the Docker client.
+        from_volume: the volume to copy (mounted read-only).
+        to_volume: the volume to replace.
+        image: the image to run the copy in (default: a PostgreSQL image
+            present locally, see `helper_image`).
+
+    Raises:
+        DatabaseUpgradeError: no image to run the copy in, the copy failed, or
+            it differs from the source.
+    """
+    if image is None:
+        image = helper_image(client)
+    _containers.replace_docker_volume(client, from_volume, to_volume, image=image)
 
 
 def wait_for_ready(engine: Any, timeout: float = 5) -> None:
