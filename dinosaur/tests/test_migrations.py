@@ -488,3 +488,44 @@ def test_failed_concurrent_build_leaves_no_invalid_index(live):
         )
     assert "CONCURRENTLY" in info.value.statement
     assert index_valid(live, "sample_name_key") is None
+
+
+def test_an_existing_target_or_clone_database_is_never_replaced_unasked(
+    database_url: str,
+) -> None:
+    """Issue 16: no path of ours drops a database it did not create unasked."""
+    from sqlalchemy import make_url as _make_url
+
+    from macrostrat.database import (
+        create_database,
+        create_engine,
+        database_exists,
+        drop_database,
+    )
+    from macrostrat.database.errors import DatabaseExistsError
+    from macrostrat.dinosaur.diff import create_migration
+    from macrostrat.dinosaur.legacy import create_schema_clone
+
+    url = _make_url(database_url).set(database="dinosaur_precious")
+    create_database(url)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("CREATE TABLE keep (id int); INSERT INTO keep VALUES (1)")
+            )
+        with pytest.raises(DatabaseExistsError, match="replace_target=True"):
+            create_migration(database_url, lambda db: None, target_url=url)
+        clone = create_schema_clone(database_url, db_url=url)
+        with pytest.raises(DatabaseExistsError, match="replace_existing=True"):
+            clone.__enter__()
+        with engine.connect() as conn:  # still there, data and all
+            assert conn.execute(text("SELECT id FROM keep")).scalar() == 1
+        engine.dispose()
+        create_migration(
+            database_url, lambda db: None, target_url=url, replace_target=True
+        )  # asked for: replaced, then dropped
+        assert not database_exists(url)
+    finally:
+        engine.dispose()
+        drop_database(url, allow_missing=True, force=True)

@@ -348,13 +348,16 @@ def target_database(
     target_url: str | URL | None = None,
     redirect: TextIO | None = None,
     template: str | None = None,
+    replace_target: bool = False,
 ) -> Iterator[URL]:
     """Build the ideal schema in a throwaway database; yield its URL; drop it.
 
-    The throwaway database is created on the live database's server (or at
-    ``target_url``) with a random name, ``initializer`` runs on a `Database`
+    The throwaway database is created on the live database's server with a
+    random name (or at ``target_url``), ``initializer`` runs on a `Database`
     on it, and the database is always dropped afterwards (``WITH (FORCE)``, so
-    a connection the initializer left open cannot block the drop).
+    a connection the initializer left open cannot block the drop).  A
+    ``target_url`` that names an existing database is refused (it would be
+    replaced, then dropped) unless ``replace_target=True``.
 
     Parameters:
         database: the live database (its server is used).
@@ -363,17 +366,38 @@ def target_database(
         redirect: where the initializer's stdout goes (default: left alone).
         template: the database to create it from (default: the server's
             ``template1``); e.g. a template that already has PostGIS.
+        replace_target: allow ``target_url`` to name an existing database,
+            which is then emptied, used and dropped.
+
+    Raises:
+        DatabaseExistsError: ``target_url`` names an existing database and
+            ``replace_target`` is False.
     """
     from macrostrat.database import Database, temporary_database
+    from macrostrat.database.errors import DatabaseExistsError
 
     if target_url is None:
         base = _url(database)
         url = base.set(database=f"dinosaur_target_{secrets.token_hex(6)}")
     else:
         url = make_url(str(target_url)) if isinstance(target_url, str) else target_url
-    with temporary_database(
-        url, force_drop=True, ensure_empty=True, template=template
-    ) as engine:
+    try:
+        scope = temporary_database(
+            url,
+            force_drop=True,
+            ensure_empty=replace_target,
+            exists_ok=replace_target,
+            template=template,
+        )
+        engine = scope.__enter__()
+    except DatabaseExistsError as err:
+        raise DatabaseExistsError(
+            f"the migration target {url.database!r} already exists; the target "
+            "is built from scratch and dropped afterwards, so it must be a new "
+            "database (or pass replace_target=True to replace and drop it)"
+        ) from err
+    with contextlib.ExitStack() as stack:
+        stack.push(scope)
         target = Database(engine)
         try:
             if redirect is not None:
@@ -393,6 +417,7 @@ def create_migration(
     safe: bool = True,
     redirect: TextIO | None = None,
     template: str | None = None,
+    replace_target: bool = False,
     **kwargs: Any,
 ) -> AutoMigration:
     """Diff ``database`` against the schema ``initializer`` builds.
@@ -413,6 +438,8 @@ def create_migration(
         redirect: where the initializer's stdout goes.
         template: the database the target is created from (see
             `target_database`).
+        replace_target: allow ``target_url`` to name an existing database
+            (it is replaced, then dropped; refused otherwise).
         **kwargs: ``schema``, ``exclude_schema``, ``ignore_extension_versions``.
     """
     if not callable(initializer):
@@ -426,6 +453,7 @@ def create_migration(
         target_url=target_url,
         redirect=redirect,
         template=template,
+        replace_target=replace_target,
     ) as url:
         migration = AutoMigration(database, url, **kwargs)
         migration.set_safety(safe)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 import psycopg
-from sqlalchemy import URL, Connection, Engine, text
+from sqlalchemy import URL, Connection, Engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from .diff import (
@@ -217,12 +217,15 @@ def create_schema_clone(
     image_name: str | None = None,
     *,
     cluster: str | None = None,
+    replace_existing: bool = False,
 ) -> Iterator[Engine]:
     """Copy the schema (no data) of a database into a throwaway one; yield its engine.
 
     The schema is dumped with ``pg_dump --schema-only`` (psql meta-command
     lines such as ``\\restrict`` removed) and loaded into a new database,
-    which is always dropped afterwards.
+    which is always dropped afterwards.  A ``db_url`` naming an existing
+    database is refused (it would be replaced, then dropped) unless
+    ``replace_existing=True``.
 
     Parameters:
         engine: the database to copy (``Engine``, ``Connection``, `Database`, URL).
@@ -232,6 +235,12 @@ def create_schema_clone(
             server: ``"local"`` (server binaries on this machine), ``"docker"``
             or ``"auto"`` (see `database_cluster`); the live server is then
             only read.  ``db_url`` is ignored.
+        replace_existing: allow ``db_url`` to name an existing database,
+            which is then emptied, used and dropped.
+
+    Raises:
+        DatabaseExistsError: ``db_url`` names an existing database and
+            ``replace_existing`` is False.
     """
     from macrostrat.database import get_database_url, temporary_database
 
@@ -260,7 +269,24 @@ def create_schema_clone(
         db_url = get_database_url(engine).set(
             database=f"dinosaur_clone_{secrets.token_hex(6)}"
         )
-    with temporary_database(db_url, force_drop=True, ensure_empty=True) as clone:
+    from macrostrat.database.errors import DatabaseExistsError
+
+    try:
+        scope = temporary_database(
+            db_url,
+            force_drop=True,
+            ensure_empty=replace_existing,
+            exists_ok=replace_existing,
+        )
+        clone = scope.__enter__()
+    except DatabaseExistsError as err:
+        raise DatabaseExistsError(
+            f"the clone's database {make_url(str(db_url)).database!r} already "
+            "exists; a clone is built from scratch and dropped afterwards, so it "
+            "must be a new database (or pass replace_existing=True)"
+        ) from err
+    with contextlib.ExitStack() as stack:
+        stack.push(scope)
         with psycopg.connect(conninfo(clone), autocommit=True) as conn:
             conn.execute(schema)  # type: ignore[arg-type]
         yield clone
