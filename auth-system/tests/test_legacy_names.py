@@ -153,19 +153,3 @@ def test_upstream_core_main_constants_warn(name, value):
 
     with pytest.warns(DeprecationWarning, match=name):
         assert getattr(main, name) == value
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "oauth2_scheme",
-        "http_bearer",
-        "OAuth2AuthorizationCodeBearerWithCookie",
-        "GROUP_TOKEN_SALT",
-    ],
-)
-def test_removed_core_main_names_explain_themselves(name):
-    from macrostrat.auth_system.core import main
-
-    with pytest.raises(AttributeError, match=r"removed in 1\.2\.0"):
-        getattr(main, name)

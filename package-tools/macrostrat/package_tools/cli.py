@@ -154,7 +154,7 @@ def install(
             for command in commands:
                 _say(f"{command}    # in {command.cwd}")
             return
-        install_packages(workspace, commands)
+        install_packages(workspace, commands=commands)
         _say("Installed.")
 
 

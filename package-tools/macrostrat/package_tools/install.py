@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import warnings
 from collections.abc import Iterable, Sequence
 
 from ._process import Command
-from .workspace import Workspace
+from .workspace import Workspace, load_workspace
 
 __all__ = ["install_commands", "install_packages"]
 
@@ -67,29 +69,50 @@ def install_commands(
 
 
 def install_packages(
-    workspace: Workspace,
-    commands: Sequence[Command] | None = None,
-    *,
+    workspace: Workspace | str | os.PathLike[str] | None = None,
     omit: Iterable[str] = (),
     skip_root: bool = False,
     virtualenvs: bool = False,
+    *,
+    commands: Sequence[Command] | None = None,
+    path: str | os.PathLike[str] | None = None,
 ) -> list[Command]:
     """Run the install commands, stopping at the first that fails.
 
+    The positional parameters are upstream's
+    (`install_packages(path=Path.cwd(), omit=[], skip_root=False,
+    virtualenvs=False)`), with the workspace root or a `Workspace` first.
+
     Args:
-        workspace: The workspace.
-        commands: The commands to run; defaults to `install_commands` with
-            the other arguments.
+        workspace: The workspace, or its root directory; `None` for the
+            workspace around the current directory.
         omit: Package names to leave out.
         skip_root: Skip locking and syncing the root project.
         virtualenvs: Also sync each path package's own environment.
+        commands: The commands to run; defaults to `install_commands` with
+            the other arguments.
+        path: Upstream's name for the workspace root (deprecated; warns).
 
     Returns:
         The commands run.
 
     Raises:
         CommandError: If a command fails (names the command).
+        WorkspaceError: If the workspace can't be read.
+        TypeError: If both `workspace` and `path` are given.
     """
+    if path is not None:
+        if workspace is not None:
+            raise TypeError("install_packages() got both 'workspace' and 'path'")
+        warnings.warn(
+            "install_packages(path=...) is deprecated; pass the workspace root "
+            "(or a Workspace) as the first argument",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        workspace = path
+    if not isinstance(workspace, Workspace):
+        workspace = load_workspace(workspace)
     if commands is None:
         commands = install_commands(
             workspace, omit=omit, skip_root=skip_root, virtualenvs=virtualenvs

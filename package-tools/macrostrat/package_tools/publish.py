@@ -24,6 +24,8 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import tempfile
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +38,14 @@ from .build import build_command, build_packages, check_wheels
 from .changelog import find_section
 from .errors import CommandError, PublishError
 from .index import DEFAULT_CHECK_URL, DEFAULT_TIMEOUT, published_files
+from .legacy_publish import module_version_string as module_version_string
+from .legacy_publish import modules_to_publish as modules_to_publish
+from .legacy_publish import package_exists as package_exists
+from .legacy_publish import prepare_module as prepare_module
+from .legacy_publish import publish_module as publish_module
+from .legacy_publish import publish_skip_classifier as publish_skip_classifier
 from .pyproject import read_text
-from .workspace import PRIVATE_CLASSIFIER, Package, Workspace
+from .workspace import PRIVATE_CLASSIFIER, Package, Workspace, load_workspace
 
 __all__ = [
     "Action",
@@ -309,16 +317,31 @@ def _upload_env(env: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def publish_packages(
-    plan: PublishPlan, *, env: Mapping[str, str] | None = None
+    plan: PublishPlan | Workspace | str | os.PathLike[str] | None = None,
+    omit: Iterable[str] = (),
+    *,
+    env: Mapping[str, str] | None = None,
+    path: str | os.PathLike[str] | None = None,
 ) -> PublishResult:
     """Carry out a publish plan (see the module description for the steps).
 
+    Upstream's form `publish_packages(path=Path.cwd(), omit=[])` works too: a
+    workspace root (or a `Workspace`, or nothing for the workspace around the
+    current directory) is planned with `plan_publish(..., omit=omit)` and
+    built in a temporary directory. It is published to PyPI, or to uv's
+    `UV_PUBLISH_URL` checked against `UV_PUBLISH_CHECK_URL` when those are set
+    in `env`.
+
     Args:
-        plan: The plan from `plan_publish`.
+        plan: The plan from `plan_publish`; or a workspace root or
+            `Workspace` to plan now.
+        omit: Package names to leave out when planning here (give them to
+            `plan_publish` when passing a plan).
         env: The environment for `uv publish` (credentials: `UV_PUBLISH_TOKEN`,
             or `UV_PUBLISH_USERNAME`/`UV_PUBLISH_PASSWORD`, or trusted
             publishing); defaults to this process's environment. A password
             without a user name is sent as a token (user `__token__`).
+        path: Upstream's name for the workspace root (deprecated; warns).
 
     Returns:
         What was published, tagged and pushed.
@@ -330,7 +353,41 @@ def publish_packages(
             command; packages uploaded before it stay uploaded and tagged).
         MetadataCheckError: If a built wheel lacks internal dependency floors
             (nothing has been uploaded).
+        IndexQueryError: When planning here, if the index can't be asked.
+        TypeError: If both `plan` and `path` are given, or `omit` with a plan.
     """
+    if path is not None:
+        if plan is not None:
+            raise TypeError("publish_packages() got both 'plan' and 'path'")
+        warnings.warn(
+            "publish_packages(path=...) is deprecated; pass the workspace root "
+            "(or a plan from plan_publish) as the first argument",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        plan = path
+    if isinstance(plan, PublishPlan):
+        if list(omit):
+            raise TypeError(
+                "publish_packages(plan, omit=...): give omit to plan_publish instead"
+            )
+        return _publish(plan, env)
+    workspace = plan if isinstance(plan, Workspace) else load_workspace(plan)
+    settings = os.environ if env is None else env
+    with tempfile.TemporaryDirectory(prefix="mono-publish-") as out_dir:
+        planned = plan_publish(
+            workspace,
+            out_dir=out_dir,
+            omit=omit,
+            check_url=settings.get("UV_PUBLISH_CHECK_URL") or None,
+            publish_url=settings.get("UV_PUBLISH_URL") or None,
+        )
+        for warning in planned.warnings:
+            log.warning("%s", warning)
+        return _publish(planned, env)
+
+
+def _publish(plan: PublishPlan, env: Mapping[str, str] | None) -> PublishResult:
     problems = readiness_problems(plan)
     if problems:
         raise PublishError("not ready to publish", details="\n".join(problems))

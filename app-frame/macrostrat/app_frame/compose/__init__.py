@@ -4,8 +4,16 @@
 `macrostrat.app_frame`) the [`compose`][macrostrat.app_frame.compose.base.compose]
 function, as upstream. The function also carries this subpackage's public
 names as attributes, so `compose.DockerComposeManager` works either way.
+
+Upstream's `compose/__init__.py` also imported `Application`,
+`ApplicationBase`, `CoreSubsystem` and `add_click_command`, and apps import
+them from here; they are the same objects as in `macrostrat.app_frame`.
 """
 
+from ..core import Application as Application
+from ..subsystems.defs import ApplicationBase as ApplicationBase
+from ..subsystems.defs import CoreSubsystem as CoreSubsystem
+from ..utils.commands import add_click_command as add_click_command
 from .base import (
     check_status,
     compose,
@@ -69,7 +77,15 @@ __all__ = [
     "wait_for_keys",
 ]
 
-for _name in __all__:
+# Names upstream's subpackage imported (not part of `__all__`).
+_UPSTREAM_IMPORTS = (
+    "Application",
+    "ApplicationBase",
+    "CoreSubsystem",
+    "add_click_command",
+)
+
+for _name in (*__all__, *_UPSTREAM_IMPORTS):
     if _name != "compose":
         setattr(compose, _name, globals()[_name])
 del _name

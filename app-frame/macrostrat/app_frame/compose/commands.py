@@ -8,6 +8,7 @@ import os
 import shlex
 import subprocess
 import sys
+import warnings
 from typing import Annotated, Any
 
 import typer
@@ -49,13 +50,35 @@ OfflineOpt = Annotated[
 
 
 def fail_with_message(
-    app: Any, result: subprocess.CompletedProcess[Any], stage_name: str
+    app: Any,
+    result: subprocess.CompletedProcess[Any] | None = None,
+    stage_name: str | None = None,
+    *,
+    res: subprocess.CompletedProcess[Any] | None = None,
 ) -> None:
     """Report a compose stage; exit with its status if it failed.
+
+    Args:
+        app: The application (its console prints the report).
+        result: The stage's completed process.
+        stage_name: What the stage is called in the report.
+        res: Upstream's name of `result` (deprecated; warns).
 
     Raises:
         SystemExit: with the stage's exit status, if it is not 0.
     """
+    if res is not None:
+        if result is not None:
+            raise TypeError("fail_with_message() got both 'result' and 'res'")
+        warnings.warn(
+            "fail_with_message(res=...) is deprecated; pass the result "
+            "positionally or as result=...",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        result = res
+    if result is None or stage_name is None:
+        raise TypeError("fail_with_message() needs a result and a stage_name")
     if result.returncode != 0:
         app.info(f"{stage_name} failed, aborting.", style="red bold")
         sys.exit(result.returncode)

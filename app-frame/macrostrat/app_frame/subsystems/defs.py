@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+# Upstream defined SubsystemError here; it lives in `errors` now.
+from ..errors import SubsystemError as SubsystemError
+
 if TYPE_CHECKING:
     from .manager import SubsystemManager
 

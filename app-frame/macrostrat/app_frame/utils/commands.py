@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -126,13 +127,34 @@ class CommandBase(typer.Typer):
 
     def add_typer(  # type: ignore[override]
         self,
-        typer_instance: typer.Typer,
+        typer_instance: typer.Typer | None = None,
         *,
         name: str | None = None,
         aliases: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        """Mount a sub-app, optionally under extra names (see `command`)."""
+        """Mount a sub-app, optionally under extra names (see `command`).
+
+        Args:
+            typer_instance: The sub-app. Upstream called this parameter
+                `typer`; `add_typer(typer=sub)` still works and warns with
+                `DeprecationWarning`.
+            name: The name it is mounted under.
+            aliases: Other names it answers to.
+            **kwargs: Passed to `typer.Typer.add_typer`.
+        """
+        if "typer" in kwargs:
+            if typer_instance is not None:
+                raise TypeError("add_typer() got both 'typer_instance' and 'typer'")
+            warnings.warn(
+                "add_typer(typer=...) is deprecated; pass the sub-app positionally "
+                "or as typer_instance=...",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            typer_instance = kwargs.pop("typer")
+        if typer_instance is None:
+            raise TypeError("add_typer() missing the sub-app (typer_instance)")
         full_name = _alias_name(name, aliases)
         if full_name is None:
             super().add_typer(typer_instance, **kwargs)

@@ -15,13 +15,25 @@ them in its thread pool, and they query the database.
   answers 401. A backend-signed JWT that is not a valid access token (expired,
   revoked, a refresh token) answers 401 too.
 - There is no development bypass: ``ENVIRONMENT=development`` changes nothing.
+
+Upstream declared these dependencies with FastAPI sub-dependencies
+(``get_groups(user_token_data, header_token)``, ``has_access(groups)``, ...).
+FastAPI reads a dependency's signature to decide what to take from the request,
+so the signature it sees here is ``(request)`` only: showing upstream's
+parameters would make them query parameters a client could set. Direct calls
+with upstream's arguments (positional or keyword) still work and warn with
+`DeprecationWarning`. Upstream's FastAPI security objects (`oauth2_scheme`,
+`http_bearer`, `OAuth2AuthorizationCodeBearerWithCookie`) are importable from
+here when FastAPI is installed; they are built on first use.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 from starlette.authentication import AuthenticationError
@@ -43,6 +55,65 @@ __all__ = [
 ]
 
 _UNSET = object()
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _is_request_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether a dependency was called as ``f(request)`` or ``f(request=request)``."""
+    if len(args) == 1 and not kwargs:
+        return isinstance(args[0], HTTPConnection)
+    if not args and set(kwargs) == {"request"}:
+        return isinstance(kwargs["request"], HTTPConnection)
+    return False
+
+
+def _also_upstream(
+    upstream: Callable[..., Any], *names: str, required: tuple[str, ...] = ()
+) -> Callable[[_F], _F]:
+    """Let a request dependency also take upstream's direct-call arguments.
+
+    Called with the request (as FastAPI and Starlette endpoints do) the
+    decorated function runs. Called with upstream's parameters ``names``
+    (positionally or by keyword), ``upstream`` runs with them after a
+    `DeprecationWarning`. The signature FastAPI sees stays ``(request)``.
+    """
+    parameters = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            default=inspect.Parameter.empty if name in required else None,
+        )
+        for name in names
+    ]
+    legacy = inspect.Signature(parameters)
+
+    def decorate(func: _F) -> _F:
+        name = func.__name__
+
+        @functools.wraps(func)
+        def dependency(*args: Any, **kwargs: Any) -> Any:
+            if _is_request_call(args, kwargs):
+                return func(*args, **kwargs)
+            try:
+                bound = legacy.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(
+                    f"{name}() takes the request, or upstream's arguments "
+                    f"({', '.join(names)}): {exc}"
+                ) from None
+            bound.apply_defaults()
+            warnings.warn(
+                f"calling {name}() with upstream's arguments ({', '.join(names)}) "
+                f"is deprecated; use Depends({name}) or {name}(request)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return upstream(**bound.arguments)
+
+        return dependency  # type: ignore[return-value]
+
+    return decorate
 
 
 def _cached(request: HTTPConnection, key: str, compute: Callable[[], object]) -> object:
@@ -91,6 +162,65 @@ def _is_backend_jwt(value: str) -> bool:
     return True
 
 
+def _token_data(token: str | None) -> TokenData | None:
+    """Upstream's ``get_user_token_from_cookie(token)``: the access token's user."""
+    if token is None:
+        return None
+    try:
+        payload = get_backend().decode_token(token, "access")
+    except AuthenticationError:
+        return None
+    sub = payload["identity"]
+    return TokenData(sub=sub, groups=get_auth_database().group_ids_for(sub))
+
+
+def _header_group(header_token: Any) -> int | None:
+    """Upstream's ``get_groups_from_header_token(header_token)``.
+
+    ``header_token`` is FastAPI's ``HTTPAuthorizationCredentials`` (what
+    `http_bearer` returns), the bare token string, or None.
+    """
+    if header_token is None:
+        return None
+    scheme = getattr(header_token, "scheme", "Bearer")
+    value = getattr(header_token, "credentials", header_token)
+    if (
+        not isinstance(scheme, str)
+        or scheme.lower() != "bearer"
+        or not isinstance(value, str)
+        or not value.strip()
+    ):
+        raise _unauthorized("Authorization header must be 'Bearer <token>'")
+    value = value.strip()
+    if _is_backend_jwt(value):
+        return None
+    token = get_access_token(value)
+    if token is None:
+        raise _unauthorized("Unknown or expired API token")
+    return token.group
+
+
+def _merge_groups(
+    user_token_data: TokenData | None = None, header_token: int | None = None
+) -> list[int]:
+    """Upstream's ``get_groups(user_token_data, header_token)``."""
+    groups = list(user_token_data.groups) if user_token_data is not None else []
+    if header_token is not None and header_token not in groups:
+        groups.append(header_token)
+    return groups
+
+
+def _sub_of(user_token_data: TokenData | None = None) -> str | None:
+    """Upstream's ``get_user_id(user_token_data)``."""
+    return user_token_data.sub if user_token_data is not None else None
+
+
+def _groups_have_access(groups: list[int]) -> bool:
+    """Upstream's ``has_access(groups)``, with the configured access groups."""
+    return bool(set(groups) & get_auth_database().access_group_ids())
+
+
+@_also_upstream(_token_data, "token", required=("token",))
 def get_user_token_from_cookie(request: HTTPConnection) -> TokenData | None:
     """The user named by a valid access token, with their group ids, or None.
 
@@ -120,6 +250,7 @@ def get_user_token_from_cookie(request: HTTPConnection) -> TokenData | None:
     return _cached(request, "token_data", compute)  # type: ignore[return-value]
 
 
+@_also_upstream(_header_group, "header_token", required=("header_token",))
 def get_groups_from_header_token(request: HTTPConnection) -> int | None:
     """The group of the request's ``Bearer`` API token, or None.
 
@@ -142,6 +273,7 @@ def get_groups_from_header_token(request: HTTPConnection) -> int | None:
     return _cached(request, "header_group", compute)  # type: ignore[return-value]
 
 
+@_also_upstream(_merge_groups, "user_token_data", "header_token")
 def get_groups(request: HTTPConnection) -> list[int]:
     """Group ids of the request: the cookie user's groups plus the API token's."""
     data = get_user_token_from_cookie(request)
@@ -152,12 +284,14 @@ def get_groups(request: HTTPConnection) -> list[int]:
     return groups
 
 
+@_also_upstream(_sub_of, "user_token_data")
 def get_user_id(request: HTTPConnection) -> str | None:
     """The identity (``sub``; the ORCID iD for ORCID users) of the cookie user."""
     data = get_user_token_from_cookie(request)
     return data.sub if data else None
 
 
+@_also_upstream(_groups_have_access, "groups", required=("groups",))
 def has_access(request: HTTPConnection) -> bool:
     """Whether the request belongs to one of the configured ``access_groups``."""
     groups = set(get_groups(request))
@@ -203,7 +337,8 @@ def require_scopes(*scopes: str) -> Callable[[HTTPConnection], list[str]]:
     return dependency
 
 
-# Upstream constants, kept as deprecated aliases (all were unused upstream).
+# Upstream constants, kept as deprecated aliases (all were unused upstream
+# except GROUP_TOKEN_SALT, whose bcrypt hashes nothing here looks up).
 _DEPRECATED: dict[str, tuple[object, str]] = {
     "ALGORITHM": ("HS256", "the algorithm is the JWTBackend's `algorithm`"),
     "ACCESS_TOKEN_EXPIRE_MINUTES": (
@@ -211,22 +346,24 @@ _DEPRECATED: dict[str, tuple[object, str]] = {
         "the lifetime is the JWTBackend's `access_max_age` (seconds)",
     ),
     "GROUP_TOKEN_LENGTH": (32, "generate_api_token() makes 256-bit tokens"),
+    "GROUP_TOKEN_SALT": (
+        b"$2b$12$yQrslvQGWDFjwmDBMURAUe",
+        "API tokens are stored as HMAC-SHA256 under a server key "
+        "(MACROSTRAT_AUTH_TOKEN_KEY), so bcrypt hashes made with this public "
+        "salt are never looked up; reissue such tokens with create_api_token()",
+    ),
 }
-# Upstream names that cannot be kept: they need FastAPI or were insecure.
-_REMOVED: dict[str, str] = {
-    "oauth2_scheme": "the dependencies read the backend's access cookie "
-    "(FastAPI security objects are no longer created)",
-    "http_bearer": "the dependencies read the Authorization header themselves "
-    "(FastAPI security objects are no longer created)",
-    "OAuth2AuthorizationCodeBearerWithCookie": "the dependencies read the "
-    "backend's access cookie",
-    "GROUP_TOKEN_SALT": "API tokens are hashed with HMAC-SHA256 under a server "
-    "key (MACROSTRAT_AUTH_TOKEN_KEY)",
-}
+# Upstream's FastAPI security objects, built on first access (they need FastAPI,
+# which is not a dependency of this package).
+_FASTAPI_NAMES = (
+    "oauth2_scheme",
+    "http_bearer",
+    "OAuth2AuthorizationCodeBearerWithCookie",
+)
 
 
 def __getattr__(name: str) -> Any:
-    """Deprecated upstream constants warn; removed upstream names explain why."""
+    """Upstream names: deprecated constants warn; FastAPI objects load on demand."""
     if name in _DEPRECATED:
         value, hint = _DEPRECATED[name]
         warnings.warn(
@@ -235,9 +372,17 @@ def __getattr__(name: str) -> Any:
             stacklevel=2,
         )
         return value
-    if name in _REMOVED:
-        raise AttributeError(
-            f"macrostrat.auth_system.core.main.{name} was removed in 1.2.0: "
-            f"{_REMOVED[name]}"
-        )
+    if name in _FASTAPI_NAMES:
+        try:
+            from . import fastapi_security
+        except ModuleNotFoundError as exc:
+            if exc.name is None or exc.name.partition(".")[0] != "fastapi":
+                raise
+            raise ImportError(
+                f"macrostrat.auth_system.core.main.{name} is a FastAPI object; "
+                "install fastapi to use it (the dependencies in this module do "
+                "not need it)",
+                name=f"{__name__}.{name}",
+            ) from exc
+        return getattr(fastapi_security, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

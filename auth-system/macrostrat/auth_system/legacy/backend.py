@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -309,14 +310,33 @@ class JWTBackend(AuthenticationBackend):
         return self.get_payload(request, type)["identity"]
 
     async def authenticate(
-        self, conn: HTTPConnection
+        self,
+        conn: HTTPConnection | None = None,
+        *,
+        request: HTTPConnection | None = None,
     ) -> tuple[AuthCredentials, SimpleUser | UnauthenticatedUser]:
         """Return credentials for a valid access token, else public credentials.
 
         Authenticated requests get the scope ``authenticated`` plus the roles
         stored in the token at login or refresh; nobody gets ``admin`` unless
         the identity provider gave them that role.
+
+        Parameters:
+            conn: the request (Starlette's name for it).
+            request: upstream's name for ``conn`` (deprecated; warns).
         """
+        if request is not None:
+            if conn is not None:
+                raise TypeError("authenticate() got both 'conn' and 'request'")
+            warnings.warn(
+                "JWTBackend.authenticate(request=...) is deprecated; pass the "
+                "request positionally or as conn=...",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            conn = request
+        if conn is None:
+            raise TypeError("authenticate() missing the request (conn)")
         try:
             payload = self.get_payload(conn, "access")
         except AuthenticationError as err:
