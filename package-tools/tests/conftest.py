@@ -3,7 +3,10 @@
 Every test runs the real `uv` and `git`. Nothing reaches an outside network:
 workspaces have no third-party dependencies and build with uv's bundled
 `uv_build`, `UV_OFFLINE=1` is set (publish tests clear it, since `uv publish`
-refuses to run offline, and point it at the loopback index instead).
+refuses to run offline, and point it at the loopback index instead), and
+`MONO_NO_INDEX_CHECK=1` keeps `mono status`/`publish` from asking PyPI about
+released versions; the `index` fixture clears it and sets `MONO_INDEX_URL`
+to the loopback index's JSON API.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -193,6 +197,8 @@ class WorkspaceFactory:
 def isolated_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep uv offline and git away from the user's configuration."""
     monkeypatch.setenv("UV_OFFLINE", "1")
+    monkeypatch.setenv("MONO_NO_INDEX_CHECK", "1")
+    monkeypatch.delenv("MONO_INDEX_URL", raising=False)
     monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "never")
     monkeypatch.setenv("UV_NO_PROGRESS", "1")
     for variable in (
@@ -238,6 +244,7 @@ class Index:
     reject_uploads_of: set[str] = field(default_factory=set)
     fail_queries: bool = False
     json: bool = False
+    json_queries: list[str] = field(default_factory=list)
 
     @property
     def publish_url(self) -> str:
@@ -247,11 +254,43 @@ class Index:
     def check_url(self) -> str:
         return f"{self.url}/simple/"
 
+    @property
+    def json_url(self) -> str:
+        """The JSON API root, like `https://pypi.org/pypi/`."""
+        return f"{self.url}/pypi/"
+
+    def add_release(
+        self, name: str, *versions: str, content: bytes = b"not ours"
+    ) -> None:
+        """Put a wheel and an sdist of each version on the index (someone else's)."""
+        project = _normalize(name)
+        stem = re.sub(r"[-_.]+", "_", name).lower()
+        files = self.files.setdefault(project, {})
+        for version in versions:
+            files[f"{stem}-{version}-py3-none-any.whl"] = content + version.encode()
+            files[f"{stem}-{version}.tar.gz"] = content + version.encode() + b".tar"
+
 
 def _normalize(name: str) -> str:
-    import re
-
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _json_project(project: str, files: dict[str, bytes]) -> bytes:
+    """PyPI's JSON API page of a project: `releases` maps versions to files."""
+    releases: dict[str, list[dict[str, object]]] = {}
+    for name, content in files.items():
+        if name.endswith(".whl"):
+            version = name.split("-")[1]
+        else:
+            version = name[: -len(".tar.gz")].rsplit("-", 1)[1]
+        releases.setdefault(version, []).append(
+            {
+                "filename": name,
+                "digests": {"sha256": hashlib.sha256(content).hexdigest()},
+                "yanked": False,
+            }
+        )
+    return json.dumps({"info": {"name": project}, "releases": releases}).encode()
 
 
 def _handler(index: Index) -> type[http.server.BaseHTTPRequestHandler]:
@@ -269,7 +308,16 @@ def _handler(index: Index) -> type[http.server.BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def do_GET(self) -> None:
-            project = self.path.strip("/").split("/")[-1]
+            parts = self.path.strip("/").split("/")
+            if parts[0] == "pypi" and parts[-1] == "json":  # the JSON API
+                index.json_queries.append(parts[1])
+                if index.fail_queries:
+                    return self._send(503, b"down for maintenance")
+                if parts[1] not in index.files:
+                    return self._send(404, b"not found")
+                body = _json_project(parts[1], index.files[parts[1]])
+                return self._send(200, body, "application/json")
+            project = parts[-1]
             index.queries.append(project)
             if index.fail_queries:
                 return self._send(503, b"down for maintenance")
@@ -279,7 +327,12 @@ def _handler(index: Index) -> type[http.server.BaseHTTPRequestHandler]:
             if index.json:
                 listing = {
                     "files": [
-                        {"filename": name, "url": f"/files/{name}"} for name in files
+                        {
+                            "filename": name,
+                            "url": f"/files/{name}",
+                            "hashes": {"sha256": hashlib.sha256(content).hexdigest()},
+                        }
+                        for name, content in files.items()
                     ]
                 }
                 kind = "application/vnd.pypi.simple.v1+json"
@@ -316,8 +369,13 @@ def _handler(index: Index) -> type[http.server.BaseHTTPRequestHandler]:
 
 @pytest.fixture
 def index(monkeypatch: pytest.MonkeyPatch) -> Iterator[Index]:
-    """A loopback index; `uv publish` may talk to it (UV_OFFLINE is cleared)."""
+    """A loopback index; `uv publish` may talk to it (UV_OFFLINE is cleared).
+
+    `mono status` and `mono publish` ask its JSON API for released versions
+    (`MONO_INDEX_URL`; `MONO_NO_INDEX_CHECK` is cleared).
+    """
     monkeypatch.delenv("UV_OFFLINE", raising=False)
+    monkeypatch.delenv("MONO_NO_INDEX_CHECK", raising=False)
     monkeypatch.setenv("UV_PUBLISH_USERNAME", "tester")
     monkeypatch.setenv("UV_PUBLISH_PASSWORD", "secret")
     state = Index()
@@ -326,6 +384,7 @@ def index(monkeypatch: pytest.MonkeyPatch) -> Iterator[Index]:
     # serve_forever blocked in accept(), where shutdown() would wait forever.
     server.socket.setblocking(False)
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("MONO_INDEX_URL", state.json_url)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:

@@ -91,15 +91,17 @@ def test_public_api():
     assert package_tools.__all__ == [
         "PRIVATE_CLASSIFIER", "Action", "Built", "Bump", "ChangeKind", "Changeset",
         "ChangesetError", "CheckError", "Command", "CommandError", "Dependency",
-        "IndexQueryError", "MetadataCheckError", "Package", "PackageStatus",
+        "IndexCheck", "IndexFile", "IndexQueryError", "MetadataCheckError", "Package",
+        "PackageReleases", "PackageStatus",
         "PackageToolsError", "PublishError", "PublishItem", "PublishPlan",
         "PublishResult", "Release", "StatusReport", "VersionPlan", "VersioningError",
         "Workspace", "WorkspaceConfig", "WorkspaceError", "__version__",
-        "apply_versions", "build_packages", "bump_version", "check_wheels",
+        "apply_versions", "build_packages", "bump_version", "check_index", "check_wheels",
         "find_workspace_root", "floor_problem", "install_commands", "install_packages",
         "load_changesets", "load_workspace", "mono", "parse_changeset", "plan_publish",
         "plan_versions", "publish_packages", "published_files", "raise_floor",
-        "readiness_problems", "wheel_problems", "workspace_status", "write_changeset",
+        "readiness_problems", "released_versions", "verify_files", "wheel_problems",
+        "workspace_status", "write_changeset",
     ]  # fmt: skip
     for name in package_tools.__all__:
         assert hasattr(package_tools, name), name

@@ -187,6 +187,7 @@ def test_private_packages_and_packages_without_classifiers_are_never_asked_about
     assert index.queries == [
         "acme-app"
     ]  # mono 2.0 asked PyPI about private packages too
+    assert index.json_queries == ["acme-app"]  # nor does the release check
     assert "marked 'Private :: Do Not Upload'" in result.output
     assert "has no classifiers" in result.output
     assert (

@@ -33,9 +33,11 @@ def test_a_consistent_workspace_passes(workspace: Path, cli):
         "next",
         "changelog",
         "released",
+        "index",
         "publish",
     ]
-    assert core.split() == ["acme.core", "1.0.0", "-", "2025-01-01", "-", "yes"]
+    # "?": the index was not asked (MONO_NO_INDEX_CHECK=1 in the tests)
+    assert core.split() == ["acme.core", "1.0.0", "-", "2025-01-01", "-", "?", "yes"]
 
 
 def test_status_shows_next_versions_and_release_tags(workspaces, cli):

@@ -223,6 +223,42 @@ def test_an_unreleased_version_moves_when_a_fragment_asks_for_more(workspaces):
     assert "1.0.1" not in text
 
 
+def test_unreleased_chooses_versions_without_dating_them(workspaces, cli):
+    root = workspaces.make(
+        [
+            ("acme.core", "core", "1.4.0", []),
+            ("acme.db", "db", "2.1.0", ["acme.core>=1.4.0,<2"]),
+            ("acme.app", "app", "0.3.0", ["acme.db>=2.1.0", "acme.core>=1.4.0,<2"]),
+        ],
+        changelog_label="Unreleased",
+    )
+    ws = load_workspace(root)
+    write_changeset(ws, ["acme.core"], ChangeKind.BREAKING, "Remove `y`.")
+    result = cli("version", "--path", root, "--unreleased", "--no-lock")
+    assert result.exit_code == 0, result.output
+    after = load_workspace(root)
+    # 1.4.0 was a minor bump: a breaking change moves it to 2.0.0
+    assert str(after.get("acme.core").version) == "2.0.0"
+    # 2.1.0 is unreleased and already a minor bump: raised floors don't move it
+    assert str(after.get("acme.db").version) == "2.1.0"
+    core_log = (root / "packages/core/CHANGELOG.md").read_text()
+    assert (
+        "## [2.0.0] - Unreleased\n\n### Added\n\n- The first release.\n\n" in core_log
+    )
+    assert "- **Breaking:** Remove `y`." in core_log
+    db_log = (root / "packages/db/CHANGELOG.md").read_text()
+    assert "## [2.1.0] - Unreleased" in db_log
+    assert "Raised internal dependency floors: `acme.core>=2.0.0,<3`." in db_log
+    assert [d.requirement for d in after.get("acme.app").dependencies] == [
+        "acme.db>=2.1.0",
+        "acme.core>=2.0.0,<3",
+    ]
+    # a second run has nothing to do: the pending sections stay as they are
+    assert "Nothing to version" in cli("version", "--path", root, "--unreleased").output
+    result = cli("version", "--path", root, "--unreleased", "--date", DATE)
+    assert result.exit_code != 0
+
+
 def test_nothing_to_version(workspace: Path, cli):
     result = cli("version", "--path", workspace)
     assert result.exit_code == 0
@@ -347,3 +383,29 @@ def test_errors_name_the_failing_command(tmp_path: Path):
     assert info.value.returncode not in (0, None)
     with pytest.raises(CommandError, match="could not be started"):
         run_command(["surely-not-a-program-xyz"], tmp_path)
+
+
+def test_new_subsections_keep_the_order_of_those_already_there():
+    from macrostrat.package_tools.changelog import update_changelog
+
+    text = (
+        "# Changelog\n\n## [1.0.0] - Unreleased\n\n### Added\n\n- a\n\n"
+        "### Changed (security)\n\n- s\n\n### Deprecated\n\n- d\n"
+    )
+    new = update_changelog(
+        text,
+        "acme",
+        current=Version("1.0.0"),
+        new=Version("2.0.0"),
+        entries=[("Changed", "c"), ("Fixed", "f"), ("Added", "b")],
+        date="Unreleased",
+    )
+    headings = [line for line in new.splitlines() if line.startswith("###")]
+    assert headings == [
+        "### Added",
+        "### Changed",
+        "### Changed (security)",
+        "### Deprecated",
+        "### Fixed",
+    ]
+    assert "- a\n- b\n" in new

@@ -26,6 +26,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 DRY_RUN_ENV = "DRY_RUN"
 """The variable that turns on dry-run mode (`DRY_RUN=1`), like `--dry-run`."""
 
+_VERSION_PARAMETER = "app_frame_show_version"
+"""The name of the `--version` parameter added to the root callback."""
+
 
 def _restore_on_close(ctx: typer.Context, names: tuple[str, ...]) -> None:
     """Put the variables `names` back as they were when the command finishes.
@@ -49,7 +52,9 @@ def _restore_on_close(ctx: typer.Context, names: tuple[str, ...]) -> None:
 class ControlCommand(CommandBase):
     """The root command of an application's control CLI (a `typer.Typer`).
 
-    It has two global options: `--verbose` (debug logs of the app's
+    It has three global options: `--version` (prints the app's name and
+    version, `Application(version=...)` or else the installed version of the
+    app's package, the one `app_version` checks use, and exits), `--verbose` (debug logs of the app's
     `log_modules` and tracebacks for errors; also turned on by the
     `<PREFIX>VERBOSE` variable, which is then exported as `1` for nested
     commands) and `--dry-run` (docker commands are printed instead of run;
@@ -62,6 +67,7 @@ class ControlCommand(CommandBase):
 
     Subclasses may override `callback` to add global options; call
     `super().callback(ctx, verbose=verbose, dry_run=dry_run)` from it.
+    `--version` is added to whatever signature the callback has.
 
     Args:
         app: The application.
@@ -77,11 +83,67 @@ class ControlCommand(CommandBase):
         self.app = app
 
         def callback(*args: Any, **kw: Any) -> Any:
+            kw.pop(_VERSION_PARAMETER, None)
             return self.callback(*args, **kw)
 
         functools.update_wrapper(callback, self.callback)
         callback.__doc__ = app.replace_names(inspect.getdoc(self.callback) or "")
+        self._add_version_option(callback)
         typer.Typer.callback(self, invoke_without_command=True)(callback)
+
+    def _add_version_option(self, callback: Callable[..., Any]) -> None:
+        """Give the root callback a `--version` option, whatever its signature."""
+        signature = inspect.signature(self.callback, eval_str=True)
+        if _VERSION_PARAMETER in signature.parameters:
+            return
+        option = Annotated[
+            bool,
+            typer.Option(
+                "--version",
+                callback=self._show_version,
+                is_eager=True,
+                help=self.app.replace_names("Show :app_name:'s version and exit."),
+            ),
+        ]
+        parameters = list(signature.parameters.values())
+        at = next(
+            (
+                i
+                for i, p in enumerate(parameters)
+                if p.kind is inspect.Parameter.VAR_KEYWORD
+            ),
+            len(parameters),
+        )
+        parameters.insert(
+            at,
+            inspect.Parameter(
+                _VERSION_PARAMETER,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=False,
+                annotation=option,
+            ),
+        )
+        callback.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        callback.__annotations__ = {
+            **{p.name: p.annotation for p in signature.parameters.values()},
+            _VERSION_PARAMETER: option,
+        }
+
+    def _show_version(self, value: bool) -> None:
+        """Print `<name> <version>` and exit (the `--version` option)."""
+        if not value:
+            return
+        from .subsystems.manager import _version_of
+
+        version = _version_of(self.app)
+        if version is None:
+            typer.echo(
+                f"{self.app.name}: version unknown (give Application(version=...), "
+                "or install the app's package)"
+            )
+        else:
+            typer.echo(f"{self.app.name} {version}")
+        raise typer.Exit()
 
     def callback(  # type: ignore[override]
         self,

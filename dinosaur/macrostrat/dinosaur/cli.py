@@ -12,6 +12,8 @@ Commands:
         success, 3 when unsafe statements were refused, 1 on any other error.
     dump-schema: print the ``pg_dump --schema-only`` text of the database.
 
+``dinosaur --version`` prints the installed version.
+
 The ideal schema comes from ``--target URL`` (a database that has it),
 ``--schema-file PATH`` (SQL files run into a throwaway database), or
 ``--initializer module:function`` (a `DatabaseInitializer`).  Output is Rich
@@ -23,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 from collections.abc import Callable, Iterator
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -274,9 +277,31 @@ def create_cli(
     return app
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"dinosaur {installed_version('macrostrat.dinosaur')}")
+        raise typer.Exit()
+
+
 app = create_cli()
+"""The ``dinosaur`` program: `create_cli` with nothing bound, plus ``--version``."""
+
+
+@app.callback()
+def _program(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_show_version,
+            is_eager=True,
+            help="Show the macrostrat.dinosaur version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Diff-based schema migrations that never destroy data unasked."""
 
 
 def main() -> None:
     """Run the ``dinosaur`` command."""
-    app()
+    app(prog_name="dinosaur")

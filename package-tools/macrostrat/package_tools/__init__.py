@@ -10,7 +10,9 @@ over the functions here:
   [`apply_versions`][macrostrat.package_tools.apply_versions] turn the
   recorded changes into versions, dependency floors and CHANGELOG sections;
 - [`workspace_status`][macrostrat.package_tools.workspace_status] finds what
-  would fail a release;
+  would fail a release, and
+  [`check_index`][macrostrat.package_tools.check_index] what clashes with
+  the versions a package index has released;
 - [`build_packages`][macrostrat.package_tools.build_packages] and
   [`check_wheels`][macrostrat.package_tools.check_wheels] build and check;
 - [`plan_publish`][macrostrat.package_tools.plan_publish] and
@@ -43,7 +45,8 @@ from .errors import (
     VersioningError,
     WorkspaceError,
 )
-from .index import published_files
+from .index import IndexFile, published_files, released_versions
+from .index_check import IndexCheck, PackageReleases, check_index, verify_files
 from .install import install_commands, install_packages
 from .publish import (
     Action,
@@ -89,9 +92,12 @@ __all__ = [
     "Command",
     "CommandError",
     "Dependency",
+    "IndexCheck",
+    "IndexFile",
     "IndexQueryError",
     "MetadataCheckError",
     "Package",
+    "PackageReleases",
     "PackageStatus",
     "PackageToolsError",
     "PublishError",
@@ -109,6 +115,7 @@ __all__ = [
     "apply_versions",
     "build_packages",
     "bump_version",
+    "check_index",
     "check_wheels",
     "find_workspace_root",
     "floor_problem",
@@ -124,6 +131,8 @@ __all__ = [
     "published_files",
     "raise_floor",
     "readiness_problems",
+    "released_versions",
+    "verify_files",
     "wheel_problems",
     "workspace_status",
     "write_changeset",

@@ -95,6 +95,12 @@ def _bullet(entry: str) -> str:
     return "\n".join(lines)
 
 
+def _rank(heading: str) -> int:
+    """The Keep a Changelog position of a heading (`Changed (security)` ranks as Changed)."""
+    word = heading.split()[0].strip(":").capitalize() if heading.split() else ""
+    return HEADINGS.index(word) if word in HEADINGS else len(HEADINGS)
+
+
 def _merge(body: str, entries: Sequence[tuple[str, str]], newline: str) -> str:
     """Add `(heading, entry)` pairs to a section body, keeping what is there."""
     parts = list(_SUBSECTION.finditer(body))
@@ -104,11 +110,15 @@ def _merge(body: str, entries: Sequence[tuple[str, str]], newline: str) -> str:
         end = parts[index + 1].start() if index + 1 < len(parts) else len(body)
         content = body[match.end() : end].strip("\r\n")
         blocks.setdefault(match["heading"], []).append(content)
+    order = list(blocks)  # the headings already there keep their order
     for heading, entry in entries:
+        if heading not in blocks:
+            # before the first heading there of the same kind or a later one
+            # (`### Changed` goes before `### Changed (security)` and `### Fixed`)
+            rank = _rank(heading)
+            at = next((i for i, h in enumerate(order) if _rank(h) >= rank), len(order))
+            order.insert(at, heading)
         blocks.setdefault(heading, []).append(_bullet(entry))
-    order = [h for h in HEADINGS if h in blocks] + [
-        h for h in blocks if h not in HEADINGS
-    ]
     out = [preamble] if preamble else []
     for heading in order:
         content = "\n".join(c.strip("\r\n") for c in blocks[heading] if c.strip())

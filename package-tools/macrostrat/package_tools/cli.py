@@ -7,6 +7,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,10 +21,10 @@ from macrostrat.utils import ApplicationError
 
 from .build import build_packages, check_wheels
 from .changesets import ChangeKind, write_changeset
-from .index import DEFAULT_TIMEOUT
+from .index import DEFAULT_INDEX_URL, DEFAULT_TIMEOUT
 from .install import install_commands, install_packages
 from .publish import plan_publish, publish_packages, readiness_problems
-from .status import workspace_status
+from .status import PackageStatus, workspace_status
 from .versioning import apply_versions, plan_versions
 from .workspace import Bump, load_workspace
 
@@ -50,6 +51,17 @@ OmitOption = Annotated[
 ]
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Show what would be done; change nothing.")
+]
+NoIndexCheckOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-index-check",
+        envvar="MONO_NO_INDEX_CHECK",
+        help="Don't ask the package index about released versions (offline use).",
+    ),
+]
+TimeoutOption = Annotated[
+    float, typer.Option(help="Seconds to wait for each index request.", min=0.1)
 ]
 
 
@@ -82,6 +94,12 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         )
 
 
+def _version_callback(value: bool) -> None:
+    if value:
+        _say(f"mono {installed_version('macrostrat.package_tools')}")
+        raise typer.Exit()
+
+
 @contextmanager
 def _reported() -> Iterator[None]:
     """Print our errors as `error: message` plus details, and exit with status 1."""
@@ -101,6 +119,15 @@ def _main(
     verbose: Annotated[
         bool,
         typer.Option("--verbose", "-v", help="Log every command run and its output."),
+    ] = False,
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Show mono's version and exit.",
+        ),
     ] = False,
 ) -> None:
     """Version, check, build and publish the packages of a uv workspace."""
@@ -250,14 +277,24 @@ def version(
             "--commit", help="Commit exactly the files changed (never `git add .`)."
         ),
     ] = False,
+    unreleased: Annotated[
+        bool,
+        typer.Option(
+            "--unreleased",
+            help="Label the CHANGELOG sections Unreleased instead of dating them "
+            "(choose the versions now; a later `mono version` dates them).",
+        ),
+    ] = False,
 ) -> None:
     """Apply the change fragments: bump versions and floors, write CHANGELOGs.
 
     All files are written together, or none if anything fails.
     """
     with _reported():
+        if unreleased and date:
+            raise typer.BadParameter("give --date or --unreleased, not both")
         workspace = load_workspace(path)
-        plan = plan_versions(workspace, date=date)
+        plan = plan_versions(workspace, date=date, unreleased=unreleased)
         if plan.empty:
             _say(
                 "Nothing to version: no change fragments, floors and CHANGELOGs up to date."
@@ -299,11 +336,36 @@ def status(
             "--check", help="Exit with status 1 if any problem is found (for CI)."
         ),
     ] = False,
+    index_url: Annotated[
+        str,
+        typer.Option(
+            envvar="MONO_INDEX_URL",
+            help="The JSON API (like PyPI's) asked for released versions.",
+        ),
+    ] = DEFAULT_INDEX_URL,
+    no_index_check: NoIndexCheckOption = False,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
 ) -> None:
-    """Show each package's version, next version, CHANGELOG and release state."""
+    """Show each package's version, next version, CHANGELOG and release state.
+
+    Unless --no-index-check, the package index is asked for every released
+    version of each package: a version already there that is not ours, a
+    version below the newest there, or an internal dependency range met by a
+    release there that is not ours is a problem.
+    """
     with _reported():
         workspace = load_workspace(path)
-        report = workspace_status(workspace)
+        report = workspace_status(
+            workspace,
+            index_url=None if no_index_check else index_url,
+            timeout=timeout,
+        )
+
+        def on_index(s: PackageStatus) -> str:
+            if report.index is None or s.package.key not in report.index.packages:
+                return "?"
+            return str(s.on_index) if s.on_index else "-"
+
         rows = [
             [
                 s.package.name,
@@ -311,11 +373,19 @@ def status(
                 str(s.next_version) if s.next_version != s.package.version else "-",
                 s.changelog or "missing",
                 str(s.released) if s.released else "-",
+                on_index(s),
                 "yes" if s.publishable else "no",
             ]
             for s in report.packages
         ]
-        _table(["package", "version", "next", "changelog", "released", "publish"], rows)
+        _table(
+            ["package", "version", "next", "changelog", "released", "index", "publish"],
+            rows,
+        )
+        if report.index is not None:
+            _say(f"Released versions from {report.index.url}")
+        elif no_index_check:
+            _say("The package index was not asked (--no-index-check).")
         _say(
             f"{report.changesets} pending change fragment(s) in {workspace.changes_dir}"
         )
@@ -389,9 +459,16 @@ def publish(
             "Default: PyPI's; required with --publish-url."
         ),
     ] = None,
-    timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for each index request.", min=0.1)
-    ] = DEFAULT_TIMEOUT,
+    index_url: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            envvar="MONO_INDEX_URL",
+            help="The JSON API asked for released versions before anything is "
+            "uploaded. Default: PyPI's; with --check-url, that simple index.",
+        ),
+    ] = None,
+    no_index_check: NoIndexCheckOption = False,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT,
     out_dir: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(
@@ -403,7 +480,9 @@ def publish(
 
     In dependency order, skipping private packages, packages without
     classifiers and versions already on the index; each package is tagged
-    <name>-v<version> after its upload succeeds.
+    <name>-v<version> after its upload succeeds. Before anything is
+    uploaded, the index is asked for released versions (as `status --check`
+    does) unless --no-index-check.
     """
     with _reported(), tempfile.TemporaryDirectory(prefix="mono-publish-") as scratch:
         workspace = load_workspace(path)
@@ -416,6 +495,8 @@ def publish(
             push_tags=push_tags,
             remote=remote,
             timeout=timeout,
+            index_url=index_url,
+            check_index=not no_index_check,
         )
         rows = [
             [i.package.name, str(i.package.version), i.action.value, i.reason]

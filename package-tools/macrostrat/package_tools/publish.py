@@ -3,12 +3,19 @@
 `plan_publish` decides, per package, whether to publish it: packages marked
 `Private :: Do Not Upload` or without classifiers are never published (the
 upstream rule), and versions whose wheel and sdist are both on the index
-already are skipped. `publish_packages` then
+already are skipped. Unless told not to, it also asks the index for every
+released version (`index_check.check_index`, as `mono status --check` does).
+`publish_packages` then
 
-1. refuses to start on a dirty working tree or when a release tag already
-   points at another commit;
+1. refuses to start on a dirty working tree, when a release tag already
+   points at another commit, or when the index check found a problem (a
+   version below the newest on the index, an internal range met by a
+   release that is not ours);
 2. builds every package to publish and checks the wheels' metadata, before
-   anything is uploaded;
+   anything is uploaded; a version already on the index without our release
+   tag is built too and must be byte for byte the files there (an earlier
+   run that stopped before tagging; it gets its missing files and its tag),
+   else nothing is uploaded;
 3. uploads each package in dependency order with `uv publish --check-url`
    (so files already uploaded by an interrupted run are skipped) and tags it
    `<name>-v<version>` right after its upload succeeds;
@@ -34,10 +41,17 @@ from macrostrat.utils import GitError, git_has_changes
 
 from ._git import head_commit, is_repository, tag_commit
 from ._process import Command
-from .build import build_command, build_packages, check_wheels
+from .build import Built, build_command, build_packages, check_wheels
 from .changelog import find_section
 from .errors import CommandError, PublishError
-from .index import DEFAULT_CHECK_URL, DEFAULT_TIMEOUT, published_files
+from .index import (
+    DEFAULT_CHECK_URL,
+    DEFAULT_INDEX_URL,
+    DEFAULT_TIMEOUT,
+    published_files,
+)
+from .index_check import IndexCheck, verify_files
+from .index_check import check_index as run_index_check
 from .legacy_publish import module_version_string as module_version_string
 from .legacy_publish import modules_to_publish as modules_to_publish
 from .legacy_publish import package_exists as package_exists
@@ -78,12 +92,16 @@ class PublishItem:
         action: What happens to it.
         reason: Why, in words.
         existing: Its current version's files already on the index.
+        verify: Its current version is on the index without our release
+            tag: it is built and compared with the files there before
+            anything is uploaded.
     """
 
     package: Package
     action: Action
     reason: str
     existing: frozenset[str] = frozenset()
+    verify: bool = False
 
 
 @dataclass
@@ -99,6 +117,7 @@ class PublishPlan:
         push_tags: Whether to push the tags.
         remote: The git remote tags are pushed to.
         warnings: Things worth knowing that don't stop publishing.
+        index: The index check (`None` when it was skipped).
     """
 
     workspace: Workspace
@@ -109,11 +128,22 @@ class PublishPlan:
     push_tags: bool = False
     remote: str = "origin"
     warnings: list[str] = field(default_factory=list)
+    index: IndexCheck | None = None
 
     @property
     def to_publish(self) -> list[Package]:
         """The packages to upload, in dependency order."""
         return [i.package for i in self.items if i.action is Action.PUBLISH]
+
+    @property
+    def to_verify(self) -> list[Package]:
+        """The packages whose version is on the index without our tag."""
+        return [i.package for i in self.items if i.verify]
+
+    @property
+    def to_build(self) -> list[Package]:
+        """The packages built: those to upload or to verify, in dependency order."""
+        return [i.package for i in self.items if i.action is Action.PUBLISH or i.verify]
 
     def upload_command(self, files: Iterable[str | os.PathLike[str]]) -> Command:
         """The `uv publish` command for some files."""
@@ -146,7 +176,7 @@ class PublishPlan:
         Upload commands name the files as globs, since they don't exist yet.
         """
         packages = self.to_publish
-        steps = [build_command(self.workspace, p, self.out_dir) for p in packages]
+        steps = [build_command(self.workspace, p, self.out_dir) for p in self.to_build]
         for package in packages:
             stem = f"{package.key.replace('-', '_')}-{package.version}"
             files = [self.out_dir / f"{stem}.tar.gz", self.out_dir / f"{stem}-*.whl"]
@@ -204,6 +234,8 @@ def plan_publish(
     push_tags: bool = False,
     remote: str = "origin",
     timeout: float = DEFAULT_TIMEOUT,
+    index_url: str | None = None,
+    check_index: bool = True,
 ) -> PublishPlan:
     """Decide what to publish (asks the index; changes nothing).
 
@@ -220,9 +252,13 @@ def plan_publish(
         push_tags: Whether `publish_packages` pushes the tags it makes.
         remote: The git remote to push tags to.
         timeout: Seconds to wait for each index request.
+        index_url: The JSON API asked for released versions (see
+            `index_check`). Default: PyPI's, or the simple index `check_url`
+            when that is given.
+        check_index: Whether to ask the index for released versions at all.
 
     Returns:
-        The plan.
+        The plan (`plan.index` holds the index check).
 
     Raises:
         PublishError: If `publish_url` is given without `check_url`.
@@ -234,8 +270,31 @@ def plan_publish(
             details="Give the simple index URL of the index you upload to, "
             "so versions already there are skipped.",
         )
+    if not check_index:
+        index, simple = None, False
+    elif index_url:
+        index, simple = index_url, False
+    elif check_url:
+        index, simple = check_url, True
+    else:
+        index, simple = DEFAULT_INDEX_URL, False
     check_url = check_url or DEFAULT_CHECK_URL
     items = [_decide(p, check_url, timeout) for p in workspace.select(omit)]
+    check = None
+    if index is not None:
+        check = run_index_check(
+            workspace,
+            [
+                i.package
+                for i in items
+                if i.action in (Action.PUBLISH, Action.PUBLISHED)
+            ],
+            index_url=index,
+            simple=simple,
+            timeout=timeout,
+        )
+        taken = {p.key for p in check.taken}
+        items = [_verified(i, check) if i.package.key in taken else i for i in items]
     plan = PublishPlan(
         workspace,
         items,
@@ -244,6 +303,7 @@ def plan_publish(
         publish_url,
         push_tags,
         remote,
+        index=check,
     )
     skipped = {
         i.package.key
@@ -268,6 +328,7 @@ def plan_publish(
                     )
         elif (
             item.action is Action.PUBLISHED
+            and not item.verify
             and is_repository(workspace.root)
             and tag_commit(workspace.root, package.tag) is None
         ):
@@ -277,24 +338,39 @@ def plan_publish(
     return plan
 
 
+def _verified(item: PublishItem, check: IndexCheck) -> PublishItem:
+    """The item of a package whose version is on the index without our tag."""
+    package = item.package
+    reason = (
+        f"on {check.url} without the tag {package.tag}: built and compared with "
+        "the files there before anything is uploaded"
+    )
+    return PublishItem(package, item.action, reason, item.existing, verify=True)
+
+
 def readiness_problems(plan: PublishPlan) -> list[str]:
     """Why `publish_packages` would refuse to start (empty when it can go ahead).
 
-    Publishing needs a git repository with a commit (for the tags), no
-    uncommitted changes or untracked files (so the tag names what was
-    built), and no release tag already pointing at another commit.
+    Publishing needs no problem from the index check (a version below the
+    newest on the index, an internal range met by a release that is not
+    ours), a git repository with a commit (for the tags), no uncommitted
+    changes or untracked files (so the tag names what was built), and no
+    release tag already pointing at another commit.
     """
     root = plan.workspace.root
-    if not plan.to_publish:
-        return []
+    problems = list(plan.index.problems) if plan.index is not None else []
+    if not plan.to_publish and not plan.to_verify:
+        return problems
     if not is_repository(root):
-        return [f"{root} is not in a git repository (needed for release tags)"]
+        return [
+            *problems,
+            f"{root} is not in a git repository (needed for release tags)",
+        ]
     try:
         head = head_commit(root)
         dirty = git_has_changes(root)
     except (CommandError, GitError) as exc:
-        return [f"can't read the git state of {root}: {exc}"]
-    problems = []
+        return [*problems, f"can't read the git state of {root}: {exc}"]
     if dirty:
         problems.append(
             f"{root} has uncommitted changes or untracked files; commit or remove them first"
@@ -374,6 +450,7 @@ def publish_packages(
         return _publish(plan, env)
     workspace = plan if isinstance(plan, Workspace) else load_workspace(plan)
     settings = os.environ if env is None else env
+    skip_index = settings.get("MONO_NO_INDEX_CHECK", "").strip().lower()
     with tempfile.TemporaryDirectory(prefix="mono-publish-") as out_dir:
         planned = plan_publish(
             workspace,
@@ -381,10 +458,40 @@ def publish_packages(
             omit=omit,
             check_url=settings.get("UV_PUBLISH_CHECK_URL") or None,
             publish_url=settings.get("UV_PUBLISH_URL") or None,
+            index_url=settings.get("MONO_INDEX_URL") or None,
+            check_index=skip_index not in ("1", "true", "yes", "on"),
         )
         for warning in planned.warnings:
             log.warning("%s", warning)
         return _publish(planned, env)
+
+
+def _verify(plan: PublishPlan, built: Iterable[Built]) -> None:
+    """Refuse (before any upload) versions on the index that are not ours."""
+    if plan.index is None:
+        return
+    verify = {p.key for p in plan.to_verify}
+    problems = []
+    for item in built:
+        package = item.package
+        if package.key not in verify:
+            continue
+        files = plan.index.packages[package.key].releases[package.version]
+        differences = verify_files(files, item.files)
+        if differences or not files:
+            problems.append(plan.index.taken_message(package))
+            problems += [f"  {line}" for line in differences]
+        else:
+            log.info(
+                "%s %s on the index is ours (its files are the ones built here)",
+                package.name,
+                package.version,
+            )
+    if problems:
+        raise PublishError(
+            "versions already on the index are not ours; nothing was uploaded",
+            details="\n".join(problems),
+        )
 
 
 def _publish(plan: PublishPlan, env: Mapping[str, str] | None) -> PublishResult:
@@ -393,11 +500,12 @@ def _publish(plan: PublishPlan, env: Mapping[str, str] | None) -> PublishResult:
         raise PublishError("not ready to publish", details="\n".join(problems))
     result = PublishResult()
     packages = plan.to_publish
-    if not packages:
+    if not packages and not plan.to_verify:
         log.info("Nothing to publish")
         return result
-    built = build_packages(plan.workspace, packages, plan.out_dir)
+    built = build_packages(plan.workspace, plan.to_build, plan.out_dir)
     check_wheels(plan.workspace, built)
+    _verify(plan, built)
     root = plan.workspace.root
     upload_env = _upload_env(env)
     done: list[str] = []
@@ -405,9 +513,12 @@ def _publish(plan: PublishPlan, env: Mapping[str, str] | None) -> PublishResult:
     try:
         for item in built:
             package = item.package
-            log.info("Uploading %s %s", package.name, package.version)
-            plan.upload_command(item.files).run(env=upload_env)
-            result.published.append(package)
+            if package in packages:
+                log.info("Uploading %s %s", package.name, package.version)
+                plan.upload_command(item.files).run(env=upload_env)
+                result.published.append(package)
+            # a verified version of ours already complete on the index only
+            # lacks its tag (an earlier run stopped right after the upload)
             if tag_commit(root, package.tag) is None:
                 plan.tag_command(package).run()
                 result.tags.append(package.tag)

@@ -12,7 +12,12 @@ Problems found (each fails `mono status --check`):
 - a dependency on another workspace package lacks the floor
   `>=<that package's version>`;
 - a lock file is stale (`uv lock --check` fails);
-- a change fragment is malformed or names an unknown package.
+- a change fragment is malformed or names an unknown package;
+- with an index to ask (`index_url`; `mono status` asks PyPI's JSON API
+  unless `--no-index-check`): a version already on the index that is not
+  ours, a version lower than the newest there, or an internal dependency
+  range met by a release there that is not ours (see `index_check`), or an
+  index that can't be asked.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from ._git import tags
 from ._process import run_command
 from .changelog import Section, find_section
 from .changesets import load_changesets
-from .errors import ChangesetError, CommandError, VersioningError
+from .errors import ChangesetError, CommandError, IndexQueryError, VersioningError
+from .index import DEFAULT_TIMEOUT
+from .index_check import IndexCheck, check_index
 from .pyproject import read_text
 from .versioning import VersionPlan, floor_problem, plan_versions
 from .workspace import PRIVATE_CLASSIFIER, Package, Workspace
@@ -50,6 +57,8 @@ class PackageStatus:
             date or `Unreleased`), or `None` if there is none.
         released: The highest version among its `<name>-v<version>` tags.
         publishable: Whether `mono publish` would consider it.
+        on_index: The newest version of it on the index, when the index was
+            asked and has one.
     """
 
     package: Package
@@ -57,6 +66,7 @@ class PackageStatus:
     changelog: str | None
     released: Version | None
     publishable: bool
+    on_index: Version | None = None
 
 
 @dataclass
@@ -67,11 +77,13 @@ class StatusReport:
         packages: One entry per package, in dependency order.
         problems: What fails `mono status --check`, one line each.
         changesets: The number of pending change fragments.
+        index: The index check, when an index was asked (and answered).
     """
 
     packages: list[PackageStatus] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     changesets: int = 0
+    index: IndexCheck | None = None
 
     @property
     def ok(self) -> bool:
@@ -146,17 +158,40 @@ def _package_problems(
     return problems
 
 
-def workspace_status(workspace: Workspace, *, check_locks: bool = True) -> StatusReport:
+def workspace_status(
+    workspace: Workspace,
+    *,
+    check_locks: bool = True,
+    index_url: str | None = None,
+    simple: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> StatusReport:
     """Describe the workspace's release state and find problems.
 
     Args:
         workspace: The workspace.
         check_locks: Whether to run `uv lock --check`.
+        index_url: The package index to check versions against (a JSON API
+            root such as `https://pypi.org/pypi/`, or with `simple` a simple
+            API root); `None` (the default) asks no index.
+        simple: Ask `index_url` as a simple API.
+        timeout: Seconds to wait for each index request.
 
     Returns:
-        The report; `report.ok` is what `mono status --check` tests.
+        The report; `report.ok` is what `mono status --check` tests. An
+        index that can't be asked is one of its problems.
     """
     report = StatusReport()
+    if index_url is not None:
+        try:
+            report.index = check_index(
+                workspace, index_url=index_url, simple=simple, timeout=timeout
+            )
+        except IndexQueryError as exc:
+            report.problems.append(
+                f"could not ask the package index: {exc} (check the network or "
+                "--index-url, or skip this check with --no-index-check)"
+            )
     plan: VersionPlan | None = None
     try:
         changesets = load_changesets(workspace)
@@ -190,8 +225,15 @@ def workspace_status(workspace: Workspace, *, check_locks: bool = True) -> Statu
                 changelog=label,
                 released=released,
                 publishable=not package.private and bool(package.classifiers),
+                on_index=(
+                    report.index.packages[package.key].newest
+                    if report.index and package.key in report.index.packages
+                    else None
+                ),
             )
         )
+    if report.index is not None:
+        report.problems += report.index.messages
     if check_locks:
         report.problems += lock_problems(workspace)
     return report

@@ -16,7 +16,10 @@ Rules:
   released: its entries are added to that section and the version moves only
   if a fragment asks for more than the version already implies (1.4.0
   implies a minor bump, 2.0.0 a major one, 1.4.1 a patch).
-- Every section written or completed gets the date of the run.
+- Every section written or completed gets the date of the run, or with
+  `unreleased` the label `Unreleased` (the versions are chosen now and
+  dated by a later `mono version`; pending sections without new entries
+  are then left alone).
 """
 
 from __future__ import annotations
@@ -198,6 +201,7 @@ def plan_versions(
     changesets: Sequence[Changeset] | None = None,
     *,
     date: str | None = None,
+    unreleased: bool = False,
 ) -> VersionPlan:
     """Work out the version bumps, floors and CHANGELOG sections (nothing is written).
 
@@ -206,6 +210,8 @@ def plan_versions(
         changesets: The fragments to apply; defaults to the pending ones
             (`load_changesets`).
         date: The date for CHANGELOG headings; defaults to today.
+        unreleased: Label the sections `Unreleased` instead of dating them
+            (choose the versions now, cut the release later).
 
     Returns:
         The plan; `plan.empty` when there is nothing to do.
@@ -216,7 +222,9 @@ def plan_versions(
     """
     if changesets is None:
         changesets = load_changesets(workspace)
-    date = date or datetime.date.today().isoformat()
+    if unreleased and date:
+        raise VersioningError("give a date or unreleased, not both")
+    date = "Unreleased" if unreleased else date or datetime.date.today().isoformat()
     requested: dict[str, Bump] = {}
     entries: dict[str, list[tuple[str, str]]] = {}
     for changeset in changesets:
@@ -253,7 +261,7 @@ def plan_versions(
         elif bump is not None:
             new = bump_version(package.version, bump)
         versions[key] = new
-        if bump is None and not pending and not updates:
+        if bump is None and not updates and (not pending or unreleased):
             continue
         text = read_text(package.pyproject)
         edited = edit_pyproject(

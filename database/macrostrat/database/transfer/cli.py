@@ -7,13 +7,16 @@ string or a function returning one), else ``$MACROSTRAT_DATABASE_URL``.
 ``move``'s target is its argument, else the variable named by ``--to-env``,
 else ``$MACROSTRAT_TARGET_DATABASE_URL`` (both keep a password out of ``ps``).
 Failures print the error (with the tool's stderr) and exit with code 1.
-Needs the ``cli`` extra (``pip install 'macrostrat.database[cli]'``).
+Needs the ``cli`` extra (``pip install 'macrostrat.database[cli]'``), which
+also makes the same commands a program: ``macrostrat-db-transfer`` (or
+``python -m macrostrat.database.transfer``), see `main`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Annotated
 
@@ -30,7 +33,17 @@ from .dump_database import pg_dump_to_file_sync
 from .move_tables import move_tables_sync
 from .restore_database import pg_restore_from_file_sync
 
-__all__ = ["DATABASE_ENV", "TARGET_ENV", "create_cli", "database_url_option"]
+__all__ = [
+    "DATABASE_ENV",
+    "PROGRAM",
+    "TARGET_ENV",
+    "create_cli",
+    "database_url_option",
+    "main",
+]
+
+PROGRAM = "macrostrat-db-transfer"
+"""The console script installed with the ``cli`` extra."""
 
 DATABASE_ENV = "MACROSTRAT_DATABASE_URL"
 TARGET_ENV = "MACROSTRAT_TARGET_DATABASE_URL"
@@ -239,3 +252,35 @@ def create_cli(database_url: str | Callable[[], str] | None = None) -> typer.Typ
             typer.echo(f"{name}\t{n}")
 
     return app
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"{PROGRAM} {installed_version('macrostrat.database')}")
+        raise typer.Exit()
+
+
+def main(args: Sequence[str] | None = None, prog_name: str = PROGRAM) -> None:
+    """Run ``macrostrat-db-transfer``: `create_cli`'s commands and ``--version``.
+
+    Parameters:
+        args: the command line (default: ``sys.argv[1:]``).
+        prog_name: the name shown in usage and help texts.
+    """
+    app = create_cli()
+
+    @app.callback()
+    def root(
+        version: Annotated[
+            bool,
+            typer.Option(
+                "--version",
+                callback=_show_version,
+                is_eager=True,
+                help="Show the macrostrat.database version and exit.",
+            ),
+        ] = False,
+    ) -> None:
+        """Dump, restore and move PostgreSQL databases and tables."""
+
+    app(args=None if args is None else list(args), prog_name=prog_name)
