@@ -36,6 +36,7 @@ from macrostrat.utils import GitError, git_has_changes
 from ._git import head_commit, is_repository, tag_commit
 from ._process import Command
 from .build import Built, check_wheels, find_artifacts
+from .decision import Action, decide, upload_env_for
 from .dependencies import _project_field, load_pkg_config
 from .errors import CommandError, PublishError, WorkspaceError
 from .index import DEFAULT_CHECK_URL, DEFAULT_TIMEOUT
@@ -115,10 +116,8 @@ def package_exists(
         IndexQueryError: If the index can't be asked (error or timeout);
             upstream took any failure to mean "not published".
     """
-    from .publish import Action, _decide
-
     package = _package(_config(pkg))
-    item = _decide(package, check_url, timeout)
+    item = decide(package, check_url, timeout)
     log.info("%s (%s): %s", package.name, package.version, item.reason)
     return item.action is not Action.PUBLISH
 
@@ -250,7 +249,6 @@ def publish_module(
         MetadataCheckError: The wheel lacks internal dependency floors.
         CommandError: `uv publish` or `git tag` failed (names the command).
     """
-    from .publish import _upload_env
 
     directory = Path(fp).resolve()
     package = _package(load_pkg_config(directory))
@@ -279,7 +277,7 @@ def publish_module(
             f"tag {package.tag} already exists on another commit ({tagged[:12]})"
         )
     _workspace_check(package, built)
-    upload_env = _upload_env(env)
+    upload_env = upload_env_for(env)
     upload = _upload_command(built.files, directory, check_url, publish_url, upload_env)
     log.info("Uploading %s %s", package.name, package.version)
     upload.run(env=upload_env)

@@ -28,7 +28,6 @@ working tree is changed or committed.
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 import tempfile
@@ -43,12 +42,12 @@ from ._git import head_commit, is_repository, tag_commit
 from ._process import Command
 from .build import Built, build_command, build_packages, check_wheels
 from .changelog import find_section
+from .decision import Action, PublishItem, decide, upload_env_for
 from .errors import CommandError, PublishError
 from .index import (
     DEFAULT_CHECK_URL,
     DEFAULT_INDEX_URL,
     DEFAULT_TIMEOUT,
-    published_files,
 )
 from .index_check import IndexCheck, verify_files
 from .index_check import check_index as run_index_check
@@ -59,7 +58,7 @@ from .legacy_publish import prepare_module as prepare_module
 from .legacy_publish import publish_module as publish_module
 from .legacy_publish import publish_skip_classifier as publish_skip_classifier
 from .pyproject import read_text
-from .workspace import PRIVATE_CLASSIFIER, Package, Workspace, load_workspace
+from .workspace import Package, Workspace, load_workspace
 
 __all__ = [
     "Action",
@@ -72,36 +71,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-class Action(str, enum.Enum):
-    """What `publish_packages` does with a package."""
-
-    PUBLISH = "publish"
-    PRIVATE = "private"
-    NO_CLASSIFIERS = "no-classifiers"
-    PUBLISHED = "published"
-
-
-@dataclass(frozen=True)
-class PublishItem:
-    """The decision for one package.
-
-    Attributes:
-        package: The package.
-        action: What happens to it.
-        reason: Why, in words.
-        existing: Its current version's files already on the index.
-        verify: Its current version is on the index without our release
-            tag: it is built and compared with the files there before
-            anything is uploaded.
-    """
-
-    package: Package
-    action: Action
-    reason: str
-    existing: frozenset[str] = frozenset()
-    verify: bool = False
 
 
 @dataclass
@@ -202,28 +171,6 @@ class PublishResult:
     pushed: list[str] = field(default_factory=list)
 
 
-def _decide(package: Package, check_url: str, timeout: float) -> PublishItem:
-    if package.private:
-        return PublishItem(package, Action.PRIVATE, f"marked {PRIVATE_CLASSIFIER!r}")
-    if not package.classifiers:
-        return PublishItem(
-            package,
-            Action.NO_CLASSIFIERS,
-            f"has no classifiers (add some, or {PRIVATE_CLASSIFIER!r} to keep it private)",
-        )
-    existing = published_files(
-        check_url, package.name, package.version, timeout=timeout
-    )
-    wheel = any(name.endswith(".whl") for name in existing)
-    sdist = any(not name.endswith(".whl") for name in existing)
-    if wheel and sdist:
-        return PublishItem(package, Action.PUBLISHED, "already on the index", existing)
-    if existing:
-        reason = f"partly uploaded ({', '.join(sorted(existing))}); uploading the rest"
-        return PublishItem(package, Action.PUBLISH, reason, existing)
-    return PublishItem(package, Action.PUBLISH, "not on the index yet")
-
-
 def plan_publish(
     workspace: Workspace,
     *,
@@ -279,7 +226,7 @@ def plan_publish(
     else:
         index, simple = DEFAULT_INDEX_URL, False
     check_url = check_url or DEFAULT_CHECK_URL
-    items = [_decide(p, check_url, timeout) for p in workspace.select(omit)]
+    items = [decide(p, check_url, timeout) for p in workspace.select(omit)]
     check = None
     if index is not None:
         check = run_index_check(
@@ -382,14 +329,6 @@ def readiness_problems(plan: PublishPlan) -> list[str]:
                 f"tag {package.tag} already exists on another commit ({tagged[:12]})"
             )
     return problems
-
-
-def _upload_env(env: Mapping[str, str] | None) -> dict[str, str]:
-    """uv's credentials from the environment; a bare password is taken as a token."""
-    result = dict(os.environ if env is None else env)
-    if result.get("UV_PUBLISH_PASSWORD") and not result.get("UV_PUBLISH_USERNAME"):
-        result["UV_PUBLISH_USERNAME"] = "__token__"
-    return result
 
 
 def publish_packages(
@@ -507,7 +446,7 @@ def _publish(plan: PublishPlan, env: Mapping[str, str] | None) -> PublishResult:
     check_wheels(plan.workspace, built)
     _verify(plan, built)
     root = plan.workspace.root
-    upload_env = _upload_env(env)
+    upload_env = upload_env_for(env)
     done: list[str] = []
     failed = False
     try:
