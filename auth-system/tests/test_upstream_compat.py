@@ -23,7 +23,6 @@ by real calls instead, and the FastAPI-facing signature is checked too.
 # No `from __future__ import annotations`: FastAPI must resolve the routes'
 # annotations, which name local objects.
 import asyncio
-import importlib
 import inspect
 from typing import Annotated, Any
 
@@ -122,86 +121,16 @@ DEPENDENCIES: list[tuple[str, str, str]] = [
 ]
 
 
-# -- the table checks (the same helpers in every package's compat module) -----
-
-
-def _resolve(module: str, qualname: str) -> Any:
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _signature(module: str, qualname: str) -> inspect.Signature:
-    """Our signature, without `self` for plain methods looked up on their class."""
-    signature = inspect.signature(_resolve(module, qualname))
-    owner_name, _, attr = qualname.rpartition(".")
-    if owner_name:
-        owner = _resolve(module, owner_name)
-        if isinstance(owner, type) and inspect.isfunction(
-            inspect.getattr_static(owner, attr)
-        ):
-            params = list(signature.parameters.values())[1:]
-            signature = signature.replace(parameters=params)
-    return signature
-
-
-def _parse(
-    spec: str,
-) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]], bool, bool]:
-    """(positional, keyword_only, has *args, has **kwargs); pairs are (name, optional)."""
-    positional: list[tuple[str, bool]] = []
-    keyword_only: list[tuple[str, bool]] = []
-    var_positional = var_keyword = after_star = False
-    for raw in (part.strip() for part in spec.split(",")):
-        if not raw:
-            continue
-        if raw.startswith("**"):
-            var_keyword = True
-        elif raw.startswith("*"):
-            var_positional = var_positional or raw != "*"
-            after_star = True
-        else:
-            pair = (raw.rstrip("="), raw.endswith("="))
-            (keyword_only if after_star else positional).append(pair)
-    return positional, keyword_only, var_positional, var_keyword
-
-
-def _forms(spec: str) -> dict[str, tuple[tuple[Any, ...], dict[str, Any]]]:
-    """Upstream's call forms: everything positional, everything by keyword, required only."""
-    positional, keyword_only, var_positional, var_keyword = _parse(spec)
-    value = object()
-    extra_args = (value, value) if var_positional else ()
-    extra_kwargs = {"upstream_extra_option": value} if var_keyword else {}
-    kw_only = {name: value for name, _ in keyword_only}
-    return {
-        "positional": (
-            (*(value for _ in positional), *extra_args),
-            {**kw_only, **extra_kwargs},
-        ),
-        "keyword": (
-            (),
-            {**{n: value for n, _ in positional}, **kw_only, **extra_kwargs},
-        ),
-        "required": (
-            tuple(value for _, optional in positional if not optional),
-            {name: value for name, optional in keyword_only if not optional},
-        ),
-    }
+# -- the table checks: the `upstream_api` fixture of the root conftest.py ------
+# (rows marked deprecated must warn when imported; the others are not checked
+# for warnings)
 
 
 @pytest.mark.parametrize(("module", "qualname", "spec", "deprecated"), UPSTREAM)
-def test_name_imports_from_its_upstream_path(module, qualname, spec, deprecated):
-    top = qualname.split(".")[0]
-    namespace: dict[str, Any] = {}
-    if deprecated:
-        with pytest.warns(DeprecationWarning, match=top):
-            exec(f"from {module} import {top}", namespace)
-    else:
-        exec(f"from {module} import {top}", namespace)
-    obj = _resolve(module, qualname) if not deprecated else namespace[top]
-    if spec is not None:
-        assert callable(obj), f"{module}.{qualname} is not callable"
+def test_name_imports_from_its_upstream_path(
+    upstream_api, module, qualname, spec, deprecated
+):
+    upstream_api.check_import(module, qualname, spec, deprecated=deprecated)
 
 
 @pytest.mark.parametrize(
@@ -209,13 +138,10 @@ def test_name_imports_from_its_upstream_path(module, qualname, spec, deprecated)
     [row for row in UPSTREAM if row[2] is not None],
 )
 @pytest.mark.parametrize("form", ["positional", "keyword", "required"])
-def test_signature_accepts_upstream_calls(module, qualname, spec, deprecated, form):
-    args, kwargs = _forms(spec)[form]
-    if deprecated:
-        with pytest.warns(DeprecationWarning, match=qualname.split(".")[0]):
-            _signature(module, qualname).bind(*args, **kwargs)
-    else:
-        _signature(module, qualname).bind(*args, **kwargs)
+def test_signature_accepts_upstream_calls(
+    upstream_api, module, qualname, spec, deprecated, form
+):
+    upstream_api.check_call_form(module, qualname, spec, form, deprecated=deprecated)
 
 
 @pytest.mark.parametrize(("module", "name", "spec"), DEPENDENCIES)

@@ -15,11 +15,8 @@ non-callable (a constant, the Typer app).
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from pathlib import Path
 from textwrap import dedent
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -41,92 +38,14 @@ UPSTREAM: list[tuple[str, str, str | None]] = [
 ]
 
 
-# -- the table checks (the same helpers in every package's compat module) -----
+# -- the table checks: the `upstream_api` fixture of the root conftest.py ------
 
-
-def _resolve(module: str, qualname: str) -> Any:
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _signature(module: str, qualname: str) -> inspect.Signature:
-    """Our signature, without `self` for plain methods looked up on their class."""
-    signature = inspect.signature(_resolve(module, qualname))
-    owner_name, _, attr = qualname.rpartition(".")
-    if owner_name:
-        owner = _resolve(module, owner_name)
-        if isinstance(owner, type) and inspect.isfunction(
-            inspect.getattr_static(owner, attr)
-        ):
-            params = list(signature.parameters.values())[1:]
-            signature = signature.replace(parameters=params)
-    return signature
-
-
-def _parse(
-    spec: str,
-) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]], bool, bool]:
-    """(positional, keyword_only, has *args, has **kwargs); pairs are (name, optional)."""
-    positional: list[tuple[str, bool]] = []
-    keyword_only: list[tuple[str, bool]] = []
-    var_positional = var_keyword = after_star = False
-    for raw in (part.strip() for part in spec.split(",")):
-        if not raw:
-            continue
-        if raw.startswith("**"):
-            var_keyword = True
-        elif raw.startswith("*"):
-            var_positional = var_positional or raw != "*"
-            after_star = True
-        else:
-            pair = (raw.rstrip("="), raw.endswith("="))
-            (keyword_only if after_star else positional).append(pair)
-    return positional, keyword_only, var_positional, var_keyword
-
-
-def _forms(spec: str) -> dict[str, tuple[tuple[Any, ...], dict[str, Any]]]:
-    """Upstream's call forms: everything positional, everything by keyword, required only."""
-    positional, keyword_only, var_positional, var_keyword = _parse(spec)
-    value = object()
-    extra_args = (value, value) if var_positional else ()
-    extra_kwargs = {"upstream_extra_option": value} if var_keyword else {}
-    kw_only = {name: value for name, _ in keyword_only}
-    return {
-        "positional": (
-            (*(value for _ in positional), *extra_args),
-            {**kw_only, **extra_kwargs},
-        ),
-        "keyword": (
-            (),
-            {**{n: value for n, _ in positional}, **kw_only, **extra_kwargs},
-        ),
-        "required": (
-            tuple(value for _, optional in positional if not optional),
-            {name: value for name, optional in keyword_only if not optional},
-        ),
-    }
+CALLABLE_ROWS = [row for row in UPSTREAM if row[2] is not None]
 
 
 @pytest.mark.parametrize(("module", "qualname", "spec"), UPSTREAM)
-def test_name_imports_from_its_upstream_path(module, qualname, spec):
-    top = qualname.split(".")[0]
-    namespace: dict[str, Any] = {}
-    exec(f"from {module} import {top}", namespace)
-    assert namespace[top] is getattr(importlib.import_module(module), top)
-    obj = _resolve(module, qualname)
-    if spec is not None:
-        assert callable(obj), f"{module}.{qualname} is not callable"
-
-
-@pytest.mark.parametrize(
-    ("module", "qualname", "spec"), [row for row in UPSTREAM if row[2] is not None]
-)
-@pytest.mark.parametrize("form", ["positional", "keyword", "required"])
-def test_signature_accepts_upstream_calls(module, qualname, spec, form):
-    args, kwargs = _forms(spec)[form]
-    _signature(module, qualname).bind(*args, **kwargs)
+def test_name_imports_from_its_upstream_path(upstream_api, module, qualname, spec):
+    upstream_api.check_import(module, qualname, spec)
 
 
 @pytest.mark.parametrize(
@@ -143,6 +62,12 @@ def test_mono_keeps_upstreams_options(command, options):
     assert result.exit_code == 0, result.output
     for option in options:
         assert option in result.output
+
+
+@pytest.mark.parametrize(("module", "qualname", "spec"), CALLABLE_ROWS)
+@pytest.mark.parametrize("form", ["positional", "keyword", "required"])
+def test_signature_accepts_upstream_calls(upstream_api, module, qualname, spec, form):
+    upstream_api.check_call_form(module, qualname, spec, form)
 
 
 # -- real calls in upstream's forms -------------------------------------------
