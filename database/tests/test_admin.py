@@ -7,7 +7,6 @@ import secrets
 import socket
 import threading
 import warnings
-from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -15,7 +14,7 @@ import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy import URL, make_url, text
 
-from macrostrat.database import Database, admin
+from macrostrat.database import Database
 from macrostrat.database.admin import (
     close_all_connections,
     connection_args,
@@ -64,24 +63,8 @@ def _force_drop(server_url: str, name: str) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _short_settle(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Call a database busy after 0.2 s instead of 1 s, to keep the tests fast."""
-    monkeypatch.setattr(admin._connection, "_SETTLE_SECONDS", 0.2)
-
-
-@pytest.fixture
-def new_url(database_url: str) -> Iterator[Callable[..., URL]]:
-    """A factory of URLs naming fresh, not yet created databases; all dropped after."""
-    created: list[str] = []
-
-    def make(name: str | None = None) -> URL:
-        name = name or f"{PREFIX}{secrets.token_hex(4)}"
-        created.append(name)
-        return make_url(database_url).set(database=name)
-
-    yield make
-    for name in created:
-        _force_drop(database_url, name)
+def _fast(short_settle: None) -> None:
+    """Every test here calls a database busy sooner (see `short_settle`)."""
 
 
 @pytest.fixture

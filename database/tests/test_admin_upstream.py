@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -76,24 +76,8 @@ def _pid(conn) -> int:
 
 
 @pytest.fixture(autouse=True)
-def _short_settle(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Call a database busy after 0.2 s instead of 1 s, to keep the tests fast."""
-    monkeypatch.setattr(admin._connection, "_SETTLE_SECONDS", 0.2)
-
-
-@pytest.fixture
-def new_url(database_url: str) -> Iterator[Callable[..., URL]]:
-    """A factory of URLs naming fresh, not yet created databases; all dropped after."""
-    created: list[str] = []
-
-    def make(name: str | None = None) -> URL:
-        name = name or f"{PREFIX}{secrets.token_hex(4)}"
-        created.append(name)
-        return make_url(database_url).set(database=name)
-
-    yield make
-    for name in created:
-        _force_drop(database_url, name)
+def _fast(short_settle: None) -> None:
+    """Every test here calls a database busy sooner (see `short_settle`)."""
 
 
 # -- item 1: a session fixture on ``postgres`` -----------------------------------
