@@ -341,6 +341,52 @@ def format_plan(plan: list[PlannedStatement]) -> str:
 
 
 @contextlib.contextmanager
+def throwaway_database(
+    url: URL | str,
+    *,
+    replace: bool,
+    option: str,
+    template: str | None = None,
+) -> Iterator[Any]:
+    """Create a database at ``url`` for the block; yield its engine; drop it.
+
+    A database that already exists there is refused (it would be used, then
+    dropped) unless ``replace`` is True: then it is emptied, used and dropped.
+
+    Parameters:
+        url: where to create it.
+        replace: allow an existing database to be replaced.
+        option: the caller's name for ``replace``, for the error message.
+        template: the database to create it from.
+
+    Raises:
+        DatabaseExistsError: the database exists and ``replace`` is False.
+    """
+    from macrostrat.database import temporary_database
+    from macrostrat.database.errors import DatabaseExistsError
+
+    scope = temporary_database(
+        url,
+        force_drop=True,
+        ensure_empty=replace,
+        exists_ok=replace,
+        template=template,
+    )
+    try:
+        engine = scope.__enter__()
+    except DatabaseExistsError as err:
+        name = make_url(str(url)).database if isinstance(url, str) else url.database
+        raise DatabaseExistsError(
+            f"database {name!r} already exists; it would be built from scratch "
+            f"and dropped afterwards, so name a new database (or pass {option}=True "
+            "to replace and drop it)"
+        ) from err
+    with contextlib.ExitStack() as stack:
+        stack.push(scope)
+        yield engine
+
+
+@contextlib.contextmanager
 def target_database(
     database: Any,
     initializer: DatabaseInitializer,
@@ -373,31 +419,16 @@ def target_database(
         DatabaseExistsError: ``target_url`` names an existing database and
             ``replace_target`` is False.
     """
-    from macrostrat.database import Database, temporary_database
-    from macrostrat.database.errors import DatabaseExistsError
+    from macrostrat.database import Database
 
     if target_url is None:
         base = _url(database)
         url = base.set(database=f"dinosaur_target_{secrets.token_hex(6)}")
     else:
         url = make_url(str(target_url)) if isinstance(target_url, str) else target_url
-    try:
-        scope = temporary_database(
-            url,
-            force_drop=True,
-            ensure_empty=replace_target,
-            exists_ok=replace_target,
-            template=template,
-        )
-        engine = scope.__enter__()
-    except DatabaseExistsError as err:
-        raise DatabaseExistsError(
-            f"the migration target {url.database!r} already exists; the target "
-            "is built from scratch and dropped afterwards, so it must be a new "
-            "database (or pass replace_target=True to replace and drop it)"
-        ) from err
-    with contextlib.ExitStack() as stack:
-        stack.push(scope)
+    with throwaway_database(
+        url, replace=replace_target, option="replace_target", template=template
+    ) as engine:
         target = Database(engine)
         try:
             if redirect is not None:

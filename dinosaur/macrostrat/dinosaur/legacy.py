@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 import psycopg
-from sqlalchemy import URL, Connection, Engine, make_url, text
+from sqlalchemy import URL, Connection, Engine, text
 from sqlalchemy.pool import NullPool
 
 from .diff import (
@@ -23,6 +23,7 @@ from .diff import (
     conninfo,
     create_migration,
     format_plan,
+    throwaway_database,
 )
 from .errors import MigrationError
 
@@ -242,7 +243,7 @@ def create_schema_clone(
         DatabaseExistsError: ``db_url`` names an existing database and
             ``replace_existing`` is False.
     """
-    from macrostrat.database import get_database_url, temporary_database
+    from macrostrat.database import get_database_url
 
     schema = strip_psql_meta_commands(dump_schema(engine, image_name=image_name))
     if cluster is not None:
@@ -269,24 +270,9 @@ def create_schema_clone(
         db_url = get_database_url(engine).set(
             database=f"dinosaur_clone_{secrets.token_hex(6)}"
         )
-    from macrostrat.database.errors import DatabaseExistsError
-
-    try:
-        scope = temporary_database(
-            db_url,
-            force_drop=True,
-            ensure_empty=replace_existing,
-            exists_ok=replace_existing,
-        )
-        clone = scope.__enter__()
-    except DatabaseExistsError as err:
-        raise DatabaseExistsError(
-            f"the clone's database {make_url(str(db_url)).database!r} already "
-            "exists; a clone is built from scratch and dropped afterwards, so it "
-            "must be a new database (or pass replace_existing=True)"
-        ) from err
-    with contextlib.ExitStack() as stack:
-        stack.push(scope)
+    with throwaway_database(
+        db_url, replace=replace_existing, option="replace_existing"
+    ) as clone:
         with psycopg.connect(conninfo(clone), autocommit=True) as conn:
             conn.execute(schema)  # type: ignore[arg-type]
         yield clone
