@@ -43,7 +43,7 @@ Classes, from the leading keywords:
     ``DROP SUBSCRIPTION``, ``COMMIT PREPARED``, ``ROLLBACK PREPARED``,
     ``DISCARD ALL``, ``ALTER TABLE … DETACH PARTITION … CONCURRENTLY|FINALIZE``.
 
-`ends_batch` says which statements end a message (their successors go in the
+`changes_session` says which statements end a message (their successors go in the
 next one): those that change session settings, which may change how the
 server reads the rest of the text (``standard_conforming_strings``) or what a
 chained transaction inherits (``default_transaction_isolation``).
@@ -63,7 +63,6 @@ __all__ = [
     "StatementClass",
     "changes_session",
     "classify",
-    "ends_batch",
     "keeps_transaction_state",
     "leading_words",
     "savepoint_name",
@@ -256,7 +255,10 @@ def changes_session(text: str) -> bool:
 
     ``SET``/``RESET`` (not ``SET LOCAL``, ``SET TRANSACTION``, ``SET
     CONSTRAINTS``) and any call of ``set_config`` (as in ``pg_dump`` output).
-    A pooled connection that ran one is discarded rather than reused.
+    Such a statement is the last of its message (the server reads a whole
+    message with the settings it had when the message arrived, and a chained
+    transaction inherits the characteristics of the one before it), and a
+    pooled connection that ran one is discarded rather than reused.
     """
     head = text[:5].lower()
     if head.startswith(("set", "reset")):
@@ -268,17 +270,6 @@ def changes_session(text: str) -> bool:
                 "constraints",
             )
     return "set_config" in text
-
-
-def ends_batch(text: str) -> bool:
-    """Whether the statements after ``text`` must go in a new message.
-
-    True for statements that may change session settings (`changes_session`):
-    the server reads a whole message with the settings it had when the
-    message arrived, and a chained transaction inherits the characteristics
-    of the one before it.
-    """
-    return changes_session(text)
 
 
 def keeps_transaction_state(text: str) -> bool:

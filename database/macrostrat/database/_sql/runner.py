@@ -348,7 +348,7 @@ class Run(RunBase):
         """Read, split, check and (without transform_statement) bind everything.
 
         A connection checked out for the run is not given back to the pool
-        when the SQL may change its session settings (`kinds.ends_batch`).
+        when the SQL may change its session settings (`kinds.changes_session`).
         """
         units = self._build_units()
         if self._own and any(u.ends for u in units):

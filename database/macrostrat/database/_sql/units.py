@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from psycopg import sql as pgsql
 
 from ..errors import StatementNotAllowedError
-from .kinds import StatementClass, classify, ends_batch
+from .kinds import StatementClass, changes_session, classify
 from .lexer import Statement, split_statements
 from .options import StatementContext, StatementDirective
 from .params import bind, distribute, needs_binding
@@ -60,7 +60,7 @@ class Unit:
     send, ``send`` the driver parameters (None: none), ``many`` whether
     ``send`` is a list of parameter sets, and ``display`` the text shown.
     ``single``: it must be sent alone; ``ends``: it may change session
-    settings, so it is the last statement of its message (`kinds.ends_batch`).
+    settings, so it is the last statement of its message (`kinds.changes_session`).
     """
 
     index: int
@@ -263,7 +263,7 @@ def build_units(
             if defaults and (p is None or isinstance(p, Mapping)):
                 p = {**defaults, **(p or {})}
             unit = Unit(len(units), stmt, classify_statement(stmt), p)
-            unit.ends = stmt.kind == "sql" and ends_batch(stmt.text)
+            unit.ends = stmt.kind == "sql" and changes_session(stmt.text)
             check(unit)
             units.append(unit)
     return units
@@ -315,7 +315,7 @@ def directive_units(
                 params,
                 label=directive.label,
             )
-            new.ends = stmt.kind == "sql" and ends_batch(stmt.text)
+            new.ends = stmt.kind == "sql" and changes_session(stmt.text)
             new.skip, new.recovery, new.transformed = directive.skip, recovery, True
             new.single, new.counted = True, False
             check(new)
