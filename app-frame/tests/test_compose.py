@@ -219,6 +219,36 @@ def test_dry_run_prints_command_lines_and_runs_nothing(tmp_path, fake_docker):
     assert fake_docker.calls() == []
 
 
+def test_dry_run_says_what_would_run_not_that_it_succeeded(tmp_path, fake_docker):
+    """`--dry-run up` printed "Build images succeeded." for commands never run."""
+    _, _, cli = make(tmp_path)
+    result = runner.invoke(cli, ["--dry-run", "up", "api"])
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.stdout.split())
+    assert "succeeded" not in out
+    assert "Starting Test App server" not in out
+    for stage, command in (
+        ("Build images", "docker compose build api"),
+        (
+            "Create containers",
+            "docker compose up --remove-orphans --no-start --no-build api",
+        ),
+        ("Start Test App", "docker compose start api"),
+    ):
+        assert f"Dry run: {stage} would run: {command}" in out
+    down = runner.invoke(cli, ["--dry-run", "down"])
+    assert "Stopping" not in down.stdout
+    assert down.stdout.splitlines()[-2:] == [
+        "Dry run: Stop Test App would run:",
+        "docker compose down --remove-orphans",
+    ]
+    assert fake_docker.calls() == []
+    ran = runner.invoke(cli, ["up", "api"])  # not a dry run: the stages report
+    assert ran.exit_code == 0, ran.output
+    assert "Build images succeeded." in ran.stdout
+    assert "Dry run" not in ran.stdout
+
+
 def test_dry_run_variable_and_no_compose_installed(tmp_path, monkeypatch):
     """DRY_RUN=1 works like --dry-run, even where Compose is not installed."""
     empty = tmp_path / "empty-bin"

@@ -7,10 +7,15 @@ runs or its help is shown; without them the commands say what to install.
 `dump-schema`), and `db dump`, `db restore` and `db move` are the commands of
 `macrostrat.database.transfer.cli`, mounted as they are. `db sql` and
 `db tables` are defined here.
+
+In dry-run mode the commands that only read the database
+(`READ_ONLY_COMMANDS`) run; every other one is refused with an
+`ApplicationError` when it would run (its `--help` still works).
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import sys
 from collections.abc import Callable
@@ -23,7 +28,13 @@ import typer
 from .errors import ApplicationError, MissingExtraError
 from .utils.commands import CommandBase, ControlCommandGroup
 
-__all__ = ["DATABASE_ENV", "DatabaseURL", "add_db_commands", "db_commands"]
+__all__ = [
+    "DATABASE_ENV",
+    "READ_ONLY_COMMANDS",
+    "DatabaseURL",
+    "add_db_commands",
+    "db_commands",
+]
 
 DATABASE_ENV = "MACROSTRAT_DATABASE_URL"
 """The variable giving the database URL when neither `--database` nor the app does."""
@@ -66,16 +77,48 @@ def _checked_url_function(func: Callable[[], str]) -> Callable[[], str]:
     return database_url
 
 
+READ_ONLY_COMMANDS = frozenset(
+    {"migrate plan", "migrate dump-schema", "dump", "tables"}
+)
+"""The `db` commands (paths below `db`) that run in dry-run mode: they only read the
+database (`migrate plan` builds the ideal schema in a throwaway database and
+drops it). Every other one, `sql` and commands an app adds included, is
+refused."""
+
+
 def _refuse_dry_run(ctx: typer.Context) -> None:
-    """Raise an `ApplicationError`: `db` commands do not support dry-run mode."""
+    """Raise an `ApplicationError` in dry-run mode: the command could change the database."""
     from .compose.base import is_dry_run
 
     if is_dry_run():
         raise ApplicationError(
-            f"`{ctx.command_path}` cannot run in dry-run mode: database commands "
-            "would change the database for real",
-            details="Run it without --dry-run (and without DRY_RUN=1).",
+            f"`{ctx.command_path}` cannot run in dry-run mode: it would change "
+            "the database for real",
+            details="Run it without --dry-run (and without DRY_RUN=1). In dry-run "
+            "mode only commands that read the database run: "
+            + ", ".join(f"db {name}" for name in sorted(READ_ONLY_COMMANDS))
+            + ".",
         )
+
+
+def _refused_in_dry_run(command: Any) -> Any:
+    """A copy of the Click command `command` that refuses to run in dry-run mode.
+
+    The check runs when the command is invoked, after its arguments were
+    parsed, so `--help` (handled while parsing) still works.
+    """
+    if getattr(command, "_refuses_dry_run", False):
+        return command
+    invoke = command.invoke
+
+    def guarded_invoke(ctx: typer.Context) -> Any:
+        _refuse_dry_run(ctx)
+        return invoke(ctx)
+
+    guarded = copy.copy(command)
+    guarded.invoke = guarded_invoke
+    guarded._refuses_dry_run = True
+    return guarded
 
 
 @dataclass(frozen=True)
@@ -116,17 +159,21 @@ class _DatabaseGroup(ControlCommandGroup):
     def list_commands(self, ctx: typer.Context) -> list[str]:
         return ["migrate", *_TRANSFER_COMMANDS, *super().list_commands(ctx)]
 
-    def invoke(self, ctx: typer.Context) -> Any:
-        args = [*getattr(ctx, "_protected_args", []), *ctx.args]
-        if not any(a in ("--help", "-h") for a in args):
-            try:
-                _refuse_dry_run(ctx)
-            except ApplicationError as exc:
-                from .utils.report import report_application_error
+    def resolve_command(
+        self, ctx: typer.Context, args: list[str]
+    ) -> tuple[str | None, Any, list[str]]:
+        """Resolve the subcommand; those that may write refuse to run in dry-run mode.
 
-                report_application_error(exc, ctx)
-                raise typer.Exit(1) from exc
-        return super().invoke(ctx)
+        `migrate` is a group: its own commands carry the check (see `_migrate`).
+        """
+        name, command, rest = super().resolve_command(ctx, args)
+        if (
+            command is not None
+            and getattr(command, "name", name) not in READ_ONLY_COMMANDS
+            and not hasattr(command, "list_commands")  # `migrate`, a group
+        ):
+            command = _refused_in_dry_run(command)
+        return name, command, rest
 
     def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
         if cmd_name == "migrate":
@@ -150,6 +197,10 @@ class _DatabaseGroup(ControlCommandGroup):
         group = typer.main.get_command(app)
         group.name = "migrate"
         group.help = "Plan and apply schema migrations (macrostrat.dinosaur)."
+        commands = getattr(group, "commands", {})
+        for name, command in list(commands.items()):
+            if f"migrate {name}" not in READ_ONLY_COMMANDS:
+                commands[name] = _refused_in_dry_run(command)
         return group
 
     def _transfer(self, ctx: typer.Context, name: str) -> Any:
@@ -217,10 +268,18 @@ def _print_rows(result: Any) -> None:
         typer.echo("\t".join("" if v is None else str(v) for v in row))
 
 
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option("--database", "-d", help=f"Database URL [${DATABASE_ENV}]"),
-]
+def _database_option(bound: bool) -> Any:
+    """The `--database` option of `sql` and `tables`.
+
+    Its help names where the URL comes from without it: the app's database
+    when the app gave one (`$MACROSTRAT_DATABASE_URL` is then not read),
+    else `$MACROSTRAT_DATABASE_URL`.
+    """
+    where = "(default: the app's database)" if bound else f"[${DATABASE_ENV}]"
+    return typer.Option(
+        None, "--database", "-d", help=f"Database URL {where}", show_default=False
+    )
+
 
 _TABLES_SQL = """
 SELECT n.nspname AS schema, c.relname AS name
@@ -253,7 +312,9 @@ def db_commands(
     Commands: `migrate` (`plan`, `apply`, `dump-schema`; macrostrat.dinosaur),
     `dump`, `restore`, `move` (macrostrat.database.transfer), `sql` and
     `tables`. The database is `--database`, else `database_url`, else
-    `$MACROSTRAT_DATABASE_URL`.
+    `$MACROSTRAT_DATABASE_URL` (read only when there is no `database_url`;
+    the `--database` help says which applies). In dry-run mode only
+    `READ_ONLY_COMMANDS` run.
 
     Args:
         database_url: The app's database URL, or a function returning it
@@ -267,6 +328,7 @@ def db_commands(
     if callable(database_url):
         database_url = _checked_url_function(database_url)
     config = _Config(database_url, initializer, template, schema)
+    database_opt = _database_option(database_url is not None)
     group_cls = type("DatabaseCommandGroup", (_DatabaseGroup,), {"config": config})
     app = CommandBase(cls=group_cls, help=help)
 
@@ -281,7 +343,7 @@ def db_commands(
                 "--file", "-f", help="A SQL file to run (repeatable; - is stdin)."
             ),
         ] = None,
-        database: DatabaseOpt = None,
+        database: str | None = database_opt,
         atomic: Annotated[
             bool,
             typer.Option(
@@ -331,7 +393,7 @@ def db_commands(
             list[str] | None,
             typer.Option("--schema", "-s", help="Only this schema (repeatable)."),
         ] = None,
-        database: DatabaseOpt = None,
+        database: str | None = database_opt,
     ) -> None:
         """List the tables as schema.name, one per line."""
         schemas = list(schema_ or [])

@@ -16,24 +16,38 @@ Commands:
 
 The ideal schema comes from ``--target URL`` (a database that has it),
 ``--schema-file PATH`` (SQL files run into a throwaway database), or
-``--initializer module:function`` (a `DatabaseInitializer`).  Output is Rich
-in a terminal and plain text when piped.
+``--initializer module:function`` (a `DatabaseInitializer`); the throwaway
+database is created on the live server, or in a throwaway cluster with
+``--target-cluster local|docker|auto`` (for a role without ``CREATEDB``).
+Output is Rich in a terminal and plain text when piped.
+
+Mistakes are reported before anything is created, as a usage error (exit
+code 2: a missing schema file, a bad option value) or a short ``Error:``
+message (exit code 1: an unreachable database, a missing privilege, an SQL
+error, named with its file and line); ``dinosaur --verbose`` adds the
+traceback.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from ._cli_support import (
+    VERBOSE_KEY,
+    ClusterBackend,
+    build_target,
+    preflight,
+    reported_errors,
+    resolve_target,
+)
 from .apply import use_concurrent_indexes
-from .diff import AutoMigration, DatabaseInitializer, format_plan, target_database
-from .errors import MigrationError, UnsafeMigrationError
+from .diff import AutoMigration, DatabaseInitializer, format_plan
+from .errors import UnsafeMigrationError
 from .hazards import PlannedStatement, parse_hazards
 
 __all__ = ["EXIT_CHANGES", "EXIT_NOTHING", "EXIT_UNSAFE", "create_cli", "main"]
@@ -45,16 +59,18 @@ EXIT_UNSAFE = 3
 DATABASE_ENV = "MACROSTRAT_DATABASE_URL"
 
 
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option("--database", "-d", help=f"Live database URL [${DATABASE_ENV}]"),
-]
 TargetOpt = Annotated[
     str | None, typer.Option("--target", help="URL of a database with the ideal schema")
 ]
 FileOpt = Annotated[
     list[Path] | None,
-    typer.Option("--schema-file", help="SQL file(s) that build the ideal schema"),
+    typer.Option(
+        "--schema-file",
+        help="SQL file(s) that build the ideal schema",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+    ),
 ]
 InitOpt = Annotated[
     str | None,
@@ -64,26 +80,42 @@ TemplateOpt = Annotated[
     str | None, typer.Option("--template", help="Template for the throwaway target")
 ]
 SchemaOpt = Annotated[str | None, typer.Option("--schema", help="Only this schema")]
+TargetClusterOpt = Annotated[
+    ClusterBackend | None,
+    typer.Option(
+        "--target-cluster",
+        help="Build the ideal schema in a throwaway cluster (local, docker or "
+        "auto) instead of a throwaway database on the live server (for a role "
+        "without CREATEDB)",
+        case_sensitive=False,
+    ),
+]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", help="Show the traceback of an error.")
+]
 
 
-def _load_initializer(spec: str) -> DatabaseInitializer:
-    module, _, name = spec.partition(":")
-    if not name:
-        raise typer.BadParameter("use module:function", param_hint="--initializer")
-    return getattr(importlib.import_module(module), name)
+def _database_option(bound: bool) -> Any:
+    """The ``--database`` option; its help names where the URL comes from otherwise.
+
+    Parameters:
+        bound: the application gave a URL (then ``$MACROSTRAT_DATABASE_URL``
+            is not read, and the help does not mention it).
+    """
+    where = "(default: the application's database)" if bound else f"[${DATABASE_ENV}]"
+    return typer.Option(
+        None,
+        "--database",
+        "-d",
+        help=f"Live database URL {where}",
+        show_default=False,
+    )
 
 
-def _files_initializer(files: list[Path]) -> DatabaseInitializer:
-    def init(db: Any) -> None:
-        import psycopg
-
-        from .diff import conninfo
-
-        with psycopg.connect(conninfo(db), autocommit=True) as conn:
-            for f in files:
-                conn.execute(f.read_text())  # type: ignore[arg-type]
-
-    return init
+def _set_verbose(ctx: typer.Context, verbose: bool) -> None:
+    """Record ``--verbose`` where every subcommand's error report looks."""
+    if verbose:
+        ctx.meta[VERBOSE_KEY] = True
 
 
 def _print_plan(plan: list[PlannedStatement]) -> None:
@@ -115,6 +147,15 @@ def create_cli(
 ) -> typer.Typer:
     """A Typer app with ``plan``, ``apply`` and ``dump-schema``.
 
+    Every option is checked before anything is created: a schema file that
+    does not exist, a bad ``--initializer``, ``--dry-run-cluster``,
+    ``--lock-timeout`` or ``--template`` is a usage error (exit status 2); an
+    unreachable database, a role without ``CREATEDB`` (when a throwaway
+    database would be created on the live server), an SQL error in a schema
+    file (named with its file and line) and other failures print a short
+    ``Error:`` message (exit status 1). ``--verbose`` (before the command,
+    or the application's ``--verbose``) also prints the traceback.
+
     Parameters:
         initializer: the default `DatabaseInitializer` for the ideal schema.
         database_url: the default live database (or a function returning it);
@@ -127,50 +168,55 @@ def create_cli(
         no_args_is_help=True,
         add_completion=False,
     )
+    database_opt = _database_option(database_url is not None)
+
+    @app.callback(help="Diff-based schema migrations that never destroy data unasked.")
+    def _group(ctx: typer.Context, verbose: VerboseOpt = False) -> None:
+        _set_verbose(ctx, verbose)
 
     def live_url(value: str | None) -> str:
         from macrostrat.database.transfer.cli import database_url_option
 
         return database_url_option(value, database_url)
 
-    @contextlib.contextmanager
-    def target_for(
-        live: str,
+    def source_for(
         target: str | None,
         files: list[Path] | None,
         init_spec: str | None,
         tmpl: str | None,
-    ) -> Iterator[Any]:
-        if target:
-            yield target
-            return
-        if files:
-            init = _files_initializer(files)
-        elif init_spec:
-            init = _load_initializer(init_spec)
-        elif initializer is not None:
-            init = initializer
-        else:
-            raise typer.BadParameter(
-                "give --target, --schema-file or --initializer", param_hint="--target"
-            )
-        with target_database(live, init, template=tmpl or template) as url:
-            yield url
+        cluster: ClusterBackend | None,
+    ) -> Any:
+        return resolve_target(
+            target=target,
+            files=files,
+            initializer=init_spec,
+            default_initializer=initializer,
+            cluster=cluster.value if cluster is not None else None,
+            template=tmpl,
+            default_template=template,
+        )
 
     @app.command("plan")
     def plan_cmd(
-        database: DatabaseOpt = None,
+        ctx: typer.Context,
+        database: str | None = database_opt,
         target: TargetOpt = None,
         schema_file: FileOpt = None,
         initializer_: InitOpt = None,
         template_: TemplateOpt = None,
         schema_: SchemaOpt = None,
+        target_cluster: TargetClusterOpt = None,
     ) -> None:
         """Show the statements and their hazards (exit 0 none, 2 changes, 3 unsafe)."""
-        live = live_url(database)
-        with target_for(live, target, schema_file, initializer_, template_) as tgt:
-            m = AutoMigration(live, tgt, schema=schema_ or schema)
-            m.add_all_changes()
+        with reported_errors(ctx):
+            live = live_url(database)
+            source = source_for(
+                target, schema_file, initializer_, template_, target_cluster
+            )
+            preflight(live, source, command="plan")
+            with build_target(live, source) as tgt:
+                m = AutoMigration(live, tgt, schema=schema_ or schema)
+                m.add_all_changes()
         if not m.statements:
             typer.echo("-- no changes")
             raise typer.Exit(EXIT_NOTHING)
@@ -179,12 +225,14 @@ def create_cli(
 
     @app.command("apply")
     def apply_cmd(
-        database: DatabaseOpt = None,
+        ctx: typer.Context,
+        database: str | None = database_opt,
         target: TargetOpt = None,
         schema_file: FileOpt = None,
         initializer_: InitOpt = None,
         template_: TemplateOpt = None,
         schema_: SchemaOpt = None,
+        target_cluster: TargetClusterOpt = None,
         allow_hazard: Annotated[
             list[str] | None,
             typer.Option(
@@ -199,7 +247,10 @@ def create_cli(
             ),
         ] = True,
         lock_timeout: Annotated[
-            str, typer.Option("--lock-timeout", help="PostgreSQL lock_timeout")
+            str,
+            typer.Option(
+                "--lock-timeout", help="PostgreSQL lock_timeout (5s, 500ms, 0: none)"
+            ),
         ] = "5s",
         concurrent_indexes: Annotated[
             bool,
@@ -209,27 +260,39 @@ def create_cli(
             ),
         ] = False,
         dry_run_cluster: Annotated[
-            str | None,
+            ClusterBackend | None,
             typer.Option(
                 "--dry-run-cluster",
                 help="Rehearse on a throwaway cluster (local, docker or auto) "
                 "instead of the live server",
+                case_sensitive=False,
             ),
         ] = None,
     ) -> None:
         """Apply the plan in one transaction, then check convergence."""
         from .legacy import create_schema_clone
 
-        live = live_url(database)
-        try:
-            allowed = parse_hazards(allow_hazard or ())
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--allow-hazard") from exc
-        sch = schema_ or schema
-        try:
-            with target_for(live, target, schema_file, initializer_, template_) as tgt:
+        rehearsal_cluster = dry_run_cluster.value if dry_run_cluster else None
+        with reported_errors(ctx, codes=((UnsafeMigrationError, EXIT_UNSAFE),)):
+            live = live_url(database)
+            try:
+                allowed = parse_hazards(allow_hazard or ())
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--allow-hazard") from exc
+            source = source_for(
+                target, schema_file, initializer_, template_, target_cluster
+            )
+            sch = schema_ or schema
+            preflight(
+                live,
+                source,
+                command="apply",
+                lock_timeout=lock_timeout,
+                clone_on_live=dry_run and rehearsal_cluster is None,
+            )
+            with build_target(live, source) as tgt:
                 if dry_run:
-                    with create_schema_clone(live, cluster=dry_run_cluster) as clone:
+                    with create_schema_clone(live, cluster=rehearsal_cluster) as clone:
                         rehearsal = AutoMigration(clone, tgt, schema=sch)
                         rehearsal.add_all_changes()
                         rehearsal.apply(
@@ -255,24 +318,15 @@ def create_cli(
                     check_convergence=True,
                     concurrent_indexes=concurrent_indexes,
                 )
-        except UnsafeMigrationError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(EXIT_UNSAFE) from exc
-        except MigrationError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(1) from exc
         typer.echo(f"-- applied {len(ran)} statement(s); the database converged")
 
     @app.command("dump-schema")
-    def dump_cmd(database: DatabaseOpt = None) -> None:
+    def dump_cmd(ctx: typer.Context, database: str | None = database_opt) -> None:
         """Print the schema of the database (``pg_dump --schema-only``)."""
         from .legacy import dump_schema
 
-        try:
+        with reported_errors(ctx):
             typer.echo(dump_schema(live_url(database)), nl=False)
-        except MigrationError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(1) from exc
 
     return app
 
@@ -289,6 +343,8 @@ app = create_cli()
 
 @app.callback()
 def _program(
+    ctx: typer.Context,
+    verbose: VerboseOpt = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -300,6 +356,7 @@ def _program(
     ] = False,
 ) -> None:
     """Diff-based schema migrations that never destroy data unasked."""
+    _set_verbose(ctx, verbose)
 
 
 def main() -> None:

@@ -13,7 +13,9 @@ derives from it so that existing ``except`` clauses keep working::
         ├── UnsafeMigrationError
         ├── MigrationStatementError
         ├── ConvergenceError
-        └── SchemaMigrationError
+        ├── SchemaMigrationError
+        ├── DatabaseUnavailableError (ConnectionError)
+        └── MissingPrivilegeError (PermissionError)
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ __all__ = [
     "ClusterError",
     "ClusterStartError",
     "ConvergenceError",
+    "DatabaseUnavailableError",
     "DatabaseUpgradeError",
     "DinosaurError",
     "MigrationError",
     "MigrationStatementError",
+    "MissingPrivilegeError",
     "PostgresNotFoundError",
     "SchemaMigrationError",
     "UnsafeMigrationError",
@@ -133,3 +137,20 @@ class ConvergenceError(MigrationError):
 
 class SchemaMigrationError(MigrationError):
     """A hand-written `SchemaMigration` failed or cannot be ordered."""
+
+
+class DatabaseUnavailableError(MigrationError, ConnectionError):
+    """A database a migration needs cannot be reached.
+
+    The server does not answer, refuses the login, or has no such database;
+    the message names the database (without its password) and gives the
+    server's reason. The driver's error is the ``__cause__``.
+    """
+
+
+class MissingPrivilegeError(MigrationError, PermissionError):
+    """The role lacks a privilege the migration needs; nothing was created.
+
+    For example ``CREATEDB``, to build the ideal schema in a throwaway
+    database on the live server; the message names the options that avoid it.
+    """

@@ -49,6 +49,19 @@ OfflineOpt = Annotated[
 ]
 
 
+def _report_dry_run(
+    app: Any, stage_name: str, result: subprocess.CompletedProcess[Any]
+) -> None:
+    """Say that a stage did not run in dry-run mode, and what it would have run."""
+    args = result.args
+    command = (
+        shlex.join(os.fspath(a) for a in args)
+        if isinstance(args, (list, tuple))
+        else str(args)
+    )
+    app.info(f"Dry run: {stage_name} would run: {command}", style="yellow")
+
+
 def fail_with_message(
     app: Any,
     result: subprocess.CompletedProcess[Any] | None = None,
@@ -57,6 +70,9 @@ def fail_with_message(
     res: subprocess.CompletedProcess[Any] | None = None,
 ) -> None:
     """Report a compose stage; exit with its status if it failed.
+
+    In dry-run mode nothing ran, so nothing succeeded: the report says what
+    would have run instead (the command line `result` carries).
 
     Args:
         app: The application (its console prints the report).
@@ -79,6 +95,9 @@ def fail_with_message(
         result = res
     if result is None or stage_name is None:
         raise TypeError("fail_with_message() needs a result and a stage_name")
+    if is_dry_run():
+        _report_dry_run(app, stage_name, result)
+        return
     if result.returncode != 0:
         app.info(f"{stage_name} failed, aborting.", style="red bold")
         sys.exit(result.returncode)
@@ -142,13 +161,17 @@ def start_app(
             ["up", "--remove-orphans", "--no-start", "--no-build", *recreate, *only]
         )
         fail_with_message(app, result, "Create containers")
-        app.info("Starting :app_name: server...", style="bold")
+        if not is_dry_run():
+            app.info("Starting :app_name: server...", style="bold")
         fail_with_message(app, manager.run(["start", *only]), "Start :app_name:")
     run_restart_commands(manager, running)
 
 
 def _down(manager: DockerComposeManager) -> int:
-    manager.app.info("Stopping :app_name: server...", style="bold")
+    if is_dry_run():
+        manager.app.info("Dry run: Stop :app_name: would run:", style="yellow")
+    else:
+        manager.app.info("Stopping :app_name: server...", style="bold")
     return manager.run(["down", "--remove-orphans"]).returncode
 
 

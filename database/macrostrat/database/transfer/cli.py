@@ -6,8 +6,12 @@
 string or a function returning one), else ``$MACROSTRAT_DATABASE_URL``.
 ``move``'s target is its argument, else the variable named by ``--to-env``,
 else ``$MACROSTRAT_TARGET_DATABASE_URL`` (both keep a password out of ``ps``).
-Failures print the error (with the tool's stderr) and exit with code 1.
-Needs the ``cli`` extra (``pip install 'macrostrat.database[cli]'``), which
+Mistakes are usage errors (exit code 2) found before anything runs: a dump
+file that does not exist, an output directory that does not exist, a URL that
+cannot be parsed, a custom-format dump to a terminal. Failures (an unreachable
+server, a tool's error) print ``Error:`` and the reason (with the tool's
+stderr) and exit with code 1; ``--verbose`` (before the command, or an
+application's ``--verbose``) adds the traceback. Needs the ``cli`` extra (``pip install 'macrostrat.database[cli]'``), which
 also makes the same commands a program: ``macrostrat-db-transfer`` (or
 ``python -m macrostrat.database.transfer``), see `main`.
 """
@@ -15,10 +19,12 @@ also makes the same commands a program: ``macrostrat-db-transfer`` (or
 from __future__ import annotations
 
 import os
+import sys
+import traceback
 from collections.abc import Callable, Sequence
 from importlib.metadata import version as installed_version
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated, Any
 
 try:
     import typer
@@ -27,6 +33,10 @@ except ImportError as exc:
         "macrostrat.database.transfer.cli needs Typer: install the `cli` extra "
         "(pip install 'macrostrat.database[cli]')"
     ) from exc
+
+import psycopg
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from ..errors import MacrostratDatabaseError
 from .dump_database import pg_dump_to_file_sync
@@ -49,10 +59,107 @@ DATABASE_ENV = "MACROSTRAT_DATABASE_URL"
 TARGET_ENV = "MACROSTRAT_TARGET_DATABASE_URL"
 """Environment variable holding ``move``'s target URL when none is given."""
 
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option("--database", "-d", help=f"Database URL [${DATABASE_ENV}]"),
-]
+VERBOSE_KEY = "macrostrat.verbose"
+"""The ``ctx.meta`` key ``--verbose`` sets (shared with the ``dinosaur`` command line)."""
+
+_FAILURES: tuple[type[BaseException], ...] = (
+    MacrostratDatabaseError,
+    SQLAlchemyError,
+    psycopg.Error,
+    OSError,
+)
+"""Errors reported as a short message; any other exception is a bug and shows its traceback."""
+
+
+def _database_option(bound: bool) -> Any:
+    """The ``--database`` option; its help says where the URL comes from without it.
+
+    Parameters:
+        bound: the application gave a URL (``$MACROSTRAT_DATABASE_URL`` is
+            then not read, so the help does not mention it).
+    """
+    where = "(default: the application's database)" if bound else f"[${DATABASE_ENV}]"
+    return typer.Option(
+        None, "--database", "-d", help=f"Database URL {where}", show_default=False
+    )
+
+
+def _is_verbose(ctx: typer.Context | None) -> bool:
+    """``--verbose`` was given, here or by an application (``ctx.obj.verbose``)."""
+    if ctx is None:
+        return False
+    if ctx.meta.get(VERBOSE_KEY):
+        return True
+    current: Any = ctx
+    while current is not None:
+        if getattr(current.obj, "verbose", False) is True:
+            return True
+        current = current.parent
+    return False
+
+
+def _describe(exc: BaseException) -> str:
+    """The message of ``exc``, without SQLAlchemy's wrapping of a driver error."""
+    if (
+        isinstance(exc, DBAPIError)
+        and not isinstance(exc, MacrostratDatabaseError)
+        and exc.orig is not None
+    ):
+        exc = exc.orig
+    return str(exc).strip() or type(exc).__name__
+
+
+def _checked_url(url: str, param_hint: str) -> str:
+    """``url``, or a usage error when it cannot be parsed (the text is not echoed)."""
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise typer.BadParameter(
+            f"not a database URL ({exc})", param_hint=param_hint
+        ) from exc
+    return url
+
+
+def _same_file(a: IO[Any] | None, b: IO[Any] | None) -> bool:
+    """Whether two streams write to the same file, pipe or terminal."""
+    try:
+        first = os.fstat(a.fileno())  # type: ignore[union-attr]
+        second = os.fstat(b.fileno())  # type: ignore[union-attr]
+    except (AttributeError, OSError, ValueError):
+        return False
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
+
+
+def _check_output(dumpfile: str, plain: bool) -> bool:
+    """Check where ``dump`` writes before anything runs; return whether to stay quiet.
+
+    A file must be in an existing directory and not be one; standard output
+    must not be a terminal for a custom-format (binary) dump. When standard
+    error writes where standard output does (a terminal, ``&> file``), no
+    progress is reported: it would land in the dump.
+
+    Raises:
+        typer.BadParameter: one of the above.
+    """
+    if dumpfile != "-":
+        path = Path(dumpfile)
+        if path.is_dir():
+            raise typer.BadParameter(
+                f"{dumpfile} is a directory; give a file name", param_hint="DUMPFILE"
+            )
+        if not path.parent.is_dir():
+            raise typer.BadParameter(
+                f"directory {path.parent} does not exist", param_hint="DUMPFILE"
+            )
+        return False
+    stdout = sys.stdout
+    if not plain and stdout is not None and stdout.isatty():
+        raise typer.BadParameter(
+            "refusing to write a custom-format (binary) dump to the terminal: "
+            "give an output file, redirect standard output, or use --plain",
+            param_hint="DUMPFILE",
+        )
+    return _same_file(stdout, sys.stderr)
 
 
 def database_url_option(
@@ -114,6 +221,9 @@ def target_url(value: str | None, to_env: str | None) -> str:
 
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", help="Show the traceback of an error.")
+]
 ArgsOpt = Annotated[
     list[str] | None,
     typer.Option("--arg", help="Extra argument for the tool (repeatable)"),
@@ -121,56 +231,77 @@ ArgsOpt = Annotated[
 
 
 def create_cli(database_url: str | Callable[[], str] | None = None) -> typer.Typer:
-    """A Typer app with ``dump``, ``restore`` and ``move``.
+    """A Typer app with ``dump``, ``restore`` and ``move``, and a ``--verbose`` option.
+
+    Usage errors exit with status 2 before a server is asked; failures print
+    ``Error:`` and the reason and exit with status 1 (see the module
+    documentation).
 
     Parameters:
         database_url: the default database (or a function returning it);
-            otherwise ``--database`` or ``$MACROSTRAT_DATABASE_URL``.
+            otherwise ``--database`` or ``$MACROSTRAT_DATABASE_URL`` (which
+            is then the only case the ``--database`` help mentions it).
     """
     app = typer.Typer(
         help="Dump, restore and move PostgreSQL databases and tables.",
         no_args_is_help=True,
         add_completion=False,
     )
+    database_opt = _database_option(database_url is not None)
+
+    @app.callback(help="Dump, restore and move PostgreSQL databases and tables.")
+    def _group(ctx: typer.Context, verbose: VerboseOpt = False) -> None:
+        if verbose:
+            ctx.meta[VERBOSE_KEY] = True
 
     def url_for(value: str | None) -> str:
-        return database_url_option(value, database_url)
+        return _checked_url(database_url_option(value, database_url), "--database")
 
-    def fail(exc: Exception) -> typer.Exit:
-        typer.echo(f"Error: {exc}", err=True)
+    def fail(ctx: typer.Context, exc: BaseException) -> typer.Exit:
+        if _is_verbose(ctx):
+            traceback.print_exception(
+                type(exc), exc, exc.__traceback__, file=sys.stderr
+            )
+        typer.echo(f"Error: {_describe(exc)}", err=True)
         return typer.Exit(1)
 
     @app.command("dump")
     def dump_cmd(
+        ctx: typer.Context,
         dumpfile: Annotated[
             str, typer.Argument(help="Output file, or - for standard output")
         ] = "-",
-        database: DatabaseOpt = None,
+        database: str | None = database_opt,
         plain: Annotated[
             bool, typer.Option("--plain", help="Plain SQL instead of custom format")
         ] = False,
         arg: ArgsOpt = None,
         quiet: QuietOpt = False,
     ) -> None:
-        """Dump the database (custom format unless --plain) to a file or stdout."""
+        """Dump the database (custom format unless --plain) to a file or stdout.
+
+        A custom-format dump is refused when standard output is a terminal.
+        """
         url = url_for(database)
+        shares_stream = _check_output(dumpfile, plain)
         try:
             n = pg_dump_to_file_sync(
                 url,
                 None if dumpfile == "-" else Path(dumpfile),
                 custom_format=not plain,
                 args=arg or [],
-                quiet=quiet,
+                quiet=quiet or shares_stream,
             )
-        except MacrostratDatabaseError as exc:
-            raise fail(exc) from exc
+        except _FAILURES as exc:
+            raise fail(ctx, exc) from exc
         if dumpfile != "-" and not quiet:
             typer.echo(f"dumped {n} bytes to {dumpfile}", err=True)
 
     @app.command("restore")
     def restore_cmd(
+        ctx: typer.Context,
         dumpfile: Annotated[Path, typer.Argument(help="Dump file or directory")],
-        database: DatabaseOpt = None,
+        database: str | None = database_opt,
         create: Annotated[
             bool, typer.Option("--create", help="Create the database if missing")
         ] = False,
@@ -199,13 +330,14 @@ def create_cli(database_url: str | Callable[[], str] | None = None) -> typer.Typ
                 args=arg or [],
                 quiet=quiet,
             )
-        except MacrostratDatabaseError as exc:
-            raise fail(exc) from exc
+        except _FAILURES as exc:
+            raise fail(ctx, exc) from exc
         if not quiet:
             typer.echo(f"restored {dumpfile}", err=True)
 
     @app.command("move")
     def move_cmd(
+        ctx: typer.Context,
         target: Annotated[
             str | None,
             typer.Argument(
@@ -222,7 +354,7 @@ def create_cli(database_url: str | Callable[[], str] | None = None) -> typer.Typ
                 help="Read the target URL from environment variable VAR",
             ),
         ] = None,
-        database: DatabaseOpt = None,
+        database: str | None = database_opt,
         table: Annotated[
             list[str] | None,
             typer.Option("--table", "-t", help="schema.table to move (repeatable)"),
@@ -239,15 +371,15 @@ def create_cli(database_url: str | Callable[[], str] | None = None) -> typer.Typ
         $MACROSTRAT_TARGET_DATABASE_URL.
         """
         url = url_for(database)
-        target = target_url(target, to_env)
+        target = _checked_url(target_url(target, to_env), "TARGET")
         if not table and not schema:
             raise typer.BadParameter("give --table or --schema", param_hint="--table")
         try:
             counts = move_tables_sync(
                 url, target, tables=table or [], schemas=schema or [], quiet=quiet
             )
-        except MacrostratDatabaseError as exc:
-            raise fail(exc) from exc
+        except _FAILURES as exc:
+            raise fail(ctx, exc) from exc
         for name, n in counts.items():
             typer.echo(f"{name}\t{n}")
 
@@ -261,7 +393,7 @@ def _show_version(value: bool) -> None:
 
 
 def main(args: Sequence[str] | None = None, prog_name: str = PROGRAM) -> None:
-    """Run ``macrostrat-db-transfer``: `create_cli`'s commands and ``--version``.
+    """Run ``macrostrat-db-transfer``: `create_cli`'s commands, ``--version`` and ``--verbose``.
 
     Parameters:
         args: the command line (default: ``sys.argv[1:]``).
@@ -271,6 +403,8 @@ def main(args: Sequence[str] | None = None, prog_name: str = PROGRAM) -> None:
 
     @app.callback()
     def root(
+        ctx: typer.Context,
+        verbose: VerboseOpt = False,
         version: Annotated[
             bool,
             typer.Option(
@@ -282,5 +416,7 @@ def main(args: Sequence[str] | None = None, prog_name: str = PROGRAM) -> None:
         ] = False,
     ) -> None:
         """Dump, restore and move PostgreSQL databases and tables."""
+        if verbose:
+            ctx.meta[VERBOSE_KEY] = True
 
     app(args=None if args is None else list(args), prog_name=prog_name)
