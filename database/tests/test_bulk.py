@@ -12,8 +12,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from macrostrat.database import Database
+from macrostrat.database.errors import InvalidOptionError, TableNotFoundError
 from macrostrat.database.transfer import (
     BulkLoadError,
     bulk_upsert,
@@ -318,9 +320,14 @@ def test_copy_to_file_and_iterator(bulk_db: Database) -> None:
     assert size == len(buf.getvalue())
     assert buf.getvalue().splitlines()[0] == b"0\tn0\t0\t\\N\t\\N"
     text = io.StringIO()
-    copy_to(bulk_db, "SELECT id FROM t WHERE id > 0 ORDER BY id", text, format="csv")
+    copy_to(
+        bulk_db,
+        file=text,
+        query="SELECT id FROM t WHERE id > 0 ORDER BY id",
+        format="csv",
+    )
     assert text.getvalue() == "1\n2\n"
-    chunks = copy_to(bulk_db, "select name from t order by id")
+    chunks = copy_to(bulk_db, query="select name from t order by id")
     assert not isinstance(chunks, int)
     assert b"".join(chunks) == b"n0\nn1\nn2\n"
     binary = copy_to(bulk_db, "t", format="binary")
@@ -328,6 +335,54 @@ def test_copy_to_file_and_iterator(bulk_db: Database) -> None:
     assert b"".join(binary).startswith(b"PGCOPY\n")
     with pytest.raises(ValueError, match="format"):
         copy_to(bulk_db, "t", format="xml")
+
+
+def test_copy_to_never_runs_a_table_name_as_sql(bulk_db: Database, tmp_path) -> None:
+    """The reported injection: a "table" that closes COPY's parenthesis runs nothing."""
+    marker = tmp_path / "pwned"
+    evil = f"select 1) TO PROGRAM 'touch {marker}' --"
+    with pytest.raises(TableNotFoundError):
+        copy_to(bulk_db, evil, io.BytesIO(), schema="public")
+    with pytest.raises(InvalidOptionError, match="query="):
+        copy_to(bulk_db, evil, io.BytesIO())
+    # given as a query, the server parses it alone first and refuses it
+    with pytest.raises(InvalidOptionError, match="one complete statement"):
+        copy_to(bulk_db, query=evil, file=io.BytesIO())
+    with pytest.raises(InvalidOptionError, match="one complete statement"):
+        copy_to(bulk_db, query="SELECT 1; SELECT 2", file=io.BytesIO())
+    assert not marker.exists()
+
+
+def test_copy_to_exports_a_table_named_like_a_keyword(bulk_db: Database) -> None:
+    """``values`` and ``select`` are table names when given as tables."""
+    bulk_db.run_sql(
+        'CREATE TABLE "values" (v int); INSERT INTO "values" VALUES (7);'
+        'CREATE SCHEMA IF NOT EXISTS other; CREATE TABLE other."select" (s text);'
+        "INSERT INTO other.\"select\" VALUES ('x')"
+    )
+    assert b"".join(copy_to(bulk_db, "values")) == b"7\n"
+    assert b"".join(copy_to(bulk_db, "select", schema="other")) == b"x\n"
+    assert b"".join(copy_to(bulk_db, "other.select")) == b"x\n"
+
+
+def test_copy_to_arguments(bulk_db: Database) -> None:
+    """Table xor query; schema only with a table; the old forms warn."""
+    with pytest.raises(InvalidOptionError, match="either"):
+        copy_to(bulk_db, "t", query="SELECT 1")
+    with pytest.raises(InvalidOptionError, match="either"):
+        copy_to(bulk_db)
+    with pytest.raises(InvalidOptionError, match="schema"):
+        copy_to(bulk_db, query="SELECT 1", schema="public")
+    with pytest.raises(TableNotFoundError, match="no_such"):
+        copy_to(bulk_db, "no_such", io.BytesIO())
+    with pytest.warns(DeprecationWarning, match="query_or_table"):
+        out = copy_to(bulk_db, query_or_table="t", format="csv")
+    assert not isinstance(out, int)
+    assert b"".join(out) == b"".join(copy_to(bulk_db, "t", format="csv"))  # type: ignore[arg-type]
+    with pytest.warns(DeprecationWarning, match="query="):
+        got = copy_to(bulk_db, sql.SQL("SELECT {}").format(sql.Literal(5)))  # type: ignore[arg-type]
+    assert not isinstance(got, int)
+    assert b"".join(got) == b"5\n"
 
 
 def test_copy_to_round_trip_large(bulk_db: Database) -> None:
@@ -395,7 +450,7 @@ def test_database_methods_delegate(empty_db):
         1,
         1,
     )
-    chunks = b"".join(empty_db.copy_to("SELECT name FROM via_db ORDER BY id"))
+    chunks = b"".join(empty_db.copy_to(query="SELECT name FROM via_db ORDER BY id"))
     assert chunks == b"a\nB\nc\n"
 
 
@@ -405,9 +460,9 @@ def test_bulk_operations_join_an_open_transaction(empty_db: Database) -> None:
         empty_db.run_sql("CREATE TABLE in_tx (id int PRIMARY KEY, name text)")
         assert empty_db.copy_rows("in_tx", [(1, "a"), (2, "b")]) == 2
         assert empty_db.bulk_upsert("in_tx", [(2, "B"), (3, "c")], ["id"]) == (1, 1)
-        assert b"".join(empty_db.copy_to("SELECT name FROM in_tx ORDER BY id")) == (
-            b"a\nB\nc\n"
-        )
+        assert b"".join(
+            empty_db.copy_to(query="SELECT name FROM in_tx ORDER BY id")
+        ) == (b"a\nB\nc\n")
         # a refused load is rolled back to its savepoint; the block goes on
         with pytest.raises(BulkLoadError):
             empty_db.copy_rows("in_tx", [(9, "x"), (9, "y")])

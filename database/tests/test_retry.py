@@ -63,15 +63,21 @@ def test_serializable_conflict_is_retried(rdb: Database) -> None:
         balance = db.session.execute(text("SELECT balance FROM acct WHERE id = 1"))
         value = balance.scalar_one()
         if len(calls) == 1:
-            # Another SERIALIZABLE session changes the row and commits after
-            # this transaction took its snapshot.
-            other = db.engine.connect().execution_options(
-                isolation_level="SERIALIZABLE"
-            )
-            with other, other.begin():
-                other.execute(
-                    text("UPDATE acct SET balance = balance - 10 WHERE id = 1")
+            # Another SERIALIZABLE session (another client: another thread,
+            # whose commit is not part of this unit of work) changes the row
+            # and commits after this transaction took its snapshot.
+            def other_client() -> None:
+                other = db.engine.connect().execution_options(
+                    isolation_level="SERIALIZABLE"
                 )
+                with other, other.begin():
+                    other.execute(
+                        text("UPDATE acct SET balance = balance - 10 WHERE id = 1")
+                    )
+
+            thread = threading.Thread(target=other_client)
+            thread.start()
+            thread.join()
         db.session.execute(
             text("UPDATE acct SET balance = :v WHERE id = 1"), {"v": value + 1}
         )

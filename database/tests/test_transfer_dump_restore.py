@@ -240,7 +240,11 @@ def test_binary_dump_to_stdout_is_not_decoded(
 def test_no_password_in_argv_or_logs(
     source_url: str, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    """The running pg_dump's /proc cmdline and our logs never hold the password."""
+    """The running pg_dump's /proc cmdline and our logs never hold the password.
+
+    The password is in the 0600 service file that ``PGSERVICEFILE`` in
+    pg_dump's environment names, and the file is gone once pg_dump has exited.
+    """
     url = make_url(source_url)
     password = url.password
     assert password, "the test server must use a password for this test"
@@ -253,13 +257,20 @@ def test_no_password_in_argv_or_logs(
             assert proc.poll() is None
             cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
             environ = Path(f"/proc/{proc.pid}/environ").read_bytes()
+            variables = dict(
+                item.split(b"=", 1) for item in environ.split(b"\0") if b"=" in item
+            )
+            service = Path(variables[b"PGSERVICEFILE"].decode())
+            assert service.stat().st_mode & 0o777 == 0o600
+            assert f"password={password}\n" in service.read_text()
         finally:
             proc.kill()
             proc.communicate()
         pg_dump_to_file_sync(url, tmp_path / "x.dump")
+    assert not service.exists()
     assert b"pg_dump" in cmdline
     assert password.encode() not in cmdline
-    assert f"PGPASSWORD={password}".encode() in environ
+    assert password.encode() not in environ
     assert "pg_dump" in caplog.text
     assert password not in caplog.text
 

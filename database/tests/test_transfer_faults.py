@@ -6,7 +6,6 @@ and PostgreSQL; no external tool is involved.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
@@ -29,100 +28,6 @@ CREATE TABLE public.points (id int PRIMARY KEY, label text, geom geometry(Point,
 INSERT INTO public.points SELECT i, repeat('x', 40) || i,
   ST_SetSRID(ST_MakePoint(i % 360 - 180, i % 90), 4326) FROM generate_series(1, 30000) i;
 """
-
-
-class CutProxy:
-    """Forward 127.0.0.1:<port> to PostgreSQL; cut every connection on demand.
-
-    Parameters:
-        upstream: (host, port) of the server.
-        cut_after: cut once this many bytes went in ``direction``.
-        direction: ``"up"`` (client to server) or ``"down"``.
-        delay: seconds to sleep per forwarded chunk (keeps a transfer running).
-    """
-
-    def __init__(
-        self,
-        upstream: tuple[str, int],
-        *,
-        cut_after: int | None = None,
-        direction: str = "down",
-        delay: float = 0.0,
-    ) -> None:
-        self.upstream = upstream
-        self.cut_after = cut_after
-        self.direction = direction
-        self.delay = delay
-        self.counts = {"up": 0, "down": 0}
-        self.cut_done = False
-        self._socks: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(self.upstream)
-            with self._lock:
-                self._socks += [client, server]
-            for src, dst, d in ((client, server, "up"), (server, client, "down")):
-                threading.Thread(
-                    target=self._pump, args=(src, dst, d), daemon=True
-                ).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket, direction: str) -> None:
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if self.delay:
-                    time.sleep(self.delay)
-                with self._lock:
-                    self.counts[direction] += len(data)
-                    over = (
-                        self.cut_after is not None
-                        and direction == self.direction
-                        and self.counts[direction] >= self.cut_after
-                    )
-                if over:
-                    self.cut()
-                    return
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def cut(self) -> None:
-        """Close every proxied connection (both ends)."""
-        self.cut_done = True
-        with self._lock:
-            socks = list(self._socks)
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-                s.close()
-            except OSError:
-                pass
-
-    def url(self, url: str) -> Any:
-        return make_url(url).set(host="127.0.0.1", port=self.port)
-
-    def close(self) -> None:
-        self.listener.close()
-        self.cut()
 
 
 def query(url: Any, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -154,13 +59,8 @@ def dump_file(source: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _upstream(url: str) -> tuple[str, int]:
-    u = make_url(url)
-    return (u.host or "127.0.0.1", int(u.port or 5432))
-
-
-def test_cut_during_dump(source: str, tmp_path: Path) -> None:
-    proxy = CutProxy(_upstream(source), cut_after=200_000, direction="down")
+def test_cut_during_dump(source: str, tmp_path: Path, cut_proxy: Any) -> None:
+    proxy = cut_proxy(source, cut_after=200_000, direction="down")
     out = tmp_path / "cut.dump"
     try:
         with pytest.raises(ToolError) as info:
@@ -177,13 +77,18 @@ def test_cut_during_dump(source: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["plain", "custom"])
 def test_cut_during_restore_then_rerun(
-    source: str, dump_file: Path, empty_database_url: str, tmp_path: Path, fmt: str
+    source: str,
+    dump_file: Path,
+    empty_database_url: str,
+    tmp_path: Path,
+    fmt: str,
+    cut_proxy: Any,
 ) -> None:
     path = dump_file
     if fmt == "custom":
         path = tmp_path / "c.dump"
         pg_dump_to_file_sync(source, path, quiet=True, args=["-Z0"])
-    proxy = CutProxy(_upstream(empty_database_url), cut_after=300_000, direction="up")
+    proxy = cut_proxy(empty_database_url, cut_after=300_000, direction="up")
     try:
         with pytest.raises(ToolError) as info:
             pg_restore_from_file_sync(path, proxy.url(empty_database_url), quiet=True)
@@ -197,8 +102,10 @@ def test_cut_during_restore_then_rerun(
     assert query(empty_database_url, "SELECT count(*) FROM points") == [(30000,)]
 
 
-def test_cut_during_move_then_rerun(source: str, empty_database_url: str) -> None:
-    proxy = CutProxy(_upstream(empty_database_url), cut_after=300_000, direction="up")
+def test_cut_during_move_then_rerun(
+    source: str, empty_database_url: str, cut_proxy: Any
+) -> None:
+    proxy = cut_proxy(empty_database_url, cut_after=300_000, direction="up")
     try:
         with pytest.raises(ToolError) as info:
             move_tables_sync(
@@ -214,10 +121,10 @@ def test_cut_during_move_then_rerun(source: str, empty_database_url: str) -> Non
 
 
 def test_terminated_backend_during_restore(
-    dump_file: Path, empty_database_url: str
+    dump_file: Path, empty_database_url: str, cut_proxy: Any
 ) -> None:
     """pg_terminate_backend from a second session, while a slow proxy keeps psql busy."""
-    proxy = CutProxy(_upstream(empty_database_url), delay=0.05)
+    proxy = cut_proxy(empty_database_url, delay=0.05)
     killed: list[Any] = []
 
     def terminator() -> None:
@@ -252,12 +159,12 @@ def test_terminated_backend_during_restore(
 
 @pytest.mark.parametrize("side", ["source", "target"])
 def test_cut_during_copy_database_then_rerun(
-    source: str, empty_database_url: str, side: str
+    source: str, empty_database_url: str, side: str, cut_proxy: Any
 ) -> None:
     """Cut pg_dump's or pg_restore's connection: an error, and nothing committed."""
     upstream = source if side == "source" else empty_database_url
     direction = "down" if side == "source" else "up"
-    proxy = CutProxy(_upstream(upstream), cut_after=300_000, direction=direction)
+    proxy = cut_proxy(upstream, cut_after=300_000, direction=direction)
     src = proxy.url(source) if side == "source" else source
     dst = proxy.url(empty_database_url) if side == "target" else empty_database_url
     try:
@@ -275,7 +182,7 @@ def test_cut_during_copy_database_then_rerun(
 
 @pytest.mark.parametrize("operation", ["copy_rows", "bulk_upsert"])
 def test_cut_during_bulk_load_keeps_nothing(
-    empty_database_url: str, operation: str
+    empty_database_url: str, operation: str, cut_proxy: Any
 ) -> None:
     """The client-to-server stream is cut mid-COPY: `BulkLoadError`, 0 rows kept."""
     from sqlalchemy import create_engine
@@ -285,7 +192,7 @@ def test_cut_during_bulk_load_keeps_nothing(
     from macrostrat.database.transfer import bulk_upsert, copy_rows
 
     query(empty_database_url, "CREATE TABLE loaded (id int PRIMARY KEY, label text)")
-    proxy = CutProxy(_upstream(empty_database_url), cut_after=300_000, direction="up")
+    proxy = cut_proxy(empty_database_url, cut_after=300_000, direction="up")
     via = proxy.url(empty_database_url).set(drivername="postgresql+psycopg")
     engine = create_engine(via, poolclass=NullPool)
     rows = ((i, "x" * 40) for i in range(200_000))  # ~9 MB: far past the cut

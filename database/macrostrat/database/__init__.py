@@ -9,6 +9,7 @@ sequence helpers in `macrostrat.database.sequences`, reflection in
 
 from importlib.metadata import version as _version
 
+from ._redact import redact
 from ._session import SessionResetWarning
 from .core import Database
 from .dsn import (
@@ -22,6 +23,7 @@ from .dsn import (
 from .engine import create_engine, normalize_url
 from .errors import (
     BulkLoadError,
+    CommitOutcomeUnknown,
     DatabaseExistsError,
     DatabaseInUseError,
     DatabaseNotFoundError,
@@ -33,6 +35,7 @@ from .errors import (
     SQLSyntaxError,
     StatementError,
     TransactionError,
+    UnsafeRetryError,
 )
 from .mapper import DatabaseMapper, DatabaseModelCache
 from .orm import (
@@ -86,6 +89,7 @@ __version__ = _version("macrostrat.database")
 __all__ = [
     "DSN",
     "BulkLoadError",
+    "CommitOutcomeUnknown",
     "Database",
     "DatabaseExistsError",
     "DatabaseInUseError",
@@ -105,6 +109,7 @@ __all__ = [
     "SessionResetWarning",
     "StatementError",
     "TransactionError",
+    "UnsafeRetryError",
     "__version__",
     "build_dsn",
     "bulk_delete",
@@ -134,6 +139,7 @@ __all__ = [
     "postgres_retry",
     "prefix_inserts",
     "recreate_all",
+    "redact",
     "reflect_table",
     "replace_database",
     "reset_sequence",

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import URL
 
-from .engine import engine_defaults, normalize_url
+from .engine import engine_defaults, normalize_url, secrets_to_connect_args
 from .transactions import RollbackMode, check_rollback_mode
 
 if TYPE_CHECKING:
@@ -47,14 +47,15 @@ def create_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
     (which SQLAlchemy runs with psycopg's ``AsyncConnection``), and PostgreSQL
     engines get the same defaults as `macrostrat.database.create_engine`
     (pre-ping, recycling, pool sizes, an application name); the caller's
-    options win.
+    options win. Secrets in the URL's query are handled as by
+    `create_engine` (never shown by ``str(engine.url)``).
 
     Parameters:
         url: a connection URL.
         **kwargs: passed to `sqlalchemy.ext.asyncio.create_async_engine`.
     """
     sa_asyncio = _asyncio()
-    url = normalize_url(url)
+    url, kwargs, _moved = secrets_to_connect_args(normalize_url(url), kwargs)
     return sa_asyncio.create_async_engine(url, **engine_defaults(url, kwargs))
 
 

@@ -169,7 +169,10 @@ class Database:
         self._savepoint_ids = itertools.count(1)
 
     def __repr__(self) -> str:
-        return f"<Database {self.engine.url.render_as_string(hide_password=True)}>"
+        """``<Database url>``, every secret of the URL masked."""
+        from ._redact import redact
+
+        return f"<Database {redact(self.engine)}>"
 
     # -- sessions ----------------------------------------------------------
 
@@ -413,9 +416,12 @@ class Database:
 
         Each attempt opens a fresh connection and a `transaction` block (so
         ``db.session`` inside is bound to it), calls ``func(self, *args)``, and
-        commits. A serialization failure, deadlock or lost connection rolls
-        the attempt back and, after a jittered exponential backoff, runs the
-        whole function again (see `macrostrat.database.retry`). Inside a
+        commits. A serialization failure, deadlock or connection lost before
+        ``COMMIT`` leaves the attempt uncommitted and, after a jittered
+        exponential backoff, the whole function runs again (see
+        `macrostrat.database.retry`). A connection lost during ``COMMIT`` is
+        resolved with the server: committed work returns ``func``'s result,
+        and an unknown outcome raises `CommitOutcomeUnknown`. Inside a
         `transaction` or `savepoint` block this `Database` did not open here,
         ``func`` runs once, in that block, and errors propagate. When every
         attempt fails, the last error is raised with ``retry_attempts`` set.
@@ -927,9 +933,9 @@ class Database:
         return copy_rows(self, table, rows, columns, schema=schema)
 
     def copy_to(
-        self, query_or_table: Any, file: IO[Any] | None = None, **kwargs: Any
+        self, table: Any = None, file: IO[Any] | None = None, **kwargs: Any
     ) -> Any:
-        """Stream a table or query out with COPY; see `transfer.copy_to`.
+        """Stream a table (or ``query=``'s rows) out with COPY; see `transfer.copy_to`.
 
         Inside a `transaction` or `savepoint` block the export reads through
         the block's connection, so it sees the block's uncommitted work (an
@@ -937,7 +943,7 @@ class Database:
         """
         from .transfer import copy_to
 
-        return copy_to(self, query_or_table, file, **kwargs)
+        return copy_to(self, table, file, **kwargs)
 
     def bulk_upsert(
         self,

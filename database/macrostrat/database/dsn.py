@@ -18,6 +18,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from sqlalchemy import URL, make_url
 
+from ._redact import MASK, redact_query, redact_text
 from .errors import InvalidOptionError
 
 __all__ = [
@@ -92,12 +93,18 @@ class DSN:
         )
 
     def to_libpq(self, *, hide_password: bool = False) -> str:
-        """The libpq form, ``postgresql://u:p@h1:5432,h2:5433/db?...`` (for psql, pg_dump)."""
+        """The libpq form, ``postgresql://u:p@h1:5432,h2:5433/db?...`` (for psql, pg_dump).
+
+        Parameters:
+            hide_password: mask every secret (see `macrostrat.database._redact`):
+                the password, and query parameters such as ``password``,
+                ``sslpassword`` or an ``options`` setting with a secret name.
+        """
         auth = ""
         if self.username is not None:
             auth = quote(self.username, safe="")
             if self.password is not None:
-                secret = "***" if hide_password else quote(self.password, safe="")
+                secret = MASK if hide_password else quote(self.password, safe="")
                 auth += f":{secret}"
             auth += "@"
         hosts = ",".join(
@@ -105,11 +112,17 @@ class DSN:
         )
         path = f"/{quote(self.database, safe='')}" if self.database else "/"
         params = []
-        for key, value in self.query.items():
+        shown = redact_query(self.query) if hide_password else self.query
+        for key, value in shown.items():
             for item in value if isinstance(value, tuple) else (value,):
-                params.append(f"{quote(key, safe='')}={quote(item, safe='')}")
+                safe = "*=" if hide_password else ""
+                params.append(f"{quote(key, safe='')}={quote(item, safe=safe)}")
         query = f"?{'&'.join(params)}" if params else ""
         return f"postgresql://{auth}{hosts}{path}{query}"
+
+    def __repr__(self) -> str:
+        """The DSN with its secrets masked (never the password)."""
+        return f"DSN({self.drivername!r}, {self.to_libpq(hide_password=True)!r})"
 
     def replace(self, **changes: object) -> DSN:
         """A copy with ``changes`` applied (dataclass fields)."""
@@ -155,7 +168,9 @@ def parse_dsn(dsn: str | URL | DSN) -> DSN:
             return _parse_libpq_multi(dsn)
         url = make_url(dsn)
     except (ValueError, TypeError) as exc:
-        raise InvalidOptionError(f"cannot parse the connection string: {exc}") from exc
+        raise InvalidOptionError(
+            f"cannot parse the connection string: {redact_text(str(exc))}"
+        ) from None
     query = {k: v for k, v in url.query.items() if k != "host"}
     hosts: list[Host] = []
     if url.host:

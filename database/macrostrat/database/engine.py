@@ -8,11 +8,14 @@ SQLAlchemy's documented fix for the pysqlite driver's transaction handling
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import TYPE_CHECKING, Any, Union
 
 from sqlalchemy import URL, Engine, make_url
 from sqlalchemy import create_engine as _sa_create_engine
 
+from ._commit import install_commit_resolution
+from ._redact import is_secret_parameter, redact
 from ._renamed import renamed_parameters
 from ._sqlite_compat import SQLITE_NO_BEGIN, install_transaction_fix, is_pysqlite
 from .errors import InvalidOptionError
@@ -57,6 +60,89 @@ DEFAULT_APPLICATION_NAME = "macrostrat"
 """The ``application_name`` sessions report (``pg_stat_activity``) unless set."""
 
 _QUEUE_POOL_ONLY = ("pool_size", "max_overflow", "pool_timeout")
+
+# The secret query parameters `create_engine` took out of an engine's URL,
+# keyed by the engine's dialect: one per `create_engine` call, shared by the
+# engine's ``execution_options()`` copies and kept across ``dispose()``.
+_MOVED_PARAMETERS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _last(value: Any) -> Any:
+    """The value libpq uses for a parameter given several times: the last."""
+    return value[-1] if isinstance(value, tuple) else value
+
+
+def _secrets_out_of_url(url: URL) -> tuple[URL, dict[str, Any]]:
+    """Take the secrets out of a PostgreSQL ``url``'s query.
+
+    ``str(url)`` and ``repr(engine)`` mask only the URL's password component,
+    not ``?password=`` or ``?sslpassword=``.  So a ``password`` query
+    parameter becomes the password component (it overrides one given in the
+    user information, as in libpq), and the other secret parameters (see
+    `macrostrat.database._redact.is_secret_parameter`: ``sslpassword``,
+    ``options`` setting a password...) are returned, to be passed to the
+    driver as ``connect_args``.  Other URLs are returned unchanged.
+
+    Parameters:
+        url: a normalised URL.
+
+    Returns:
+        The URL without secret query parameters, and those parameters.
+    """
+    if url.get_backend_name() != "postgresql":
+        return url, {}
+    moved: dict[str, Any] = {}
+    password = url.query.get("password")
+    if password is not None:
+        url = url.set(password=_last(password))
+    for key, value in url.query.items():
+        if key != "password" and is_secret_parameter(key, value):
+            moved[key] = _last(value)
+    secret_keys = [k for k in url.query if k == "password" or k in moved]
+    if secret_keys:
+        url = url.difference_update_query(secret_keys)
+    return url, moved
+
+
+def secrets_to_connect_args(
+    url: URL, kwargs: dict[str, Any]
+) -> tuple[URL, dict[str, Any], dict[str, str]]:
+    """Take the secrets out of ``url``'s query, into the engine's ``connect_args``.
+
+    Returns the URL to give SQLAlchemy (``?password=`` as its password
+    component, masked by SQLAlchemy), ``kwargs`` with the other secret
+    parameters added to ``connect_args`` (the caller's ``connect_args``
+    win, as in SQLAlchemy), and the moved parameters as passed.
+
+    Parameters:
+        url: a normalised URL.
+        kwargs: the engine options.
+    """
+    url, moved = _secrets_out_of_url(url)
+    if moved:
+        connect_args = {**moved, **(kwargs.get("connect_args") or {})}
+        kwargs = {**kwargs, "connect_args": connect_args}
+        moved = {key: str(connect_args[key]) for key in moved}
+    return url, kwargs, moved
+
+
+def connection_url(engine: Engine) -> URL:
+    """The URL ``engine`` connects with, secrets included.
+
+    For an engine made by `create_engine` from a URL with secret query
+    parameters, ``engine.url`` lacks those that went to the driver as
+    ``connect_args`` (``sslpassword``, ``options`` with a password...); they
+    are put back here, for code that must connect the same way (the client
+    programs of `macrostrat.database.transfer`). Never show the result
+    unmasked (see `macrostrat.database._redact.redact`).
+
+    Parameters:
+        engine: the engine.
+    """
+    moved = _MOVED_PARAMETERS.get(engine.dialect)
+    return engine.url.update_query_dict(moved) if moved else engine.url
 
 
 def engine_defaults(url: str | URL, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -135,6 +221,13 @@ def create_engine(
     production-leaning `ENGINE_DEFAULTS` (pre-ping, recycling, small pool) and
     an ``application_name`` unless the caller sets them (see `engine_defaults`).
 
+    Secrets never stay in a PostgreSQL engine's URL query, where ``str(url)``
+    and ``repr(engine)`` would show them: ``?password=`` becomes the URL's
+    password (which SQLAlchemy masks), and other secret parameters
+    (``?sslpassword=``, ``options`` that set a password-like setting) are
+    passed to the driver as ``connect_args`` instead (`connection_url` gives
+    the URL with them).
+
     SQLite through the standard ``sqlite3`` driver (``sqlite://``,
     ``sqlite:///path.db``, ``sqlite+pysqlite://``) gets SQLAlchemy's
     documented fix for that driver's transaction handling ("Serializable
@@ -181,15 +274,18 @@ def create_engine(
             "expected a Database, an Engine, a URL or a URL string, "
             f"not {type(db_conn).__name__}"
         )
-    url = normalize_url(db_conn)
+    url, kwargs, moved = secrets_to_connect_args(normalize_url(db_conn), kwargs)
     if apply_defaults:
         kwargs = engine_defaults(url, kwargs)
-    log.debug("creating an engine for %s", url.render_as_string(hide_password=True))
+    log.debug("creating an engine for %s", redact(url))
     engine = _sa_create_engine(url, **kwargs)
+    if moved:
+        _MOVED_PARAMETERS[engine.dialect] = moved
     if (
         sqlite_transactions
         and is_pysqlite(url)
         and kwargs.get("isolation_level") != "AUTOCOMMIT"
     ):
         install_transaction_fix(engine)
+    install_commit_resolution(engine)
     return engine

@@ -34,6 +34,9 @@ keeps working::
     ├── DatabaseNotFoundError (LookupError) drop_database on a missing name
     ├── DatabaseInUseError (RuntimeError)  other sessions block a drop or copy
     ├── BulkLoadError                      a COPY load failed; none of its rows kept
+    ├── CommitOutcomeUnknown               the connection was lost during COMMIT and
+    │                                      the server could not say what became of it
+    ├── UnsafeRetryError (RuntimeError)    a retried unit of work commits on its own
     ├── TransferError (RuntimeError)       a dump, restore or move failed
     │   ├── ToolError                      pg_dump/pg_restore/psql exited non-zero
     │   ├── ToolNotFoundError (FileNotFoundError) no client tools to run
@@ -66,6 +69,7 @@ __all__ = [
     "AutomapError",
     "BindParameterError",
     "BulkLoadError",
+    "CommitOutcomeUnknown",
     "DBAPIError",
     "DataError",
     "DatabaseError",
@@ -94,6 +98,7 @@ __all__ = [
     "ToolVersionError",
     "TransactionError",
     "TransferError",
+    "UnsafeRetryError",
 ]
 
 
@@ -463,8 +468,59 @@ class InvalidTenantError(MacrostratDatabaseError, ValueError):
     """
 
 
+class CommitOutcomeUnknown(MacrostratDatabaseError):
+    """The connection was lost during ``COMMIT`` and the outcome is not known.
+
+    Before committing, the transaction's id was read
+    (``pg_current_xact_id_if_assigned()``); after the loss a new connection
+    asked ``pg_xact_status`` and got no definite answer: the server could not
+    be reached, the transaction was still in progress, or its id was unknown
+    there (a failover to a standby that never saw it). The work may or may not
+    be committed: check before running it again. Never treated as transient
+    by the retry helpers. The lost-connection error is the ``__cause__``.
+
+    Attributes:
+        xid: the transaction's id (``xid8`` as text), or None when it could
+            not be read (a server older than PostgreSQL 13).
+        status: what ``pg_xact_status`` said (``"in progress"``), or None.
+    """
+
+    def __init__(
+        self, message: str, *, xid: str | None = None, status: str | None = None
+    ) -> None:
+        self.xid = xid
+        self.status = status
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with the message and the attributes."""
+        return (_rebuild_outcome_unknown, (self.args[0], self.xid, self.status))
+
+
+def _rebuild_outcome_unknown(
+    message: str, xid: str | None, status: str | None
+) -> CommitOutcomeUnknown:
+    return CommitOutcomeUnknown(message, xid=xid, status=status)
+
+
+class UnsafeRetryError(MacrostratDatabaseError, RuntimeError):
+    """A retried unit of work commits on its own: running it again could commit twice.
+
+    Raised by `postgres_retry`, `retrying` and ``Database.run_with_retry``
+    before the second transaction that writes is committed inside one attempt,
+    and by ``run_sql`` called outside a transaction inside a retried unit (it
+    commits statement by statement). Run the work in one ``db.transaction()``
+    (``run_with_retry`` opens one) instead.
+    """
+
+
 class BulkLoadError(MacrostratDatabaseError):
-    """A bulk load failed and was rolled back: the table holds none of its rows.
+    """A bulk load failed before it committed: the table holds none of its rows.
+
+    A connection lost during the load's ``COMMIT`` is resolved with the
+    server first (see `CommitOutcomeUnknown`): a load the server committed
+    is reported as a success, one it aborted as this error, and one whose
+    outcome is unknown as `CommitOutcomeUnknown`.
 
     Attributes:
         table: the target table as given.

@@ -2,10 +2,24 @@
 
 A serialization failure (SQLSTATE ``40001``), a deadlock (``40P01``) or a lost
 connection (the server went away, the backend was terminated, a connection
-error of class ``08``) leave nothing half-done on the server: the transaction
-was rolled back, so running the *whole* unit again is the documented remedy.
-Anything else (a constraint violation, a syntax error, a timeout) is raised
-at once.
+error of class ``08``) before ``COMMIT`` leave nothing half-done on the server:
+the transaction never committed, so running the *whole* unit again is the
+documented remedy. Anything else (a constraint violation, a syntax error, a
+timeout) is raised at once.
+
+A connection lost *during* ``COMMIT`` is different: the server may have
+committed. Commits on engines made by this package ask the server
+(``pg_xact_status``, see `macrostrat.database.CommitOutcomeUnknown`): a
+transaction the server committed counts as a success and is never run again,
+one it aborted is retried, and one whose fate is unknown raises
+`CommitOutcomeUnknown`, which is never retried.
+
+Each attempt keeps a journal of the transactions it committed. Work that
+commits on its own is refused (`UnsafeRetryError`): a second transaction that
+writes, committed in one attempt, is rolled back instead, and ``run_sql``
+outside a transaction (it commits statement by statement) runs nothing. When
+an attempt fails after one of its transactions committed, it is not run again:
+the error is raised with a note naming the committed transaction.
 
 Three forms share one policy (`RetryPolicy`):
 
@@ -42,7 +56,8 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
-from .errors import InvalidOptionError
+from ._commit import CommitJournal, commit_journal
+from .errors import CommitOutcomeUnknown, InvalidOptionError, UnsafeRetryError
 
 __all__ = [
     "DEFAULT_ATTEMPTS",
@@ -102,7 +117,9 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 def is_transient_error(exc: BaseException) -> bool:
     """Whether ``exc`` is a failure that re-running the whole transaction can cure.
 
-    True for SQLSTATE ``40001`` (serialization failure) and ``40P01`` (deadlock),
+    False for `CommitOutcomeUnknown` and `UnsafeRetryError` (and errors caused
+    by them): running the work again could commit it twice. Otherwise
+    true for SQLSTATE ``40001`` (serialization failure) and ``40P01`` (deadlock),
     for a lost connection (SQLAlchemy's ``connection_invalidated``, SQLSTATE
     ``57P01``/``57P02``/``57P03``/``57P05`` or class ``08``, or a psycopg
     ``OperationalError`` without a SQLSTATE whose libpq message says the
@@ -115,7 +132,10 @@ def is_transient_error(exc: BaseException) -> bool:
     """
     import psycopg
 
-    for item in _chain(exc):
+    chain = list(_chain(exc))
+    if any(isinstance(i, (CommitOutcomeUnknown, UnsafeRetryError)) for i in chain):
+        return False
+    for item in chain:
         if getattr(item, "connection_invalidated", False):
             return True
         state = _sqlstate(item)
@@ -323,9 +343,14 @@ class RetryAttempt:
         self.number = number
         self.attempts = loop.attempts
         self.error: BaseException | None = None
+        self.journal: CommitJournal | None = None
+        self._journal_scope: Any = None
 
     def __enter__(self) -> RetryAttempt:
         self._loop.nested.__enter__()
+        if self._loop.allowed:
+            self._journal_scope = commit_journal()
+            self.journal = self._journal_scope.__enter__()
         return self
 
     def __exit__(
@@ -335,6 +360,9 @@ class RetryAttempt:
         tb: TracebackType | None,
     ) -> bool:
         self._loop.nested.__exit__()
+        if self._journal_scope is not None:
+            self._journal_scope.__exit__(None, None, None)
+            self._journal_scope = None
         if exc is None:
             self._loop.done = True
             return False
@@ -356,6 +384,12 @@ class _RetryLoop:
         if not self.allowed:
             return False
         if not self.policy.retry_if(exc):
+            return False
+        if attempt.journal is not None and attempt.journal.xids:
+            exc.add_note(
+                f"not run again: transaction {', '.join(attempt.journal.xids)} of "
+                "this attempt is committed"
+            )
             return False
         if attempt.number >= self.attempts:
             _attach_attempts(exc, attempt.number)
@@ -458,7 +492,10 @@ def postgres_retry(
     """Decorate a function that performs a whole unit of work, to re-run it on transient errors.
 
     The function must start and end its own transaction (it is called again
-    from the start). Usable bare (``@postgres_retry``) or with options
+    from the start), and commit once: a second transaction that writes is
+    refused (`UnsafeRetryError`), as is ``run_sql`` outside a transaction. A
+    lost ``COMMIT`` is resolved with the server first (see the module
+    docstring), so committed work is never run twice. Usable bare (``@postgres_retry``) or with options
     (``@postgres_retry(attempts=5, on_retry=hook)``). A call made inside a
     transaction it did not start (an enclosing retried call, or an argument
     that is a ``Session``/``Connection`` in a transaction or a `Database` in

@@ -363,7 +363,7 @@ def _connect(url: Any, what: str, option: str) -> Any:
     import psycopg
     from sqlalchemy.exc import ArgumentError
 
-    from macrostrat.database import get_database_url
+    from macrostrat.database import get_database_url, redact
 
     try:
         parsed = get_database_url(url)
@@ -371,7 +371,7 @@ def _connect(url: Any, what: str, option: str) -> Any:
         raise typer.BadParameter(
             f"{url!r} is not a database URL", param_hint=option
         ) from exc
-    shown = parsed.render_as_string(hide_password=True)
+    shown = redact(parsed)
     try:
         return psycopg.connect(
             conninfo(parsed), autocommit=True, connect_timeout=CONNECT_TIMEOUT

@@ -32,6 +32,8 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.pq import TransactionStatus
 
+from .._commit import current_journal
+from ..errors import UnsafeRetryError
 from .connect import Target, open_target
 from .execute import BatchOutcome, Executor, Scope, is_fatal
 from .kinds import keeps_transaction_state, savepoint_name
@@ -334,6 +336,16 @@ class Run(RunBase):
     def _open(self) -> None:
         """Open the connection (see `connect.open_target`), its executor and binder."""
         self._target = open_target(self.connectable, join=self.join)
+        if not self._target.joined:
+            journal = current_journal()
+            if journal is not None and journal.strict:
+                self._target.close()
+                raise UnsafeRetryError(
+                    "run_sql() outside a transaction commits on its own (statement "
+                    "by statement, or its atomic block): inside a retried unit of "
+                    "work a re-run could commit it twice. Call it inside "
+                    "db.transaction() (run_with_retry opens one); nothing was run"
+                )
         self._ex = Executor(
             self._target.raw,
             # A failure undoes only itself in the caller's transaction, and in

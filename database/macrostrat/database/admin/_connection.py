@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Union
 import psycopg
 from sqlalchemy import URL, Connection, Engine, make_url
 
+from .._redact import redact, scrub, url_secrets
+from ..engine import connection_url
 from ..errors import DatabaseInUseError, InvalidOptionError
 
 if TYPE_CHECKING:
@@ -48,8 +50,10 @@ _TEMPLATE_HINT = (
 def get_database_url(target: DatabaseTarget) -> URL:
     """Return the SQLAlchemy ``URL`` of the database that ``target`` names.
 
-    The password is kept in the returned ``URL`` (render it with
-    ``hide_password=True`` before showing it to anyone).
+    Every secret is kept in the returned ``URL``, including those an engine
+    made by `create_engine` passes to the driver (see
+    `macrostrat.database.engine.connection_url`); show it only through
+    `macrostrat.database.redact`.
 
     Parameters:
         target: a URL string, a ``URL``, an ``Engine``, a ``Connection`` or a
@@ -63,18 +67,18 @@ def get_database_url(target: DatabaseTarget) -> URL:
     if isinstance(target, str):
         return make_url(target)
     if isinstance(target, Engine):
-        return target.url
+        return connection_url(target)
     if isinstance(target, Connection):
-        return target.engine.url
+        return connection_url(target.engine)
     engine = getattr(target, "engine", None)
     if isinstance(engine, Engine):
-        return engine.url
+        return connection_url(engine)
     raise ValueError(f"Invalid input type: {type(target).__name__}")
 
 
 def _display(url: URL) -> str:
-    """``url`` for logs and messages, password hidden."""
-    return url.render_as_string(hide_password=True)
+    """``url`` for logs and messages, every secret masked (see `.._redact.redact`)."""
+    return redact(url)
 
 
 def _database_name(url: URL) -> str:
@@ -146,7 +150,11 @@ def _open_maintenance(
         try:
             conn = psycopg.connect(**_connect_kwargs(url, dbname), autocommit=True)
         except psycopg.OperationalError as exc:
-            log.debug("maintenance connection to %r failed: %s", dbname, exc)
+            log.debug(
+                "maintenance connection to %r failed: %s",
+                dbname,
+                scrub(str(exc), url_secrets(url)),
+            )
             if first_error is None:
                 first_error = exc
             continue

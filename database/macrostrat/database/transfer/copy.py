@@ -2,7 +2,7 @@
 
 `copy_rows` streams an iterable of rows into a table with ``COPY ... FROM
 STDIN`` in one transaction (all rows or none); `copy_to` streams a table or a
-query out with ``COPY ... TO STDOUT``; `bulk_upsert` loads rows into a
+query (given as ``query=``, never sniffed from a string) out with ``COPY ... TO STDOUT``; `bulk_upsert` loads rows into a
 temporary staging table and merges them with one ``INSERT ... ON CONFLICT``.
 
 Every function takes a *connectable*: a `Database`, a SQLAlchemy ``Engine``
@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
@@ -27,9 +28,12 @@ from typing import IO, Any
 import psycopg
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine
 
-from ..errors import BulkLoadError, InvalidOptionError
+from .._commit import commit_resolving, engine_reconnect, psycopg_reconnect
+from .._renamed import renamed_parameters
+from ..errors import BulkLoadError, InvalidOptionError, TableNotFoundError
 
 __all__ = ["BulkLoadError", "Connectable", "bulk_upsert", "copy_rows", "copy_to"]
 
@@ -92,7 +96,11 @@ def _connection(connectable: Connectable) -> Iterator[psycopg.Connection[Any]]:
             raise TypeError("bulk operations need the psycopg (3) driver")
         yield conn
     finally:
-        # A connection left in a failed or cancelled state is reset by the pool.
+        # A connection left in a failed or cancelled state is reset by the
+        # pool; one the server is gone from is discarded.
+        driver = raw.driver_connection
+        if getattr(driver, "closed", False) or getattr(driver, "broken", False):
+            raw.invalidate()
         raw.close()
 
 
@@ -117,14 +125,43 @@ def _block_connection(connectable: Connectable) -> psycopg.Connection[Any] | Non
 
 
 @contextmanager
-def _transaction(conn: psycopg.Connection[Any]) -> Iterator[None]:
+def _transaction(
+    conn: psycopg.Connection[Any], connectable: Connectable, what: str
+) -> Iterator[bool]:
     """Run the block in a transaction; roll it back on any exception.
 
-    On a connection that is not idle (for example after a cut or a cancel
-    that broke it), the rollback may fail; the original error still wins.
+    On a connection already in a transaction the block is a savepoint of it
+    (yields False). Otherwise the block is a transaction of its own (yields
+    True), committed through `commit_resolving`: a connection lost during
+    ``COMMIT`` is resolved with the server rather than guessed. On a
+    connection that is not idle (after a cut or a cancel that broke it), the
+    rollback may fail; the original error still wins.
     """
-    with conn.transaction():
-        yield
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        with conn.transaction():
+            yield False
+        return
+    reconnect = (
+        psycopg_reconnect(conn)
+        if isinstance(connectable, psycopg.Connection)
+        else engine_reconnect(getattr(connectable, "engine", connectable))
+    )
+    if conn.autocommit:
+        conn.execute("BEGIN")
+    try:
+        yield True
+    except BaseException:
+        try:
+            conn.execute("ROLLBACK") if conn.autocommit else conn.rollback()
+        except psycopg.Error as exc:
+            log.debug("rolling back after a failed %s: %s", what, exc)
+        raise
+    commit_resolving(
+        conn,
+        (lambda: conn.execute("COMMIT")) if conn.autocommit else conn.commit,
+        reconnect,
+        what=what,
+    )
 
 
 def _split_table(table: str, schema: str | None) -> sql.Identifier:
@@ -268,14 +305,42 @@ def _key_error(number: int, row: Mapping[str, Any], columns: list[str]) -> Value
 
 
 def _load_error(
-    exc: BaseException, table: str, count: int, conn: psycopg.Connection[Any]
+    exc: BaseException,
+    table: str,
+    count: int,
+    conn: psycopg.Connection[Any],
+    own: bool | None,
 ) -> BulkLoadError:
-    """Build the `BulkLoadError` for a failed load, saying nothing was kept."""
-    state = "the connection was lost" if conn.closed else "the load failed"
+    """Build the `BulkLoadError` for a failed load, saying only what is known.
+
+    ``own`` is True for a load in its own transaction, False for one in a
+    savepoint of the caller's, None when it failed before either began.
+    """
+    lost = conn.closed or conn.broken
+    state = "the connection was lost" if lost else "the load failed"
+    if getattr(exc, "commit_outcome", None) == "aborted":
+        fate = (
+            "the server reports the transaction aborted, so the table holds "
+            "none of these rows"
+        )
+    elif own is False and not lost:
+        fate = (
+            "it was rolled back to its savepoint (the enclosing transaction "
+            "goes on) and the table holds none of these rows"
+        )
+    elif own is False:
+        fate = (
+            "the enclosing transaction never committed, so the table holds none "
+            "of these rows"
+        )
+    else:
+        fate = (
+            "COMMIT was never sent, so nothing was committed and the table "
+            "holds none of these rows"
+        )
     return BulkLoadError(
         f"bulk load into {table} failed after {count} rows were sent ({state}: "
-        f"{exc}); the transaction was rolled back and the table holds none of "
-        "these rows",
+        f"{exc}); {fate}",
         table,
         count,
     )
@@ -332,57 +397,89 @@ def copy_rows(
     target = _split_table(table, schema)
     with _connection(connectable) as conn:
         plan: _Plan | None = None
+        own: bool | None = None
         try:
-            with _transaction(conn):
+            with _transaction(conn, connectable, f"the load into {table}") as own:
                 plan = _prepare(conn, target, rows, columns)
                 count = _copy_in(conn, target, plan)
         except psycopg.Error as exc:
             sent = plan.sent if plan is not None else 0
-            raise _load_error(exc, table, sent, conn) from exc
+            raise _load_error(exc, table, sent, conn, own) from exc
     log.debug("copied %d rows into %s", count, table)
     return count
 
 
+@renamed_parameters({"query_or_table": "table"})  # the name before 5.0
 def copy_to(
     connectable: Connectable,
-    query_or_table: str | sql.Composable,
+    table: str | None = None,
     file: IO[bytes] | IO[str] | None = None,
     *,
     format: str = "text",
     schema: str | None = None,
+    query: str | sql.Composable | None = None,
 ) -> int | Iterator[bytes]:
-    """Stream a table or a query out with ``COPY ... TO STDOUT``.
+    """Stream a table, or a query's rows, out with ``COPY ... TO STDOUT``.
 
-    ``query_or_table`` is a query when it is a psycopg ``Composable`` or a
-    string that starts with SELECT, WITH, VALUES or TABLE, otherwise a table
-    name (``name`` or ``schema.name``). With a file, every chunk is written to
-    it as it arrives (decoded as UTF-8 if the file is a text file) and the
-    number of bytes is returned. Without one, an iterator of raw ``bytes``
-    chunks is returned; it holds a connection until exhausted or closed.
+    Give either ``table`` (a name: ``name``, or ``schema.name`` when
+    ``schema`` is None; always quoted, never run as SQL, so a table called
+    ``values`` exports by name) or ``query`` (SQL text or a psycopg
+    ``Composable``). A query is first parsed alone by the server, which
+    refuses anything but one complete statement, so its text cannot reach
+    outside ``COPY (...)``. With a file, every chunk is written to it as it
+    arrives (decoded as UTF-8 if the file is a text file) and the number of
+    bytes is returned. Without one, an iterator of raw ``bytes`` chunks is
+    returned; it holds a connection until exhausted or closed (and errors
+    surface when it is first read).
+
+    A ``Composable`` given as ``table`` (the form before 5.0) is run as a
+    query with a ``DeprecationWarning``; so is the keyword ``query_or_table=``
+    for a table name. A string is never sniffed: ``copy_to(db, "SELECT 1")``
+    looks for a table of that name, and says to use ``query=`` when there is
+    none.
 
     Parameters:
         connectable: a `Database`, SQLAlchemy ``Engine`` or psycopg ``Connection``.
-        query_or_table: what to export.
+        table: the table to export.
         file: a binary or text file object, or None for an iterator.
         format: ``text``, ``csv`` or ``binary``.
-        schema: the table's schema when ``query_or_table`` is a table name.
+        schema: the table's schema (then ``table`` is not split on dots).
+        query: the query whose rows to export, instead of a table.
 
     Raises:
-        InvalidOptionError: the engine is not psycopg 3 (SQLite...), at once
-            (also when an iterator is asked for).
+        InvalidOptionError: both or neither of ``table`` and ``query``, a
+            ``schema`` with a query, a query that is not one statement, a
+            table name that is a query, or an engine that is not psycopg 3
+            (SQLite...), at once (also when an iterator is asked for).
+        TableNotFoundError: no such table (a ``LookupError``).
     """
     _require_psycopg(connectable, "copy_to")
     if format not in ("text", "csv", "binary"):
         raise ValueError(f"unknown COPY format {format!r}")
-    source: sql.Composable
-    if isinstance(query_or_table, sql.Composable):
-        source = sql.SQL("({})").format(query_or_table)
-    elif _QUERY_START.match(query_or_table):
-        source = sql.SQL("({})").format(sql.SQL(query_or_table))  # type: ignore[arg-type]
+    if isinstance(table, sql.Composable):
+        warnings.warn(
+            "copy_to() with a query as its table argument is deprecated: "
+            "pass it as query=",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        table, query = None, table
+    if (table is None) == (query is None):
+        raise InvalidOptionError("copy_to() takes either a table or query=, not both")
+    if query is not None and schema is not None:
+        raise InvalidOptionError(
+            "copy_to(): schema= names a table's schema, not a query's"
+        )
+    options = sql.SQL("(FORMAT {})").format(sql.SQL(format))
+    chunks: Iterator[bytes]
+    if query is not None:
+        chunks = _copy_out(connectable, query, options)
     else:
-        source = _split_table(query_or_table, schema)
-    statement = sql.SQL("COPY {} TO STDOUT (FORMAT {})").format(source, sql.SQL(format))
-    chunks = _copy_out(connectable, statement)
+        if not isinstance(table, str):
+            raise InvalidOptionError(
+                f"copy_to(): table must be a name (str), not {type(table).__name__}"
+            )
+        chunks = _copy_table_out(connectable, table, schema, options)
     if file is None:
         return chunks
     total = 0
@@ -393,6 +490,28 @@ def copy_to(
     return total
 
 
+def _copy_table_out(
+    connectable: Connectable, table: str, schema: str | None, options: sql.Composable
+) -> Iterator[bytes]:
+    """Yield the chunks of ``COPY <table> TO STDOUT``; name a missing table."""
+    target = _split_table(table, schema)
+    statement = sql.SQL("COPY {} TO STDOUT {}").format(target, options)
+    try:
+        yield from _copy_out(connectable, statement)
+    except psycopg.errors.UndefinedTable as exc:
+        if schema is None and _QUERY_START.match(table):
+            raise InvalidOptionError(
+                f"copy_to(): there is no table named {table!r}; to export a "
+                "query's rows pass it as query= (a table name is never run as SQL)"
+            ) from exc
+        raise TableNotFoundError(
+            f"copy_to(): no table {table!r}"
+            + (f" in schema {schema!r}" if schema is not None else ""),
+            table=table,
+            schema=schema or "",
+        ) from exc
+
+
 def _text_io_types() -> tuple[type, ...]:
     """The file classes that take ``str`` rather than ``bytes``."""
     import io
@@ -400,16 +519,45 @@ def _text_io_types() -> tuple[type, ...]:
     return (io.TextIOBase,)
 
 
-def _copy_out(connectable: Connectable, statement: sql.Composable) -> Iterator[bytes]:
-    """Yield the chunks of a ``COPY ... TO STDOUT``, in a read-only scope."""
-    with (
-        _connection(connectable) as conn,
-        _transaction(conn),
-        conn.cursor() as cur,
-        cur.copy(statement) as copy,
-    ):
-        for chunk in copy:
-            yield bytes(chunk)
+def _copy_out(
+    connectable: Connectable,
+    what: str | sql.Composable,
+    options: sql.Composable | None = None,
+) -> Iterator[bytes]:
+    """Yield the chunks of a ``COPY ... TO STDOUT``, in a transaction of its own.
+
+    ``what`` is a whole COPY statement when ``options`` is None, else a query
+    to wrap (``COPY (query) TO STDOUT options``), parsed alone first.
+    """
+    with _connection(connectable) as conn, conn.transaction():
+        if options is None:
+            statement = what
+        else:
+            text = what if isinstance(what, str) else what.as_string(conn)
+            _check_query(conn, text)
+            statement = sql.SQL("COPY (\n{}\n) TO STDOUT {}").format(
+                sql.SQL(text),  # type: ignore[arg-type]
+                options,
+            )
+        with conn.cursor() as cur, cur.copy(statement) as copy:  # type: ignore[arg-type]
+            for chunk in copy:
+                yield bytes(chunk)
+
+
+def _check_query(conn: psycopg.Connection[Any], text: str) -> None:
+    """Have the server parse ``text`` alone (nothing runs); refuse all but one statement.
+
+    Raises:
+        InvalidOptionError: the server's parse error (its SQLSTATE and message).
+    """
+    with conn.transaction():  # a failed parse rolls back only this savepoint
+        result = conn.pgconn.prepare(b"", text.encode(conn.info.encoding))
+        if result.status != psycopg.pq.ExecStatus.COMMAND_OK:
+            message = (result.error_message or b"").decode(errors="replace").strip()
+            raise InvalidOptionError(
+                "copy_to(): the query must be one complete statement; the server "
+                f"refused it: {message}"
+            )
 
 
 def bulk_upsert(
@@ -452,8 +600,9 @@ def bulk_upsert(
     stage = sql.Identifier(f"_bulk_stage_{uuid.uuid4().hex[:12]}")
     with _connection(connectable) as conn:
         plan: _Plan | None = None
+        own: bool | None = None
         try:
-            with _transaction(conn):
+            with _transaction(conn, connectable, f"the upsert into {table}") as own:
                 conn.execute(
                     sql.SQL(
                         "CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) "
@@ -473,7 +622,7 @@ def bulk_upsert(
                 conn.execute(sql.SQL("DROP TABLE {}").format(stage))
         except psycopg.Error as exc:
             sent = plan.sent if plan is not None else 0
-            raise _load_error(exc, table, sent, conn) from exc
+            raise _load_error(exc, table, sent, conn, own) from exc
     log.debug("upserted into %s: %d inserted, %d updated", table, inserted, updated)
     return int(inserted), int(updated)
 

@@ -13,7 +13,7 @@ from .dump_database import _start_dump
 from .progress import Progress, make_progress
 from .restore_database import NOTHING_COMMITTED, _finish, feed
 from .stream_utils import CHUNK_SIZE
-from .tools import conninfo, select_tools
+from .tools import select_tools
 from .utils import _create_database_if_not_exists, check_options, database_url, run_sync
 
 __all__ = ["copy_database", "copy_database_sync"]
@@ -77,8 +77,6 @@ async def copy_database(
             target_tools,
             "pg_restore",
             [
-                "--dbname",
-                conninfo(dst),
                 "--exit-on-error",
                 "--single-transaction",
                 *(restore_args or ()),

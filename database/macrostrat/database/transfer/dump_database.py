@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from ._process import Tool, start_tool
+from ._process import Tool, popen_tool, start_tool
 from .progress import make_progress
 from .stream_utils import CHUNK_SIZE
-from .tools import conninfo, select_tools, tool_environment
+from .tools import select_tools
 from .utils import check_options, database_url, run_sync
 
 __all__ = ["pg_dump", "pg_dump_sync", "pg_dump_to_file", "pg_dump_to_file_sync"]
@@ -25,9 +25,10 @@ _PIPE = asyncio.subprocess.PIPE
 
 
 def _dump_args(
-    url: Any, args: Sequence[str] | None, user: str | None, custom_format: bool
+    args: Sequence[str] | None, user: str | None, custom_format: bool
 ) -> list[str]:
-    out = ["--dbname", conninfo(url)]
+    """pg_dump's arguments after ``--dbname`` (which `start_tool` adds)."""
+    out: list[str] = []
     if custom_format:
         out.append("-Fc")
     if user:
@@ -58,7 +59,7 @@ async def _start_dump(
     return await start_tool(
         tools,
         "pg_dump",
-        _dump_args(url, args, user, custom_format),
+        _dump_args(args, user, custom_format),
         url,
         step=step,
         stdout=stdout,
@@ -80,8 +81,10 @@ async def pg_dump(
 
     The caller reads ``process.stdout`` (binary) and ``process.stderr`` and
     must check ``await process.wait()``; `pg_dump_to_file` does all that.
-    The password is passed as ``PGPASSWORD`` in the environment, never on the
-    command line.
+    No secret is on pg_dump's command line: local programs read the whole
+    connection from a temporary 0600 service file (removed when pg_dump
+    exits), others get the password as ``PGPASSWORD`` in the environment
+    (see `macrostrat.database.transfer.tools.tool_target`).
 
     Parameters:
         engine: the database (URL, ``Engine``, ``Connection`` or `Database`).
@@ -109,6 +112,7 @@ async def pg_dump(
         custom_format=custom_format,
         collect_stderr=False,
     )
+    tool.release_on_exit()
     return tool.process
 
 
@@ -208,19 +212,22 @@ def pg_dump_sync(
 ) -> subprocess.Popen[bytes]:
     """`pg_dump` for synchronous code: start pg_dump and return a ``subprocess.Popen``.
 
-    Same options and tool choice as `pg_dump`; the caller reads its output
-    and must check its exit code (`pg_dump_to_file_sync` does that).
+    Same options, tool choice and handling of secrets as `pg_dump`; the
+    caller reads its output and must check its exit code
+    (`pg_dump_to_file_sync` does that). A temporary service file is removed
+    once ``wait()``, ``communicate()`` or ``poll()`` sees pg_dump exit.
     """
     url = database_url(engine)
     tools = select_tools(
         url, command_prefix=command_prefix, postgres_container=postgres_container
     )
-    argv = tools.argv("pg_dump", *_dump_args(url, args, user, custom_format))
-    return subprocess.Popen(
-        argv,
+    return popen_tool(
+        tools,
+        "pg_dump",
+        _dump_args(args, user, custom_format),
+        url,
+        step="dump",
         stdout=stdout,
-        stderr=subprocess.PIPE,
-        env=tool_environment(url, "macrostrat-dump"),
     )
 
 

@@ -16,7 +16,7 @@ from ._plain import SchemaIfNotExists
 from ._process import Tool, finish_upstream, start_tool
 from .dump_database import _start_dump
 from .progress import make_progress
-from .restore_database import NOTHING_COMMITTED, _finish, feed, psql_args
+from .restore_database import NOTHING_COMMITTED, _finish, _psql_options, feed
 from .stream_utils import CHUNK_SIZE
 from .tools import select_tools
 from .utils import check_options, database_url, run_sync
@@ -209,7 +209,7 @@ async def move_tables(
         restore = await start_tool(
             target_tools,
             "psql",
-            psql_args(dst),
+            _psql_options(),
             dst,
             step="move: psql into target",
             stdin=subprocess.PIPE,

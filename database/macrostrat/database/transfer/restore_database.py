@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import TransferError
-from ._process import Tool, start_tool
+from ._process import Tool, popen_tool, start_tool
 from .progress import Progress, make_progress
 from .stream_utils import CHUNK_SIZE
-from .tools import ClientTools, conninfo, select_tools, tool_environment
+from .tools import ClientTools, conninfo, select_tools
 from .utils import _create_database_if_not_exists, check_options, database_url, run_sync
 
 __all__ = [
@@ -36,8 +36,21 @@ NOTHING_COMMITTED = (
 
 
 def psql_args(url: Any, *, single_transaction: bool = True) -> list[str]:
-    """psql arguments to run a script from standard input, stopping at the first error."""
-    out = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--dbname", conninfo(url)]
+    """psql arguments to run a script from standard input, stopping at the first error.
+
+    The connection is `conninfo` (a URI without any secret): pass the
+    password in the environment (`tool_environment`).
+
+    Parameters:
+        url: the database.
+        single_transaction: run the script in one transaction.
+    """
+    return ["--dbname", conninfo(url), *_psql_options(single_transaction)]
+
+
+def _psql_options(single_transaction: bool = True) -> list[str]:
+    """`psql_args` without ``--dbname`` (which `start_tool` adds)."""
+    out = ["-X", "-q", "-v", "ON_ERROR_STOP=1"]
     if single_transaction:
         out.append("--single-transaction")
     return [*out, "-f", "-"]
@@ -90,12 +103,13 @@ async def pg_restore(
     tool = await start_tool(
         tools,
         "pg_restore",
-        ["--dbname", conninfo(url), *(args or ())],
+        list(args or ()),
         url,
         step="restore",
         stdin=_PIPE,
         collect_stderr=False,
     )
+    tool.release_on_exit()
     return tool.process
 
 
@@ -107,17 +121,23 @@ def pg_restore_sync(
     args: Sequence[str] | None = None,
     postgres_container: str | None = None,
 ) -> subprocess.Popen[bytes]:
-    """`pg_restore` for synchronous code: returns a ``subprocess.Popen`` reading stdin."""
+    """`pg_restore` for synchronous code: returns a ``subprocess.Popen`` reading stdin.
+
+    Same handling of secrets as `pg_restore`; a temporary service file is
+    removed once ``wait()``, ``communicate()`` or ``poll()`` sees it exit.
+    """
     url = database_url(engine)
     _create_database_if_not_exists(url, create=create)
     tools = select_tools(
         url, command_prefix=command_prefix, postgres_container=postgres_container
     )
-    return subprocess.Popen(
-        tools.argv("pg_restore", "--dbname", conninfo(url), *(args or ())),
+    return popen_tool(
+        tools,
+        "pg_restore",
+        list(args or ()),
+        url,
+        step="restore",
         stdin=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=tool_environment(url, "macrostrat-restore"),
     )
 
 
@@ -270,7 +290,7 @@ async def pg_restore_from_file(
         tool = await start_tool(
             tools,
             "pg_restore",
-            ["--dbname", conninfo(url), *restore_flags, *extra, str(path)],
+            [*restore_flags, *extra, str(path)],
             url,
             step="restore",
         )
@@ -290,7 +310,7 @@ async def pg_restore_from_file(
                 tool = await start_tool(
                     tools,
                     "pg_restore",
-                    ["--dbname", conninfo(url), *restore_flags, *extra],
+                    [*restore_flags, *extra],
                     url,
                     step="restore",
                     stdin=_PIPE,
@@ -301,7 +321,7 @@ async def pg_restore_from_file(
                 tool = await start_tool(
                     tools,
                     "psql",
-                    [*psql_args(url, single_transaction=single_transaction), *extra],
+                    [*_psql_options(single_transaction), *extra],
                     url,
                     step="restore",
                     stdin=_PIPE,

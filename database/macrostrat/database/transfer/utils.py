@@ -15,11 +15,13 @@ import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import URL
+from sqlalchemy import URL, Engine
 
+from .._redact import redact
 from .._renamed import renamed_parameters
 from ..admin import create_database, database_exists, drop_database
 from ..admin._connection import get_database_url
+from ..engine import connection_url
 from ..errors import DatabaseExistsError, DatabaseNotFoundError, InvalidOptionError
 
 __all__ = ["database_url", "raw_database_url", "run_sync"]
@@ -40,7 +42,19 @@ def __getattr__(name: str) -> Any:
 
 
 def database_url(target: Any) -> URL:
-    """The SQLAlchemy URL of a URL string, ``URL``, ``Engine``, ``Connection`` or `Database`."""
+    """The SQLAlchemy URL of a URL string, ``URL``, ``Engine``, ``Connection`` or `Database`.
+
+    For an engine, the URL it connects with, secrets included: the
+    parameters `macrostrat.database.engine.create_engine` moved out of
+    ``engine.url`` (``sslpassword``...) are put back (see
+    `macrostrat.database.engine.connection_url`). Never show it unmasked.
+
+    Parameters:
+        target: the database.
+    """
+    engine = target if isinstance(target, Engine) else getattr(target, "engine", None)
+    if isinstance(engine, Engine):
+        return connection_url(engine)
     return get_database_url(target)
 
 
@@ -106,8 +120,7 @@ def _create_command(
     url = url.set(drivername=url.get_backend_name())
     head = list(_docker_local_run_args(container) if prefix is None else prefix)
     tail = list(args or [])
-    shown = url.render_as_string(hide_password=True)
-    log.debug("command: %s", " ".join([*head, *command, shown, *tail]))
+    log.debug("command: %s", " ".join([*head, *command, redact(url), *tail]))
     return [*head, *command, url.render_as_string(hide_password=False), *tail]
 
 

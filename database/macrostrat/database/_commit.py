@@ -1,0 +1,355 @@
+"""What became of a ``COMMIT`` whose answer never arrived: ask the server.
+
+When the connection is lost after ``COMMIT`` was sent, the client cannot tell
+whether the server committed: the reply may have been lost on the way back.
+PostgreSQL can tell. Before committing, `commit_resolving` reads the
+transaction's id (``pg_current_xact_id_if_assigned()``: NULL when the
+transaction wrote nothing, so a read-only transaction costs no id); when the
+commit fails because the connection was lost, a new connection asks
+``pg_xact_status(id)``:
+
+- ``committed``: the work is done; the commit is reported as a success (with
+  a warning in the log), never re-run;
+- ``aborted``: nothing was committed; the original error is raised, marked
+  ``commit_outcome = "aborted"``, and the retry helpers may run the work again;
+- anything else (no connection, still ``in progress`` after a short wait, an
+  id the server never saw after a failover): `CommitOutcomeUnknown`.
+
+A transaction that wrote nothing has no id and nothing to lose: its lost
+commit is raised as it is (marked ``commit_outcome = "no-writes"``).
+
+Engines made by `macrostrat.database.create_engine` commit through
+`install_commit_resolution` (one extra round trip per commit of a transaction
+that is open), and the COPY helpers commit through `commit_resolving`.
+
+The module also keeps the per-thread *commit journal* the retry helpers use
+to refuse work that commits on its own: inside a journal, a second commit that
+writes is refused before it is sent (`UnsafeRetryError`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.pq import TransactionStatus
+
+from .errors import CommitOutcomeUnknown, UnsafeRetryError
+
+__all__ = [
+    "CommitJournal",
+    "Reconnect",
+    "commit_journal",
+    "commit_resolving",
+    "current_journal",
+    "engine_reconnect",
+    "install_commit_resolution",
+    "lost_connection",
+    "psycopg_reconnect",
+    "resolve_outcome",
+]
+
+log = logging.getLogger("macrostrat.database.commit")
+
+Reconnect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
+"""Opens a new connection to the same server (a context manager)."""
+
+RESOLVE_SECONDS = 5.0
+"""How long to keep asking while the server is unreachable or the commit runs."""
+
+_XID_SQL = "SELECT pg_current_xact_id_if_assigned()::text"
+_STATUS_SQL = "SELECT pg_xact_status(%s::xid8)"
+_MIN_SERVER = 130000  # pg_current_xact_id_if_assigned and xid8: PostgreSQL 13
+
+
+class _NotRead:
+    """The transaction id could not be read (a server older than 13)."""
+
+    def __repr__(self) -> str:
+        return "<id not read>"
+
+
+NOT_READ = _NotRead()
+
+
+@dataclass
+class CommitJournal:
+    """The commits that wrote, made in this thread while the journal is open.
+
+    Attributes:
+        xids: the ids of the committed transactions (``"?"`` when unread).
+        strict: refuse a second commit that writes (`UnsafeRetryError`).
+    """
+
+    xids: list[str] = field(default_factory=list)
+    strict: bool = True
+
+    def check(self, xid: str | _NotRead | None) -> None:
+        """Refuse a commit that writes when one already did, in strict mode."""
+        if xid is None or not self.strict or not self.xids:
+            return
+        raise UnsafeRetryError(
+            "this retried unit of work commits a second transaction that writes "
+            f"(transaction {self.xids[0]} is already committed): running it again "
+            "after a failure would commit that work twice. Put the whole unit "
+            "in one db.transaction() block, or do not retry it; this second "
+            "transaction was not committed"
+        )
+
+    def record(self, xid: str | _NotRead | None) -> None:
+        """Note a commit that succeeded (or that the server says committed)."""
+        if xid is not None:
+            self.xids.append(xid if isinstance(xid, str) else "?")
+
+
+_local = threading.local()
+
+
+def current_journal() -> CommitJournal | None:
+    """The innermost open journal of this thread, or None."""
+    stack: list[CommitJournal] = getattr(_local, "journals", [])
+    return stack[-1] if stack else None
+
+
+@contextmanager
+def commit_journal(*, strict: bool = True) -> Iterator[CommitJournal]:
+    """Open a `CommitJournal` for this thread while the block runs."""
+    stack: list[CommitJournal] = getattr(_local, "journals", None) or []
+    _local.journals = stack
+    journal = CommitJournal(strict=strict)
+    stack.append(journal)
+    try:
+        yield journal
+    finally:
+        stack.remove(journal)
+
+
+def lost_connection(raw: psycopg.Connection[Any], exc: BaseException) -> bool:
+    """Whether ``exc`` left ``raw`` without a server (closed or broken)."""
+    if not isinstance(exc, psycopg.Error):
+        return False
+    return bool(raw.closed or raw.broken)
+
+
+def transaction_xid(raw: psycopg.Connection[Any]) -> str | _NotRead | None:
+    """The id of ``raw``'s open transaction; None when it wrote nothing.
+
+    None too when no transaction is open or it has failed (its ``COMMIT``
+    is a ``ROLLBACK``). `NOT_READ` on a server older than PostgreSQL 13.
+    """
+    if raw.info.transaction_status != TransactionStatus.INTRANS:
+        return None
+    if raw.info.server_version < _MIN_SERVER:
+        return NOT_READ
+    with raw.cursor() as cur:
+        cur.execute(_XID_SQL, prepare=False)
+        row = cur.fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def resolve_outcome(
+    reconnect: Reconnect, xid: str, *, seconds: float = RESOLVE_SECONDS
+) -> str | None:
+    """Ask a new connection what became of transaction ``xid``.
+
+    Returns ``"committed"``, ``"aborted"``, ``"in progress"`` (still so after
+    ``seconds``) or None (no connection, or the server does not know the id).
+    A server that refuses connections for a moment (starting up after a
+    crash) is asked again until ``seconds`` have passed.
+    """
+    deadline = time.monotonic() + seconds
+    status: str | None = None
+    while True:
+        try:
+            with reconnect() as conn:
+                with conn.cursor() as cur:
+                    cur.execute(_STATUS_SQL, (xid,), prepare=False)
+                    row = cur.fetchone()
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.rollback()
+            status = None if row is None else row[0]
+            if status in ("committed", "aborted"):
+                return status
+            if status is None:
+                log.warning("the server does not know transaction %s", xid)
+                return None
+        except psycopg.errors.InvalidParameterValue as exc:
+            # "transaction ID ... is in the future": a server that never saw it.
+            log.warning("cannot resolve transaction %s: %s", xid, exc)
+            return None
+        except Exception as exc:
+            log.debug("resolving transaction %s: %s", xid, exc)
+            status = None
+        if time.monotonic() >= deadline:
+            return status
+        time.sleep(0.1)
+
+
+def _mark(exc: BaseException, outcome: str, note: str) -> None:
+    try:
+        exc.commit_outcome = outcome  # type: ignore[attr-defined]
+    except AttributeError:  # pragma: no cover - exceptions with __slots__
+        pass
+    exc.add_note(note)
+
+
+def commit_resolving(
+    raw: psycopg.Connection[Any],
+    commit: Callable[[], object],
+    reconnect: Reconnect,
+    *,
+    what: str = "the transaction",
+) -> str:
+    """Run ``commit()`` for ``raw``'s transaction; resolve a lost commit with the server.
+
+    See the module docstring for the outcomes. Inside a strict
+    `CommitJournal` a second commit that writes is refused first.
+
+    Parameters:
+        raw: the connection whose transaction ``commit`` ends.
+        commit: sends the ``COMMIT`` (``raw.commit`` or SQLAlchemy's).
+        reconnect: opens a new connection to the same server.
+        what: names the work in messages (``"the load into points"``).
+
+    Returns:
+        ``"committed"`` when the server answered, ``"resolved"`` when the
+        answer was lost but the server says the transaction committed.
+
+    Raises:
+        UnsafeRetryError: a second writing commit inside a strict journal (the
+            transaction is rolled back instead).
+        CommitOutcomeUnknown: the connection was lost and the server could
+            not say whether the transaction committed.
+    """
+    xid = transaction_xid(raw)
+    journal = current_journal()
+    if journal is not None:
+        try:
+            journal.check(xid)
+        except UnsafeRetryError:
+            raw.rollback()
+            raise
+    try:
+        commit()
+    except Exception as exc:
+        if not lost_connection(raw, exc):
+            raise
+        if xid is None:
+            _mark(exc, "no-writes", "the transaction wrote nothing; nothing was lost")
+            raise
+        if isinstance(xid, _NotRead):
+            raise CommitOutcomeUnknown(
+                f"the connection was lost while committing {what}, and this "
+                "server (older than PostgreSQL 13) cannot say whether it "
+                "committed: check before running it again"
+            ) from exc
+        status = resolve_outcome(reconnect, xid)
+        if status == "committed":
+            log.warning(
+                "the connection was lost while committing %s, and the server "
+                "reports transaction %s committed: %s",
+                what,
+                xid,
+                exc,
+            )
+            if journal is not None:
+                journal.record(xid)
+            return "resolved"
+        if status == "aborted":
+            _mark(
+                exc,
+                "aborted",
+                f"the server reports transaction {xid} aborted: nothing was committed",
+            )
+            raise
+        said = f"it is still {status}" if status else "no answer could be had"
+        raise CommitOutcomeUnknown(
+            f"the connection was lost while committing {what} (transaction "
+            f"{xid}), and {said}: the work may or may not be committed; check "
+            "before running it again",
+            xid=xid,
+            status=status,
+        ) from exc
+    if journal is not None:
+        journal.record(xid)
+    return "committed"
+
+
+def psycopg_reconnect(raw: psycopg.Connection[Any]) -> Reconnect:
+    """A `Reconnect` that opens a new connection with ``raw``'s parameters.
+
+    Read before the commit: libpq forgets them once the connection is gone.
+    """
+    dsn = raw.info.dsn
+    password = raw.info.password
+
+    @contextmanager
+    def reconnect() -> Iterator[psycopg.Connection[Any]]:
+        extra: dict[str, Any] = {"connect_timeout": 5}
+        if password:
+            extra["password"] = password
+        with psycopg.connect(dsn, **extra) as conn:
+            yield conn
+
+    return reconnect
+
+
+def engine_reconnect(engine: Any) -> Reconnect:
+    """A `Reconnect` that takes a connection from ``engine``'s pool."""
+
+    @contextmanager
+    def reconnect() -> Iterator[psycopg.Connection[Any]]:
+        proxy = engine.raw_connection()
+        try:
+            yield proxy.driver_connection
+        finally:
+            proxy.close()
+
+    return reconnect
+
+
+def install_commit_resolution(engine: Any) -> None:
+    """Make every commit on ``engine`` go through `commit_resolving`.
+
+    Only for the psycopg (3) dialect; other engines are left alone. The
+    dialect belongs to this engine alone, so other engines are unaffected.
+    """
+    dialect = engine.dialect
+    if getattr(dialect, "driver", None) != "psycopg" or getattr(
+        dialect, "_macrostrat_commit", False
+    ):
+        return
+    original: Callable[[Any], None] = dialect.do_commit
+    reconnect = engine_reconnect(engine)
+
+    def do_commit(dbapi_connection: Any) -> None:
+        raw = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+        if not isinstance(raw, psycopg.Connection):
+            original(dbapi_connection)
+            return
+        try:
+            commit_resolving(raw, lambda: original(dbapi_connection), reconnect)
+        except CommitOutcomeUnknown:
+            _invalidate(dbapi_connection)
+            raise
+        if raw.closed or raw.broken:  # committed, as the server said
+            _invalidate(dbapi_connection)
+
+    dialect.do_commit = do_commit
+    dialect._macrostrat_commit = True
+
+
+def _invalidate(dbapi_connection: Any) -> None:
+    """Tell SQLAlchemy's pool a connection lost during COMMIT is gone."""
+    invalidate = getattr(dbapi_connection, "invalidate", None)
+    if invalidate is not None:
+        try:
+            invalidate()
+        except Exception as exc:  # pragma: no cover - best effort
+            log.debug("invalidating a lost connection failed: %s", exc)
