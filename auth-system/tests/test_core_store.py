@@ -16,6 +16,7 @@ from macrostrat.auth_system.core import (
     Base,
     Group,
     GroupMembers,
+    LoginThrottleEntry,
     Token,
     User,
     auth_schema_sql,
@@ -120,7 +121,7 @@ def test_schema_ddl_is_idempotent_and_quotes_odd_names(empty_db, token_key):
             ),
             {"s": odd},
         ).scalar()
-        assert count == 4
+        assert count == 5  # user, group, group_members, token, login_throttle
         # Nothing landed in the default schema name.
         assert (
             conn.execute(text("SELECT to_regclass('macrostrat_auth.user')")).scalar()
@@ -130,7 +131,7 @@ def test_schema_ddl_is_idempotent_and_quotes_odd_names(empty_db, token_key):
 
 def test_models_match_the_ddl(auth_store):
     assert SCHEMA == "macrostrat_auth"
-    for model in (User, Group, GroupMembers, Token):
+    for model in (User, Group, GroupMembers, Token, LoginThrottleEntry):
         assert model.__table__.schema == SCHEMA
         with auth_store.session() as session:
             session.execute(model.__table__.select().limit(1)).all()

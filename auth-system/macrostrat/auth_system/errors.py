@@ -6,7 +6,10 @@ __all__ = [
     "AuthConfigurationError",
     "AuthNotConfiguredError",
     "AuthSystemError",
+    "InvalidRequestError",
+    "LoginThrottleStoreError",
     "OrcidLoginError",
+    "TooManyLoginAttemptsError",
 ]
 
 
@@ -38,3 +41,55 @@ class OrcidLoginError(AuthSystemError):
     def __init__(self, message: str, status_code: int = 400) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class InvalidRequestError(AuthSystemError, ValueError):
+    """A request to an auth route carried malformed input.
+
+    Raised before the input reaches a password check or the database (for
+    example a NUL character or an over-long user name, a value of the wrong
+    JSON type, a body that is not UTF-8 JSON). The routes answer it with
+    ``status_code``: 422 for a body that cannot be used, 413 for one that is
+    too large, 400 for other malformed requests.
+
+    Parameters:
+        message: what is wrong (safe to show to the client: it never repeats
+            the offending value).
+        status_code: the HTTP status to answer with.
+    """
+
+    def __init__(self, message: str, status_code: int = 422) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class TooManyLoginAttemptsError(AuthSystemError):
+    """A login was refused because its account or client address is locked.
+
+    Raised by `macrostrat.auth_system.legacy.LoginThrottle.begin` before the
+    password is checked; ``/login`` answers it with 429 and a ``Retry-After``
+    header of ``retry_after`` seconds. The same error is raised whether or not
+    the account exists.
+
+    Parameters:
+        retry_after: whole seconds until the lock ends (at least 1).
+        kinds: which counters are locked (``"account"``, ``"address"``).
+    """
+
+    status_code = 429
+
+    def __init__(self, retry_after: int, kinds: tuple[str, ...] = ()) -> None:
+        super().__init__(
+            f"Too many failed login attempts; try again in {retry_after} s"
+        )
+        self.retry_after = max(1, int(retry_after))
+        self.kinds = tuple(kinds)
+
+
+class LoginThrottleStoreError(AuthSystemError):
+    """The login throttle's store could not be read or updated.
+
+    The database error (never with its SQL parameters in the message) is the
+    ``__cause__``. Logins fail closed: the route answers 500 rather than skip
+    the throttle.
+    """

@@ -40,21 +40,25 @@ from .main import (
     require_scopes,
 )
 from .model import AccessToken, GroupTokenRequest, TokenData, UserInfo
-from .schema import SCHEMA, Base, Group, GroupMembers, Token, User
+from .schema import SCHEMA, Base, Group, GroupMembers, LoginThrottleEntry, Token, User
 from .store import TOKEN_KEY_ENV, AuthDatabase
+from .throttle import THROTTLE_TABLE, DatabaseThrottleStore
 from .tokens import generate_api_token, hash_api_token
 
 __all__ = [
     "SCHEMA",
+    "THROTTLE_TABLE",
     "TOKEN_KEY_ENV",
     "AccessToken",
     "AuthDatabase",
     "Base",
     "DatabaseIdentityProvider",
+    "DatabaseThrottleStore",
     "DatabaseUser",
     "Group",
     "GroupMembers",
     "GroupTokenRequest",
+    "LoginThrottleEntry",
     "Token",
     "TokenData",
     "User",

@@ -48,6 +48,15 @@ CREATE TABLE IF NOT EXISTS {schema}.token (
     expires_on timestamptz NOT NULL,
     created_on timestamptz NOT NULL DEFAULT now()
 );
+
+CREATE TABLE IF NOT EXISTS {schema}.login_throttle (
+    kind text NOT NULL CHECK (kind IN ('account', 'address')),
+    key text NOT NULL,
+    failures integer NOT NULL DEFAULT 0 CHECK (failures >= 0),
+    first_failure timestamptz NOT NULL DEFAULT now(),
+    locked_until timestamptz,
+    PRIMARY KEY (kind, key)
+);
 """
 
 

@@ -14,6 +14,9 @@ them in its thread pool, and they query the database.
   API token and adds the token's group; an unknown, expired or malformed token
   answers 401. A backend-signed JWT that is not a valid access token (expired,
   revoked, a refresh token) answers 401 too.
+- A cookie-authenticated state-changing request (POST, PUT, PATCH, DELETE)
+  from another site answers 403 (the same ``Origin``/``Sec-Fetch-Site``
+  policy as ``/login``); requests without those headers pass.
 - There is no development bypass: ``ENVIRONMENT=development`` changes nothing.
 
 Upstream declared these dependencies with FastAPI sub-dependencies
@@ -226,13 +229,21 @@ def get_user_token_from_cookie(request: HTTPConnection) -> TokenData | None:
 
     The token is the access cookie, else a ``Bearer`` header holding a JWT
     signed by the backend. An invalid, expired, revoked or refresh cookie
-    counts as no token; such a Bearer JWT answers 401.
+    counts as no token; such a Bearer JWT answers 401. A state-changing
+    request (not GET, HEAD, OPTIONS or TRACE) that carries the access cookie
+    and comes from another site (``Origin`` or ``Sec-Fetch-Site``; see
+    `JWTBackend.cross_site_reason`) answers 403, so every dependency built
+    on this one (`get_groups`, `has_access`, `get_scopes`,
+    `require_scopes`, ...) refuses cross-site form posts.
     """
 
     def compute() -> TokenData | None:
         backend = get_backend()
         token = request.cookies.get(backend.cookie_name("access"))
         from_header = False
+        reason = backend.refuses_cookie(request)
+        if reason is not None:
+            raise HTTPException(403, detail=f"Cross-site request refused: {reason}")
         if not token:
             value = _bearer(request)
             if value is None or not _is_backend_jwt(value):

@@ -1,4 +1,5 @@
-"""SQLAlchemy models of the auth schema (users, groups, members, API tokens).
+"""SQLAlchemy models of the auth schema (users, groups, members, API tokens,
+login throttle counters).
 
 The models name the schema ``macrostrat_auth``; `AuthDatabase` maps that name
 to the configured schema with SQLAlchemy's ``schema_translate_map``, so the same
@@ -13,7 +14,15 @@ from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstr
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.sql import func
 
-__all__ = ["SCHEMA", "Base", "Group", "GroupMembers", "Token", "User"]
+__all__ = [
+    "SCHEMA",
+    "Base",
+    "Group",
+    "GroupMembers",
+    "LoginThrottleEntry",
+    "Token",
+    "User",
+]
 
 SCHEMA = "macrostrat_auth"
 """The schema name the models are declared in (and the default schema)."""
@@ -93,3 +102,24 @@ class Token(Base):
     created_on: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class LoginThrottleEntry(Base):
+    """A failed-login counter of the login throttle (one account or client address).
+
+    ``kind`` is ``account`` (``key``: the case-folded user name) or
+    ``address`` (``key``: the client address, IPv6 per /64). Rows are written
+    by `macrostrat.auth_system.core.DatabaseThrottleStore`; delete a row to
+    unlock its key.
+    """
+
+    __tablename__ = "login_throttle"
+    __table_args__ = {"schema": SCHEMA}
+
+    kind: Mapped[str] = mapped_column(Text, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -6,6 +6,8 @@ import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -20,6 +22,9 @@ from .ddl import _check_schema, create_auth_schema
 from .schema import SCHEMA, Group, GroupMembers, Token, User
 from .tokens import check_token_key, generate_api_token, hash_api_token, token_matches
 
+if TYPE_CHECKING:
+    from .throttle import DatabaseThrottleStore
+
 __all__ = ["TOKEN_KEY_ENV", "AuthDatabase"]
 
 TOKEN_KEY_ENV = "MACROSTRAT_AUTH_TOKEN_KEY"
@@ -31,6 +36,21 @@ def _driver_message(err: SQLAlchemyError) -> str:
     diag = getattr(getattr(err, "orig", None), "diag", None)
     primary = getattr(diag, "message_primary", None)
     return primary if isinstance(primary, str) and primary else type(err).__name__
+
+
+def _storable(value: object) -> bool:
+    """Whether ``value`` is text PostgreSQL can store: no NUL, valid UTF-8.
+
+    Lookups with other values cannot match a row, so they answer "not found"
+    instead of reaching the database (which refuses NUL in text parameters).
+    """
+    if not isinstance(value, str) or "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_access_groups(groups: Iterable[str | int]) -> tuple[str | int, ...]:
@@ -99,7 +119,7 @@ class AuthDatabase:
 
     def check_schema(self) -> None:
         """Raise `AuthConfigurationError` unless the auth tables exist."""
-        names = ("user", "group", "group_members", "token")
+        names = ("user", "group", "group_members", "token", "login_throttle")
         with self.database.engine.connect() as conn:
             missing = [
                 name
@@ -118,6 +138,13 @@ class AuthDatabase:
                 "create them with create_auth_schema(db, schema) or "
                 "connect_engine(..., create_schema=True)"
             )
+
+    @cached_property
+    def throttle_store(self) -> DatabaseThrottleStore:
+        """The login throttle's counters in this database's ``login_throttle`` table."""
+        from .throttle import DatabaseThrottleStore
+
+        return DatabaseThrottleStore(self)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -145,6 +172,8 @@ class AuthDatabase:
 
     def group_ids_for(self, username: str) -> list[int]:
         """The ids of the groups of user ``username`` (empty if unknown)."""
+        if not _storable(username):
+            return []
         with self.session() as session:
             rows = session.scalars(
                 select(GroupMembers.group_id)
@@ -179,7 +208,13 @@ class AuthDatabase:
     # Users
 
     def get_user(self, username: str) -> User | None:
-        """The user called ``username`` (with its groups loaded), or None."""
+        """The user called ``username`` (with its groups loaded), or None.
+
+        None too for names no row can have (NUL characters, lone surrogates),
+        without a query.
+        """
+        if not _storable(username):
+            return None
         with self.session() as session:
             return session.scalars(
                 select(User).where(User.username == username)
@@ -187,6 +222,8 @@ class AuthDatabase:
 
     def get_user_by_sub(self, sub: str) -> User | None:
         """The user whose ``sub`` (ORCID iD) is ``sub``, or None; never creates."""
+        if not _storable(sub):
+            return None
         with self.session() as session:
             return session.scalars(select(User).where(User.sub == sub)).one_or_none()
 
@@ -309,7 +346,7 @@ class AuthDatabase:
         Unknown and expired tokens give None. A valid token's ``used_on`` is set
         to the database's ``now()`` in the same statement that finds it.
         """
-        if not isinstance(token, str) or not token:
+        if not _storable(token) or not token:
             return None
         digest = hash_api_token(token, self.token_key)
         with self.session() as session:

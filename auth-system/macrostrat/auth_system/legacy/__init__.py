@@ -37,6 +37,13 @@ from .context import (
 )
 from .identity import BaseUser, IdentityProvider
 from .passwords import hash_password, needs_rehash, verify_password
+from .throttle import (
+    LoginThrottle,
+    MemoryThrottleStore,
+    ThrottleAttempt,
+    ThrottlePolicy,
+    ThrottleStore,
+)
 
 __all__ = [
     "AuthAPI",
@@ -45,7 +52,12 @@ __all__ = [
     "BaseUser",
     "IdentityProvider",
     "JWTBackend",
+    "LoginThrottle",
+    "MemoryThrottleStore",
     "RevocationStore",
+    "ThrottleAttempt",
+    "ThrottlePolicy",
+    "ThrottleStore",
     "UnauthorizedResponse",
     "authenticate_request",
     "create_backend",

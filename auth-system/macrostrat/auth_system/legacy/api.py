@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.authentication import AuthenticationError, requires
 from starlette.concurrency import run_in_threadpool
@@ -13,9 +11,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, Router
 
+from ..errors import InvalidRequestError, TooManyLoginAttemptsError
+from .backend import JWTBackend
 from .context import get_backend, get_identity_provider
 from .identity import BaseUser, IdentityProvider
 from .passwords import DUMMY_HASH, verify_password
+from .throttle import ThrottleAttempt
+from .validation import (
+    MAX_LOGIN_BODY_BYTES,
+    MAX_PASSWORD_LENGTH,
+    MAX_USERNAME_LENGTH,
+    check_text,
+    read_json_object,
+)
 
 __all__ = ["AuthAPI", "UnauthorizedResponse"]
 
@@ -29,41 +37,47 @@ def UnauthorizedResponse(status_code: int = 401, **kwargs: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status_code)
 
 
-def _cross_site_reason(request: Request, trusted: frozenset[str]) -> str | None:
-    """Why ``request`` looks like a cross-site form post, or None if it does not.
+def _refused(request: Request, backend: JWTBackend, action: str) -> JSONResponse | None:
+    """The 403 answer if ``request`` is cross-site, else None (go on).
 
-    ``Origin`` (when present) must name the request's own host (``Host``) or
-    be a trusted origin; ``Sec-Fetch-Site: cross-site`` is refused unless the origin is
-    trusted. Requests with neither header (non-browser clients) pass.
+    The same policy for every cookie-authenticated route that changes state
+    (``/login``, ``/logout``, ``/refresh``); see `JWTBackend.cross_site_reason`.
     """
-    origin = request.headers.get("origin")
-    # Compare hosts, not schemes: behind a TLS-terminating proxy the app may
-    # see http while the browser's origin is https.
-    own_host = (request.headers.get("host") or request.url.netloc).lower()
-    if origin is not None:
-        origin = origin.strip().rstrip("/").lower()
-        if origin not in trusted and urlsplit(origin).netloc != own_host:
-            return f"origin {origin[:100]!r} is not allowed"
-    site = (request.headers.get("sec-fetch-site") or "").strip().lower()
-    if site == "cross-site" and (origin is None or origin not in trusted):
-        return "cross-site request"
-    return None
+    reason = backend.cross_site_reason(request)
+    if reason is None:
+        return None
+    log.warning(
+        "Refused %s from %s: %s", action, backend.client_address(request), reason
+    )
+    body: dict[str, Any] = {"message": f"{action} refused: {reason}"}
+    if action == "login":
+        body = {"login": False, **body}
+    return JSONResponse(body, status_code=403)
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+_CREDENTIALS = "expected JSON with string username and password"
 
 
-async def _credentials(request: Request) -> tuple[str, str] | None:
+async def _credentials(request: Request) -> tuple[str, str]:
+    """The ``username`` and ``password`` of a login body, checked.
+
+    Raises:
+        InvalidRequestError: 413 for a body over `MAX_LOGIN_BODY_BYTES`; 422
+            for a body that is not a UTF-8 JSON object, fields that are
+            missing or not strings, over-long fields, NUL characters or lone
+            surrogates.
+    """
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    if not isinstance(body, dict):
-        return None
+        body = await read_json_object(request, max_bytes=MAX_LOGIN_BODY_BYTES)
+    except InvalidRequestError as err:
+        if err.status_code == 422:
+            raise InvalidRequestError(f"{_CREDENTIALS} ({err})") from err
+        raise
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
-        return None
+        raise InvalidRequestError(_CREDENTIALS)
+    check_text(username, "username", max_length=MAX_USERNAME_LENGTH)
+    check_text(password, "password", max_length=MAX_PASSWORD_LENGTH)
     return username, password
 
 
@@ -83,6 +97,17 @@ def _check_password(
     return user
 
 
+def _locked_kinds(attempt: ThrottleAttempt | None) -> list[str]:
+    """The counters (``account``, ``address``) that ``attempt`` locked."""
+    if attempt is None:
+        return []
+    return [
+        kind
+        for (kind, _key), marker in zip(attempt.keys, attempt.markers, strict=True)
+        if marker is not None
+    ]
+
+
 async def login(request: Request) -> JSONResponse:
     """Check ``{username, password}`` and set the login cookies.
 
@@ -90,7 +115,11 @@ async def login(request: Request) -> JSONResponse:
     amount of hashing work. The token is never echoed in the body. Only
     ``application/json`` bodies are read (415 otherwise), and requests whose
     ``Origin`` or ``Sec-Fetch-Site`` shows another site are refused (403), so
-    a cross-site form cannot log the browser into another account.
+    a cross-site form cannot log the browser into another account. Malformed
+    bodies answer 422 (413 over `MAX_LOGIN_BODY_BYTES`) before anything is
+    looked up. The backend's `LoginThrottle` answers 429 with ``Retry-After``
+    while the account or the client address is locked, before any password
+    hashing and whether or not the account exists.
     """
     backend = get_backend()
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -99,32 +128,51 @@ async def login(request: Request) -> JSONResponse:
             {"login": False, "message": "login expects Content-Type: application/json"},
             status_code=415,
         )
-    reason = _cross_site_reason(request, backend.trusted_origins)
-    if reason is not None:
-        log.warning("Refused login from %s: %s", _client(request), reason)
+    refused = _refused(request, backend, "login")
+    if refused is not None:
+        return refused
+    try:
+        username, password = await _credentials(request)
+    except InvalidRequestError as err:
         return JSONResponse(
-            {"login": False, "message": f"login refused: {reason}"}, status_code=403
+            {"login": False, "message": str(err)}, status_code=err.status_code
         )
-    creds = await _credentials(request)
-    if creds is None:
-        return JSONResponse(
-            {
-                "login": False,
-                "message": "expected JSON with string username and password",
-            },
-            status_code=422,
+    client = backend.client_address(request)
+    throttle = backend.login_throttle
+    try:
+        attempt = await run_in_threadpool(throttle.begin, username, client)
+    except TooManyLoginAttemptsError as err:
+        log.info(
+            "Refused login for %r from %s: too many failures (%s locked, %d s)",
+            username[:200],
+            client,
+            "/".join(err.kinds) or "key",
+            err.retry_after,
         )
-    username, password = creds
+        response = UnauthorizedResponse(
+            status_code=429, message="too many failed login attempts; try again later"
+        )
+        response.headers["Retry-After"] = str(err.retry_after)
+        return response
     provider = get_identity_provider()
     # The provider may query a database and hashing takes tens of
     # milliseconds: both run in a worker thread, off the event loop.
     user = await run_in_threadpool(_check_password, provider, username, password)
     if user is None:
-        log.info("Failed login for %r from %s", username[:200], _client(request))
+        log.info("Failed login for %r from %s", username[:200], client)
+        locked = _locked_kinds(attempt)
+        if locked:
+            log.warning(
+                "Login throttle locked %s after failures (last: %r from %s)",
+                " and ".join(locked),
+                username[:200],
+                client,
+            )
         return backend.logout(
             UnauthorizedResponse(),
             refresh_path=backend.refresh_path_for(request, "/login"),
         )
+    await run_in_threadpool(throttle.succeeded, attempt)
     response = JSONResponse({"login": True, "username": user.username})
     return backend.set_login_cookies(
         response,
@@ -135,8 +183,15 @@ async def login(request: Request) -> JSONResponse:
 
 
 async def logout(request: Request) -> JSONResponse:
-    """Revoke the request's tokens server-side and delete the login cookies."""
+    """Revoke the request's tokens server-side and delete the login cookies.
+
+    A cross-site request (see `JWTBackend.cross_site_reason`) is refused with
+    403 and changes nothing, so another site cannot log the browser out.
+    """
     backend = get_backend()
+    refused = _refused(request, backend, "logout")
+    if refused is not None:
+        return refused
     backend.revoke_request_tokens(request)
     return backend.logout(
         UnauthorizedResponse(status_code=200),
@@ -149,9 +204,14 @@ async def refresh(request: Request) -> JSONResponse:
 
     The refresh token is rotated: the presented one is revoked, so using it
     again answers 401. The user is looked up again, so role changes apply and
-    deleted users cannot refresh.
+    deleted users cannot refresh. A cross-site request (see
+    `JWTBackend.cross_site_reason`) is refused with 403 before the token is
+    read, so it neither rotates nor revokes anything.
     """
     backend = get_backend()
+    refused = _refused(request, backend, "refresh")
+    if refused is not None:
+        return refused
     try:
         payload = backend.get_payload(request, "refresh")
     except AuthenticationError:

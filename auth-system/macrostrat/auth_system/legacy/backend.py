@@ -23,6 +23,13 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from ..errors import AuthConfigurationError
+from .request_checks import (
+    client_address,
+    cross_site_reason,
+    is_state_changing,
+    parse_trusted_proxies,
+)
+from .throttle import LoginThrottle
 
 __all__ = ["JWTBackend", "RevocationStore", "day", "hour", "month"]
 
@@ -155,7 +162,15 @@ class JWTBackend(AuthenticationBackend):
         revocation_store: where revoked token ids are kept (per process unless
             a shared store is given).
         trusted_origins: other origins (``https://app.example.org``) allowed
-            to post to ``/login``; the request's own origin always is.
+            to make cookie-authenticated state-changing requests (``/login``,
+            ``/logout``, ``/refresh``, ``POST``/``PUT``/``DELETE`` routes);
+            the request's own origin always is.
+        trusted_proxies: addresses or networks (``10.0.0.0/8``) of reverse
+            proxies whose ``X-Forwarded-For`` names the client (see
+            `client_address`). Empty by default: the client is the ASGI
+            peer, and the header is ignored.
+        login_throttle: a `LoginThrottle` (its limits and store), True for
+            the defaults, or False to turn login throttling off.
     """
 
     def __init__(
@@ -172,6 +187,8 @@ class JWTBackend(AuthenticationBackend):
         cookie_domain: str | None = None,
         revocation_store: RevocationStore | None = None,
         trusted_origins: Iterable[str] = (),
+        trusted_proxies: Iterable[str] = (),
+        login_throttle: LoginThrottle | bool = True,
     ) -> None:
         self.encode_key = _as_key(encode_key)
         if algorithm not in ALGORITHMS:
@@ -211,6 +228,15 @@ class JWTBackend(AuthenticationBackend):
         self.revocation_store = (
             revocation_store if revocation_store is not None else RevocationStore()
         )
+        self.trusted_proxies = parse_trusted_proxies(trusted_proxies)
+        if isinstance(login_throttle, bool):
+            login_throttle = LoginThrottle(enabled=login_throttle)
+        if not isinstance(login_throttle, LoginThrottle):
+            raise AuthConfigurationError(
+                "login_throttle must be a LoginThrottle, True or False; got "
+                f"{type(login_throttle).__name__}"
+            )
+        self.login_throttle = login_throttle
 
     # Encoding and decoding
 
@@ -272,7 +298,8 @@ class JWTBackend(AuthenticationBackend):
                 raise AuthenticationError(f"Token has no {claim!r} claim")
         if payload["type"] != type:
             raise AuthenticationError(f"Expected a {type} token")
-        if not isinstance(payload["identity"], str) or not payload["identity"]:
+        identity = payload["identity"]
+        if not isinstance(identity, str) or not identity or "\x00" in identity:
             raise AuthenticationError("Token identity is invalid")
         roles = payload.get("roles", [])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
@@ -282,6 +309,40 @@ class JWTBackend(AuthenticationBackend):
         return payload
 
     # Requests and responses
+
+    def cross_site_reason(self, conn: HTTPConnection) -> str | None:
+        """Why ``conn`` looks cross-site (refuse it), or None.
+
+        A cross-site ``Origin`` (not the request's own host nor one of
+        ``trusted_origins``) or ``Sec-Fetch-Site: cross-site`` (from an
+        untrusted origin) is a reason; requests without those headers
+        (non-browser clients) pass. ``/login``, ``/logout`` and ``/refresh``
+        answer 403 for a reason; so do the core dependencies for
+        cookie-authenticated state-changing requests.
+        """
+        return cross_site_reason(conn, self.trusted_origins)
+
+    def client_address(self, conn: HTTPConnection) -> str:
+        """The client's address: the ASGI peer, or per ``trusted_proxies``.
+
+        ``X-Forwarded-For`` is read only when the peer is a trusted proxy;
+        see `macrostrat.auth_system.legacy.request_checks.client_address`.
+        """
+        return client_address(conn, self.trusted_proxies)
+
+    def refuses_cookie(self, conn: HTTPConnection) -> str | None:
+        """Why the access cookie of ``conn`` must not be used, or None.
+
+        A cookie is not used for a state-changing request (a method other
+        than GET, HEAD, OPTIONS or TRACE) that `cross_site_reason` finds
+        cross-site: browsers attach cookies to such requests whatever page
+        sent them.
+        """
+        if not conn.cookies.get(self.cookie_name("access")):
+            return None
+        if not is_state_changing(conn):
+            return None
+        return self.cross_site_reason(conn)
 
     @staticmethod
     def cookie_name(type: str) -> str:
@@ -319,7 +380,9 @@ class JWTBackend(AuthenticationBackend):
 
         Authenticated requests get the scope ``authenticated`` plus the roles
         stored in the token at login or refresh; nobody gets ``admin`` unless
-        the identity provider gave them that role.
+        the identity provider gave them that role. A state-changing request
+        from another site (see `refuses_cookie`) that carries the access cookie
+        gets public credentials, so ``@requires(...)`` routes refuse it.
 
         Parameters:
             conn: the request (Starlette's name for it).
@@ -337,6 +400,15 @@ class JWTBackend(AuthenticationBackend):
             conn = request
         if conn is None:
             raise TypeError("authenticate() missing the request (conn)")
+        reason = self.refuses_cookie(conn)
+        if reason is not None:
+            log.info(
+                "Ignored the access cookie of a %s request from %s: %s",
+                conn.scope.get("method"),
+                self.client_address(conn),
+                reason,
+            )
+            return AuthCredentials(["public"]), UnauthenticatedUser()
         try:
             payload = self.get_payload(conn, "access")
         except AuthenticationError as err:

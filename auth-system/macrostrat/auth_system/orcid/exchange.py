@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import unicodedata
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -21,6 +22,20 @@ __all__ = ["OrcidIdentity", "exchange_code"]
 log = logging.getLogger(__name__)
 
 _MAX_BODY = 1024 * 1024
+_MAX_NAME = 255  # the width of the user table's name column
+
+
+def _clean_name(value: object) -> str | None:
+    """ORCID's ``name`` as storable text, or None.
+
+    Control characters (NUL among them, which PostgreSQL refuses) and lone
+    surrogates are dropped, and the name is cut to 255 characters.
+    """
+    if not isinstance(value, str):
+        return None
+    kept = "".join(c for c in value if unicodedata.category(c) not in ("Cc", "Cs"))
+    kept = kept.strip()[:_MAX_NAME].strip()
+    return kept or None
 
 
 @dataclass(frozen=True)
@@ -97,7 +112,4 @@ def exchange_code(settings: OrcidSettings, code: str) -> OrcidIdentity:
     orcid = payload.get("orcid") if isinstance(payload, dict) else None
     if not is_valid_orcid(orcid):
         raise OrcidLoginError("ORCID token response has no valid 'orcid' iD", 502)
-    name = payload.get("name")
-    return OrcidIdentity(
-        orcid=orcid, name=name if isinstance(name, str) and name else None
-    )
+    return OrcidIdentity(orcid=orcid, name=_clean_name(payload.get("name")))

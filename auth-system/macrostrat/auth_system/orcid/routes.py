@@ -19,6 +19,7 @@ from ..errors import (
 from ..legacy.backend import JWTBackend
 from ..legacy.context import get_backend, get_identity_provider
 from ..legacy.identity import BaseUser, IdentityProvider
+from ..legacy.validation import text_problem
 from .exchange import exchange_code
 from .settings import OrcidSettings
 from .state import STATE_COOKIE, new_state, read_state_cookie, sign_state
@@ -45,6 +46,24 @@ def _failure(err: OrcidLoginError, backend: JWTBackend) -> Response:
 
 
 _REFUSED = "This ORCID account may not log in here"
+
+# Generous bounds: states are 43 characters, ORCID's codes six.
+_PARAM_LENGTHS = {"state": 256, "code": 512, "error": 256}
+
+
+def _param(request: Request, name: str) -> str | None:
+    """The callback's query parameter ``name``, or None if absent.
+
+    Raises:
+        OrcidLoginError: (400) the value is over-long or holds NUL characters.
+    """
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    problem = text_problem(value, max_length=_PARAM_LENGTHS[name])
+    if problem is not None:
+        raise OrcidLoginError(f"ORCID callback parameter {name!r} {problem}")
+    return value
 
 
 def _admit(
@@ -120,7 +139,9 @@ def OrcidAPI(
       (``orcid_state``, ``SameSite=lax`` so it survives the redirect back)
       that expires after ``settings.state_max_age`` seconds.
     - ``GET /orcid/callback`` checks ``state`` against that cookie (400 if it is
-      missing, forged, expired or different), exchanges ``code`` at
+      missing, forged, expired or different; 400 too for a ``state``,
+      ``code`` or ``error`` parameter that is over-long or holds NUL
+      characters), exchanges ``code`` at
       ``<base>/oauth/token``, applies the allow-list (403), finds or creates the
       user through the identity provider's ``find_or_create_orcid_user`` and
       sets the login cookies of the configured `JWTBackend`, then redirects
@@ -177,22 +198,21 @@ def OrcidAPI(
 
     async def callback(request: Request) -> Response:
         backend = get_backend()
-        params = request.query_params
         try:
             state, expires = read_state_cookie(
                 backend.encode_key,
                 request.cookies.get(STATE_COOKIE),
-                params.get("state"),
+                _param(request, "state"),
             )
             jti = f"orcid-state:{state}"
             if backend.revocation_store.is_revoked(jti):
                 raise OrcidLoginError("ORCID login state was already used")
-            error = params.get("error")
+            error = _param(request, "error")
             if error:
                 raise OrcidLoginError(
                     f"ORCID login was not completed: {error[:100]!r}", 401
                 )
-            code = params.get("code")
+            code = _param(request, "code")
             if not code:
                 raise OrcidLoginError("ORCID callback has no code parameter")
             # Spent only once its signature, freshness and parameters check out.

@@ -14,6 +14,7 @@ __all__ = ["STATE_COOKIE", "new_state", "read_state_cookie", "sign_state"]
 
 STATE_COOKIE = "orcid_state"
 _LABEL = b"macrostrat.auth_system orcid state v1"
+_MAX_COOKIE = 512
 
 
 def _key(secret: str | bytes) -> bytes:
@@ -56,7 +57,11 @@ def read_state_cookie(
             "start the login again"
         )
     try:
+        if len(cookie) > _MAX_COOKIE:
+            raise ValueError("too long")
         value, expires_text, mac = cookie.split(".")
+        if not expires_text.isascii() or not expires_text.isdigit():
+            raise ValueError("expiry is not a number")
         expires = int(expires_text)
     except ValueError:
         raise OrcidLoginError("ORCID login state cookie is malformed") from None
