@@ -25,12 +25,16 @@ from .control_command import ControlCommand
 from .core import Application
 from .db import add_db_commands, db_commands
 from .errors import (
+    AppFrameError,
     ApplicationError,
     BaseError,
     ComposeManagerNotFoundError,
     ComposeNotFoundError,
+    DatabaseCommandError,
+    EnvironmentFileNotFoundError,
     MissingExtraError,
     SubsystemError,
+    TerminalRequiredError,
 )
 from .subsystems import ApplicationBase, CoreSubsystem, Subsystem, SubsystemManager
 from .utils import CommandBase, ControlCommandGroup, add_click_command, get_env_boolean
@@ -38,6 +42,7 @@ from .utils import CommandBase, ControlCommandGroup, add_click_command, get_env_
 __version__ = _version("macrostrat.app_frame")
 
 __all__ = [
+    "AppFrameError",
     "Application",
     "ApplicationBase",
     "ApplicationError",
@@ -48,11 +53,14 @@ __all__ = [
     "ControlCommand",
     "ControlCommandGroup",
     "CoreSubsystem",
+    "DatabaseCommandError",
     "DockerComposeManager",
+    "EnvironmentFileNotFoundError",
     "MissingExtraError",
     "Subsystem",
     "SubsystemError",
     "SubsystemManager",
+    "TerminalRequiredError",
     "__version__",
     "add_click_command",
     "add_db_commands",

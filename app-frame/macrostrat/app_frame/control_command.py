@@ -7,27 +7,61 @@ import inspect
 import logging
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar, cast
 
 import typer
+from rich.console import Console
 
+from .subsystems.manager import _version_of
 from .utils.commands import CommandBase
-from .utils.env import get_env_boolean
+from .utils.env import DRY_RUN_ENV, get_env_boolean
 
-if TYPE_CHECKING:
-    from .core import Application
-
-__all__ = ["DRY_RUN_ENV", "ControlCommand"]
+__all__ = ["DRY_RUN_ENV", "ControlCommand", "ControlledApp"]
 
 log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DRY_RUN_ENV = "DRY_RUN"
-"""The variable that turns on dry-run mode (`DRY_RUN=1`), like `--dry-run`."""
-
 _VERSION_PARAMETER = "app_frame_show_version"
 """The name of the `--version` parameter added to the root callback."""
+
+
+class ControlledApp(Protocol):
+    """What a `ControlCommand` needs of its application.
+
+    [`Application`][macrostrat.app_frame.Application] is the implementation;
+    this protocol lets the control command (below `core` in the package's
+    layers) name it without importing it.
+
+    Attributes:
+        name: The human-readable name (`:app_name:` in help texts).
+        command_name: The control command's name (`:command_name:`).
+        project_prefix: The compose project name.
+        envvar_prefix: The prefix of the app's variables (`<PREFIX>VERBOSE`).
+        version: The app's declared version, or `None`.
+        verbose: Set by `--verbose` or `<PREFIX>VERBOSE`.
+        console: The Rich console messages go to.
+    """
+
+    name: str
+    command_name: str
+    project_prefix: str
+    envvar_prefix: str
+    version: str | None
+    verbose: bool
+    console: Console
+
+    def replace_names(self, text: str) -> str:
+        """Replace `:app_name:` and `:command_name:` in `text`."""
+        ...
+
+    def info(self, text: str, style: str | None = None) -> None:
+        """Print `text` (names replaced) to the app's console."""
+        ...
+
+    def setup_logs(self, verbose: bool = False) -> None:
+        """Send the app's log records to standard error."""
+        ...
 
 
 def _restore_on_close(ctx: typer.Context, names: tuple[str, ...]) -> None:
@@ -70,13 +104,16 @@ class ControlCommand(CommandBase):
     `--version` is added to whatever signature the callback has.
 
     Args:
-        app: The application.
+        app: The application (an [`Application`][macrostrat.app_frame.Application],
+            or anything with what `ControlledApp` lists).
         name: The name shown for the CLI (default: `app.name`).
         **kwargs: Passed to [`CommandBase`][macrostrat.app_frame.CommandBase]
             and `typer.Typer`.
     """
 
-    def __init__(self, app: Application, *, name: str | None = None, **kwargs: Any):
+    def __init__(
+        self, app: ControlledApp, *, name: str | None = None, **kwargs: Any
+    ) -> None:
         kwargs.setdefault("pretty_exceptions_show_locals", False)
         super().__init__(**kwargs)
         self.name = name or app.name
@@ -123,7 +160,7 @@ class ControlCommand(CommandBase):
                 annotation=option,
             ),
         )
-        callback.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        cast(Any, callback).__signature__ = signature.replace(parameters=parameters)
         callback.__annotations__ = {
             **{p.name: p.annotation for p in signature.parameters.values()},
             _VERSION_PARAMETER: option,
@@ -133,8 +170,6 @@ class ControlCommand(CommandBase):
         """Print `<name> <version>` and exit (the `--version` option)."""
         if not value:
             return
-        from .subsystems.manager import _version_of
-
         version = _version_of(self.app)
         if version is None:
             typer.echo(
@@ -145,6 +180,8 @@ class ControlCommand(CommandBase):
             typer.echo(f"{self.app.name} {version}")
         raise typer.Exit()
 
+    # Upstream's API: the root command's callback, replacing Typer's decorator
+    # of the same name (which __init__ calls as typer.Typer.callback).
     def callback(  # type: ignore[override]
         self,
         ctx: typer.Context,
@@ -173,7 +210,7 @@ class ControlCommand(CommandBase):
         if dry_run is True:
             os.environ[DRY_RUN_ENV] = "1"
 
-    def command(  # type: ignore[override]
+    def command(
         self,
         name: str | Callable[..., Any] | None = None,
         *,
@@ -185,7 +222,7 @@ class ControlCommand(CommandBase):
         Same arguments as [`CommandBase.command`][macrostrat.app_frame.utils.commands.CommandBase.command].
         """
         if callable(name):
-            return self.command(aliases=aliases, **kwargs)(name)  # type: ignore[return-value]
+            return self.command(aliases=aliases, **kwargs)(name)
 
         def decorator(func: F) -> F:
             options = dict(kwargs)

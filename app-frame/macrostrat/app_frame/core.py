@@ -6,18 +6,16 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dotenv
 from rich.console import Console
 
 from macrostrat.utils.logs import setup_stderr_logs
 
-from .errors import ApplicationError
+from .control_command import ControlCommand
+from .errors import EnvironmentFileNotFoundError
 from .subsystems.defs import ApplicationBase
-
-if TYPE_CHECKING:
-    from .control_command import ControlCommand
 
 __all__ = ["Application", "DotenvDependency", "EnvironmentDependency"]
 
@@ -28,7 +26,7 @@ EnvironmentDependency = (
 )
 """Environment variables to set, or a function of the app returning them."""
 
-DotenvDependency = bool | str | os.PathLike | list[str | os.PathLike] | None
+DotenvDependency = bool | str | os.PathLike[str] | list[str | os.PathLike[str]] | None
 """Which `.env` files to load: `True` (from the working directory upward), a
 path, a list of paths, or `None`/`False` (none)."""
 
@@ -67,7 +65,7 @@ class Application(ApplicationBase):
             upward (the nearest wins); a `str` or `Path` loads that file; a
             list loads each in turn (the first wins); `None`/`False` loads
             nothing. A named file that does not exist raises
-            `ApplicationError`.
+            `EnvironmentFileNotFoundError` (an `ApplicationError`).
         env_prefix: The prefix of the app's environment variables (default:
             `project_prefix.upper() + "_"`, e.g. `MACROSTRAT_`).
         version: The app's version, checked against subsystems'
@@ -133,7 +131,7 @@ class Application(ApplicationBase):
             The files that were loaded, in the order they were read.
 
         Raises:
-            ApplicationError: a file named explicitly (a path, or a list of
+            EnvironmentFileNotFoundError: a file named explicitly (a path, or a list of
                 paths) does not exist; files found by `True` are only those
                 that exist.
         """
@@ -155,7 +153,7 @@ class Application(ApplicationBase):
         loaded = []
         for path in files:
             if not path.is_file():
-                raise ApplicationError(
+                raise EnvironmentFileNotFoundError(
                     f"Environment file {path} does not exist",
                     details="Check the load_dotenv argument of the Application.",
                 )
@@ -183,6 +181,4 @@ class Application(ApplicationBase):
 
     def control_command(self, *args: Any, **kwargs: Any) -> ControlCommand:
         """Create the app's [`ControlCommand`][macrostrat.app_frame.ControlCommand]."""
-        from .control_command import ControlCommand
-
         return ControlCommand(self, *args, **kwargs)

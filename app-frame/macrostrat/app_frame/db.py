@@ -9,8 +9,8 @@ runs or its help is shown; without them the commands say what to install.
 `db tables` are defined here.
 
 In dry-run mode the commands that only read the database
-(`READ_ONLY_COMMANDS`) run; every other one is refused with an
-`ApplicationError` when it would run (its `--help` still works).
+(`READ_ONLY_COMMANDS`) run; every other one is refused with a
+`DatabaseCommandError` when it would run (its `--help` still works).
 """
 
 from __future__ import annotations
@@ -21,12 +21,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import typer
 
-from .errors import ApplicationError, MissingExtraError
+from .errors import ApplicationError, DatabaseCommandError, MissingExtraError
 from .utils.commands import CommandBase, ControlCommandGroup
+from .utils.env import is_dry_run
+
+if TYPE_CHECKING:
+    # The context Typer's Click classes take (Typer vendors Click as `typer._click`).
+    from typer._click import Context as ClickContext
 
 __all__ = [
     "DATABASE_ENV",
@@ -51,7 +56,7 @@ def _checked_url_function(func: Callable[[], str]) -> Callable[[], str]:
 
     A `KeyError` (e.g. from `os.environ["MYAPP_DATABASE_URL"]`) becomes
     "environment variable MYAPP_DATABASE_URL is not set"; any other
-    exception an `ApplicationError` naming it. The exception is kept as the
+    exception a `DatabaseCommandError` naming it. The exception is kept as the
     `__cause__`.
     """
 
@@ -63,12 +68,12 @@ def _checked_url_function(func: Callable[[], str]) -> Callable[[], str]:
             raise
         except KeyError as exc:
             name = exc.args[0] if exc.args else "?"
-            raise ApplicationError(
+            raise DatabaseCommandError(
                 f"Cannot get the database URL: environment variable {name} is not set",
                 details="Set it, or give the command --database URL.",
             ) from exc
         except Exception as exc:
-            raise ApplicationError(
+            raise DatabaseCommandError(
                 "Cannot get the database URL: the app's database_url function "
                 f"raised {type(exc).__name__}: {exc}",
                 details="Give the command --database URL instead.",
@@ -86,12 +91,10 @@ drops it). Every other one, `sql` and commands an app adds included, is
 refused."""
 
 
-def _refuse_dry_run(ctx: typer.Context) -> None:
-    """Raise an `ApplicationError` in dry-run mode: the command could change the database."""
-    from .compose.base import is_dry_run
-
+def _refuse_dry_run(ctx: ClickContext) -> None:
+    """Raise a `DatabaseCommandError` in dry-run mode: the command could change the database."""
     if is_dry_run():
-        raise ApplicationError(
+        raise DatabaseCommandError(
             f"`{ctx.command_path}` cannot run in dry-run mode: it would change "
             "the database for real",
             details="Run it without --dry-run (and without DRY_RUN=1). In dry-run "
@@ -111,7 +114,7 @@ def _refused_in_dry_run(command: Any) -> Any:
         return command
     invoke = command.invoke
 
-    def guarded_invoke(ctx: typer.Context) -> Any:
+    def guarded_invoke(ctx: ClickContext) -> Any:
         _refuse_dry_run(ctx)
         return invoke(ctx)
 
@@ -156,11 +159,11 @@ class _DatabaseGroup(ControlCommandGroup):
 
     config: ClassVar[_Config]
 
-    def list_commands(self, ctx: typer.Context) -> list[str]:
+    def list_commands(self, ctx: ClickContext) -> list[str]:
         return ["migrate", *_TRANSFER_COMMANDS, *super().list_commands(ctx)]
 
     def resolve_command(
-        self, ctx: typer.Context, args: list[str]
+        self, ctx: ClickContext, args: list[str]
     ) -> tuple[str | None, Any, list[str]]:
         """Resolve the subcommand; those that may write refuse to run in dry-run mode.
 
@@ -175,7 +178,7 @@ class _DatabaseGroup(ControlCommandGroup):
             command = _refused_in_dry_run(command)
         return name, command, rest
 
-    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+    def get_command(self, ctx: ClickContext, cmd_name: str) -> Any:
         if cmd_name == "migrate":
             return self._migrate()
         if cmd_name in _TRANSFER_COMMANDS:
@@ -203,7 +206,7 @@ class _DatabaseGroup(ControlCommandGroup):
                 commands[name] = _refused_in_dry_run(command)
         return group
 
-    def _transfer(self, ctx: typer.Context, name: str) -> Any:
+    def _transfer(self, ctx: ClickContext, name: str) -> Any:
         module = "macrostrat.database.transfer.cli"
         try:
             from macrostrat.database.transfer.cli import create_cli
@@ -245,10 +248,10 @@ def _open_database(url: str) -> Any:
     return Database(url)
 
 
-def _database_error(exc: Exception) -> ApplicationError:
+def _database_error(exc: Exception) -> DatabaseCommandError:
     text = str(exc).strip() or type(exc).__name__
     first, _, rest = text.partition("\n")
-    return ApplicationError(first, details=rest.strip() or None)
+    return DatabaseCommandError(first, details=rest.strip() or None)
 
 
 def _print_rows(result: Any) -> None:
@@ -411,7 +414,7 @@ def db_commands(
                         .all()
                     )
                     if missing:
-                        raise ApplicationError(
+                        raise DatabaseCommandError(
                             f"No such schema: {', '.join(missing)}",
                             details="Check the --schema option.",
                         )

@@ -28,7 +28,7 @@ __all__ = ["PackageConfig", "get_local_dependencies", "load_pkg_config"]
 log = logging.getLogger(__name__)
 
 
-class PackageConfig(dict):  # type: ignore[type-arg]
+class PackageConfig(dict[str, Any]):
     """A parsed `pyproject.toml`: a plain `dict` that remembers its directory.
 
     Attributes:

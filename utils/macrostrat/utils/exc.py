@@ -1,4 +1,17 @@
-"""Exception types shared by the macrostrat libraries."""
+"""Exception types shared by the macrostrat libraries, rooted in `BaseError`.
+
+```text
+BaseError                 an error the application is expected to catch and report
+└── ApplicationError      a one-line message plus optional details; render() for Rich
+    └── GitError          a `git` command failed (git_revision, git_has_changes)
+```
+
+This module is the error root of `macrostrat.utils` (its upstream path; the
+other packages keep theirs in `errors.py`). Command-line front ends (such as
+`macrostrat.app_frame`, whose `AppFrameError` derives from `ApplicationError`)
+report an `ApplicationError` as a short message instead of a traceback.
+Wrong argument types raise the builtin `TypeError`, not these.
+"""
 
 from __future__ import annotations
 

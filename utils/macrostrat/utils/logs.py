@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import colorlog
 
@@ -74,7 +74,13 @@ class SparrowLogFormatter(colorlog.ColoredFormatter):
         )
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+if TYPE_CHECKING:
+    _StreamHandler = logging.StreamHandler[TextIO]
+else:  # not subscriptable at run time before Python 3.11
+    _StreamHandler = logging.StreamHandler
+
+
+class _StderrHandler(_StreamHandler):
     """A stream handler that writes to whatever `sys.stderr` is at emit time.
 
     Unlike `logging.StreamHandler(sys.stderr)` it follows later replacements

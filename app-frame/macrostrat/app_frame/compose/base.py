@@ -14,7 +14,7 @@ from rich.console import Console
 from macrostrat.utils.shell import run, split_args
 
 from ..errors import ComposeNotFoundError
-from ..utils.env import get_env_boolean
+from ..utils.env import is_dry_run
 from .flavour import compose_command
 
 __all__ = [
@@ -28,11 +28,6 @@ __all__ = [
 
 console = Console()
 """The console compose helpers print their status lines to."""
-
-
-def is_dry_run() -> bool:
-    """Whether dry-run mode is on (`--dry-run`, or the `DRY_RUN` variable)."""
-    return bool(get_env_boolean("DRY_RUN", False))
 
 
 def compose_base_command(dry_run: bool | None = None) -> list[str]:

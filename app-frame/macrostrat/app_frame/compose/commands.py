@@ -1,4 +1,8 @@
-"""The `up`, `down`, `restart` and `compose` commands, and `start_app`."""
+"""The `up`, `down`, `restart` and `compose` commands, and `start_app`.
+
+They work on the app's compose project (a `DockerComposeManager`, named here
+by its base class `ComposeProject`, since the manager adds these commands).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ._project import ComposeProject, require_compose_manager
 from .base import check_status, is_dry_run
 from .follow_logs import (
     Result,
@@ -22,7 +27,6 @@ from .follow_logs import (
     stdin_is_terminal,
     stop_process,
 )
-from .manager import DockerComposeManager, require_compose_manager
 
 __all__ = [
     "add_docker_compose_commands",
@@ -106,7 +110,7 @@ def fail_with_message(
 
 
 def run_restart_commands(
-    manager: DockerComposeManager, running_containers: list[str]
+    manager: ComposeProject, running_containers: list[str]
 ) -> None:
     """Run the manager's `restart_commands` in services that were already running.
 
@@ -127,7 +131,7 @@ def run_restart_commands(
 
 
 def start_app(
-    manager: DockerComposeManager,
+    manager: ComposeProject,
     container: str | None = None,
     force_recreate: bool = False,
     single_stage: bool = False,
@@ -167,7 +171,7 @@ def start_app(
     run_restart_commands(manager, running)
 
 
-def _down(manager: DockerComposeManager) -> int:
+def _down(manager: ComposeProject) -> int:
     if is_dry_run():
         manager.app.info("Dry run: Stop :app_name: would run:", style="yellow")
     else:
@@ -175,7 +179,7 @@ def _down(manager: DockerComposeManager) -> int:
     return manager.run(["down", "--remove-orphans"]).returncode
 
 
-def follow_and_control(manager: DockerComposeManager, container: str | None) -> int:
+def follow_and_control(manager: ComposeProject, container: str | None) -> int:
     """Follow logs and obey the keys `q`, `r` and `x`; return an exit status.
 
     `q` or Ctrl+C stops following (the app keeps running), `r` restarts the

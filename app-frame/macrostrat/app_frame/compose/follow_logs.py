@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from ..errors import ApplicationError
+from ..errors import TerminalRequiredError
 from ..subsystems.defs import ApplicationBase
 from .base import compose_base_command
 
@@ -165,12 +165,13 @@ def wait_for_keys(fd: int | None = None) -> Iterator[int]:
         The file descriptor.
 
     Raises:
-        ApplicationError: not on a POSIX system, or `fd` is not a terminal.
+        TerminalRequiredError: not on a POSIX system, or `fd` is not a terminal
+            (an `ApplicationError`).
     """
     try:
         import termios
     except ImportError as exc:
-        raise ApplicationError(
+        raise TerminalRequiredError(
             "Key controls need a POSIX terminal (termios is not available)"
         ) from exc
     if fd is None:
@@ -178,7 +179,7 @@ def wait_for_keys(fd: int | None = None) -> Iterator[int]:
     try:
         saved = termios.tcgetattr(fd)
     except termios.error as exc:
-        raise ApplicationError(
+        raise TerminalRequiredError(
             "Key controls need a terminal on standard input"
         ) from exc
     changed = list(saved)

@@ -1,4 +1,8 @@
-"""`DockerComposeManager`: the compose project of an application."""
+"""`DockerComposeManager`: the compose project of an application.
+
+It sits at the top of the `compose` subpackage: it adds the compose commands
+(`commands`), which work on its base class `ComposeProject` (`_project`).
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,20 @@ from typing import Any
 
 import typer
 
-from ..errors import ComposeManagerNotFoundError
-from ..subsystems.defs import ApplicationBase, CoreSubsystem
+from ..subsystems.defs import ApplicationBase
+from ._project import ComposeProject, require_compose_manager
 from .base import run_compose
+from .commands import add_docker_compose_commands
 
 __all__ = [
     "ComposeFilesDependency",
     "DockerComposeManager",
     "RootDirectoryDependency",
     "get_compose_manager",
+    "require_compose_manager",
 ]
 
-PathLike = str | os.PathLike
+PathLike = str | os.PathLike[str]
 
 ComposeFilesDependency = (
     Sequence[PathLike] | Callable[["DockerComposeManager"], Sequence[PathLike]] | None
@@ -36,7 +42,7 @@ def _identity(path: Path) -> Path:
     return path
 
 
-class DockerComposeManager(CoreSubsystem):
+class DockerComposeManager(ComposeProject):
     """The Docker Compose project of an application.
 
     At construction it sets `COMPOSE_PROJECT_NAME` (the app's
@@ -80,7 +86,7 @@ class DockerComposeManager(CoreSubsystem):
         files = compose_files(self) if callable(compose_files) else compose_files
         self.compose_files: list[Path] = [self.root_dir / Path(f) for f in files or []]
         self.restart_commands: dict[str, str] = dict(restart_commands or {})
-        app._compose_manager = self  # type: ignore[attr-defined]
+        app._compose_manager = self
         self._setup_environment()
 
     def environment(self) -> dict[str, str]:
@@ -112,8 +118,6 @@ class DockerComposeManager(CoreSubsystem):
         self, command: typer.Typer, *, rich_help_panel: str = "System (Docker Compose)"
     ) -> None:
         """Add `up`, `down`, `restart` and `compose` to a command line."""
-        from .commands import add_docker_compose_commands
-
         add_docker_compose_commands(command, rich_help_panel=rich_help_panel)
 
 
@@ -125,20 +129,3 @@ def get_compose_manager(ctx: typer.Context) -> DockerComposeManager | None:
     app = ctx.find_object(ApplicationBase)
     found = getattr(app, "_compose_manager", None)
     return found if isinstance(found, DockerComposeManager) else None
-
-
-def require_compose_manager(ctx: typer.Context) -> DockerComposeManager:
-    """Like `get_compose_manager`, but raise a clear error when there is none.
-
-    Raises:
-        ComposeManagerNotFoundError: no manager was created for the app (also
-            a `ValueError`, as upstream raised).
-    """
-    manager = get_compose_manager(ctx)
-    if manager is None:
-        raise ComposeManagerNotFoundError(
-            "Could not find application config: this command line has no "
-            "DockerComposeManager",
-            details="Create DockerComposeManager(app, ...) before running compose commands.",
-        )
-    return manager

@@ -1,7 +1,7 @@
 """Subsystems: pluggable parts of an application, loaded in dependency order."""
 
 from ..errors import SubsystemError
-from .defs import ApplicationBase, CoreSubsystem, Subsystem
+from .defs import ApplicationBase, CoreSubsystem, Subsystem, SubsystemLookup
 from .manager import SubsystemManager, installed_app_version
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "CoreSubsystem",
     "Subsystem",
     "SubsystemError",
+    "SubsystemLookup",
     "SubsystemManager",
     "installed_app_version",
 ]

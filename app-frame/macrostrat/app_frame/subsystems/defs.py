@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Iterator
+from typing import Any, ClassVar, Protocol
 
 # Upstream defined SubsystemError here; it lives in `errors` now.
 from ..errors import SubsystemError as SubsystemError
 
-if TYPE_CHECKING:
-    from .manager import SubsystemManager
-
-__all__ = ["ApplicationBase", "CoreSubsystem", "Subsystem"]
+__all__ = ["ApplicationBase", "CoreSubsystem", "Subsystem", "SubsystemLookup"]
 
 
 class ApplicationBase:
@@ -36,6 +34,8 @@ class ApplicationBase:
     envvar_prefix: str
     version: str | None = None
     app_module: str | None = None
+    # Set by the app's `DockerComposeManager`, where the compose commands find it.
+    _compose_manager: CoreSubsystem
 
 
 class Subsystem:
@@ -58,16 +58,38 @@ class Subsystem:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    def should_enable(self, mgr: SubsystemManager) -> bool:
+    def should_enable(self, mgr: SubsystemLookup) -> bool:
         """Tell whether this subsystem should be loaded (default: always).
 
         Called on the instance, also for subsystems that were added as
         classes (after they are instantiated at `finalize`).
 
         Args:
-            mgr: The manager that is loading it.
+            mgr: The manager that is loading it (a `SubsystemManager`).
         """
         return True
+
+
+class SubsystemLookup(Protocol):
+    """What a subsystem may ask of the manager loading it (`should_enable`'s `mgr`).
+
+    [`SubsystemManager`][macrostrat.app_frame.SubsystemManager] implements
+    it; the protocol lets these base classes (below the manager) name it
+    without importing it.
+    """
+
+    @property
+    def is_ready(self) -> bool:
+        """Whether loading is finished (the subsystems can be listed)."""
+        ...
+
+    def get(self, name: str) -> Subsystem:
+        """The loaded subsystem called `name` (once loading is finished)."""
+        ...
+
+    def __iter__(self) -> Iterator[Subsystem]:
+        """The loaded subsystems in dependency order (once loading is finished)."""
+        ...
 
 
 class CoreSubsystem(Subsystem):

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
 
 from ..errors import ApplicationError
 from .report import report_application_error
+
+if TYPE_CHECKING:
+    # The context Typer's Click classes take (Typer vendors Click as `typer._click`).
+    from typer._click import Context as ClickContext
 
 __all__ = [
     "DELIMITER",
@@ -49,7 +53,7 @@ class ControlCommandGroup(TyperGroup):
       the traceback is printed too.
     """
 
-    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+    def get_command(self, ctx: ClickContext, cmd_name: str) -> Any:
         """Look a command up by its name or one of its aliases."""
         command = super().get_command(ctx, cmd_name)
         if command is not None:
@@ -59,18 +63,18 @@ class ControlCommandGroup(TyperGroup):
                 return candidate
         return None
 
-    def list_commands(self, ctx: typer.Context) -> list[str]:
+    def list_commands(self, ctx: ClickContext) -> list[str]:
         """Commands in insertion order, deprecated ones last."""
         names = list(self.commands)
         return sorted(
             names, key=lambda n: bool(getattr(self.commands[n], "deprecated", False))
         )
 
-    def get_params(self, ctx: typer.Context) -> list[Any]:
+    def get_params(self, ctx: ClickContext) -> list[Any]:
         """The group's parameters without the completion options (keeps `--help`)."""
         return [p for p in super().get_params(ctx) if p.name not in _COMPLETION_PARAMS]
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: ClickContext) -> Any:
         """Invoke the group; report an `ApplicationError` and exit with status 1."""
         try:
             return super().invoke(ctx)
@@ -96,7 +100,7 @@ class CommandBase(typer.Typer):
         kwargs.setdefault("cls", ControlCommandGroup)
         super().__init__(**kwargs)
 
-    def command(  # type: ignore[override]
+    def command(
         self,
         name: str | Callable[..., Any] | None = None,
         *,
@@ -119,13 +123,13 @@ class CommandBase(typer.Typer):
         """
         if callable(name):
             func = name
-            return self.command(aliases=aliases, **kwargs)(func)  # type: ignore[return-value]
+            return self.command(aliases=aliases, **kwargs)(func)
         decorator: Callable[[F], F] = super().command(
             _alias_name(name, aliases), **kwargs
         )
         return decorator
 
-    def add_typer(  # type: ignore[override]
+    def add_typer(
         self,
         typer_instance: typer.Typer | None = None,
         *,

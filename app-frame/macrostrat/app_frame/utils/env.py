@@ -1,10 +1,13 @@
-"""Reading booleans from environment variables."""
+"""Reading booleans from environment variables, and dry-run mode."""
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["get_env_boolean"]
+__all__ = ["DRY_RUN_ENV", "get_env_boolean", "is_dry_run"]
+
+DRY_RUN_ENV = "DRY_RUN"
+"""The variable that turns on dry-run mode (`DRY_RUN=1`), like `--dry-run`."""
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -30,3 +33,8 @@ def get_env_boolean(envvar: str, default: bool | None = None) -> bool | None:
     if value in _FALSE:
         return False
     return default
+
+
+def is_dry_run() -> bool:
+    """Whether dry-run mode is on (`--dry-run`, or the `DRY_RUN` variable)."""
+    return bool(get_env_boolean(DRY_RUN_ENV, False))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import typer
 from rich.console import Console
 from rich.theme import Theme
 
 from ..errors import ApplicationError
+
+if TYPE_CHECKING:
+    # The context Typer's Click classes take (Typer vendors Click as `typer._click`).
+    from typer._click import Context as ClickContext
 
 __all__ = ["ERROR_THEME", "report_application_error"]
 
@@ -16,7 +19,7 @@ ERROR_THEME = Theme({"danger": "bold red", "details": "dim"})
 """Styles for [`ApplicationError.render`][macrostrat.utils.exc.ApplicationError.render]."""
 
 
-def _is_verbose(ctx: typer.Context | None) -> bool:
+def _is_verbose(ctx: ClickContext | None) -> bool:
     while ctx is not None:
         app = ctx.obj
         if getattr(app, "verbose", False):
@@ -26,7 +29,7 @@ def _is_verbose(ctx: typer.Context | None) -> bool:
 
 
 def report_application_error(
-    exc: ApplicationError, ctx: typer.Context | None = None, *, verbose: Any = None
+    exc: ApplicationError, ctx: ClickContext | None = None, *, verbose: Any = None
 ) -> None:
     """Print `exc` to standard error: its message in red, then its details.
 

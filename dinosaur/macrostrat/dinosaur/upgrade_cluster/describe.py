@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ..cluster.docker import DATA_DIR, _import_docker
+from ._images import helper_image
 from .containers import ClusterContainer, volume_exists
 
 if TYPE_CHECKING:
@@ -71,8 +72,6 @@ def check_database_cluster_version(
     locally). Returns None when the volume does not exist (it is not created)
     or holds no cluster.
     """
-    from .upgrade import helper_image
-
     docker = _import_docker()
     if not volume_exists(client, volume_name):
         return None

@@ -36,8 +36,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..cluster.docker import _ensure_image, image_available
+from ..cluster.docker import _ensure_image
 from ..errors import DatabaseUpgradeError
+from ._images import default_version_images, helper_image
 from .containers import (
     ClusterContainer,
     copy_volume,
@@ -74,15 +75,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-default_version_images: dict[int, str] = {
-    11: "mdillon/postgis:11",
-    14: "postgis/postgis:14-3.3",
-    15: "postgis/postgis:15-3.3",
-    16: "postgis/postgis:16-3.4",
-    17: "postgis/postgis:17-3.5",
-}
-"""PostgreSQL major → the PostGIS image that runs it (upstream's two, plus newer)."""
-
 _HBA_DIR = "/tmp"
 _HBA_NAME = "macrostrat-upgrade-hba.conf"
 # Only for the old server during the upgrade: it is reachable solely from the
@@ -115,20 +107,6 @@ class UpgradeResult:
     row_counts: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
     superuser_password: str | None = field(default=None, repr=False)
     auth_method: str | None = None
-
-
-def helper_image(
-    client: DockerClient, version_images: Mapping[int, str] | None = None
-) -> str:
-    """A PostgreSQL image present locally, for helper commands (``cat``, ``cp``)."""
-    images = dict(version_images or default_version_images)
-    for version in sorted(images, reverse=True):
-        if image_available(client, images[version]):
-            return images[version]
-    raise DatabaseUpgradeError(
-        "no PostgreSQL image is present locally to run helper commands in "
-        f"(looked for {', '.join(images.values())})"
-    )
 
 
 def _drop_bootstrap_role(globals_sql: str, user: str) -> str:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DatabaseUpgradeError
 from . import containers as _containers
+from ._images import helper_image
 from .containers import ensure_empty_docker_volume
-from .upgrade import helper_image
 
 if TYPE_CHECKING:
     from docker import DockerClient
