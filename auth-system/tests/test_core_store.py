@@ -34,9 +34,10 @@ from macrostrat.auth_system.core import (
     hash_api_token,
     set_auth_database,
 )
-from macrostrat.auth_system.core import tokens as tokens_module
+from macrostrat.auth_system.core import _tokens as tokens_module
 from macrostrat.auth_system.errors import (
     AuthConfigurationError,
+    AuthDatabaseError,
     AuthNotConfiguredError,
     AuthSystemError,
 )
@@ -230,6 +231,7 @@ def test_duplicate_username_is_a_clear_error(auth_store):
     auth_store.create_user("ann", None)
     with pytest.raises(AuthSystemError, match="ann") as info:
         auth_store.create_user("ann", None)
+    assert isinstance(info.value, AuthDatabaseError)
     assert info.value.__cause__ is not None
 
 

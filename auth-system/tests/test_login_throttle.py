@@ -40,7 +40,7 @@ from macrostrat.auth_system.legacy import (
     set_backend,
     set_identity_provider,
 )
-from macrostrat.auth_system.legacy import passwords as passwords_module
+from macrostrat.auth_system.legacy import _passwords as passwords_module
 
 RIGHT = "carol-password"
 

@@ -30,7 +30,7 @@ from macrostrat.auth_system.orcid import (
     exchange_code,
     is_valid_orcid,
 )
-from macrostrat.auth_system.orcid import state as state_module
+from macrostrat.auth_system.orcid import _state as state_module
 
 ORCID = "0000-0002-1825-0097"
 REDIRECT = "https://testserver/auth/orcid/callback"
@@ -479,7 +479,7 @@ def test_error_callback_does_not_spend_the_state(client, backend, fake_orcid):
 def test_error_parameter_is_quoted_in_messages_and_logs(client, fake_orcid, caplog):
     import logging
 
-    caplog.set_level(logging.INFO, logger="macrostrat.auth_system.orcid.routes")
+    caplog.set_level(logging.INFO, logger="macrostrat.auth_system.orcid")
     state = _start(client)
     response = client.get(
         "/auth/orcid/callback",

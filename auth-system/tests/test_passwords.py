@@ -14,7 +14,7 @@ from macrostrat.auth_system.legacy import (
     needs_rehash,
     verify_password,
 )
-from macrostrat.auth_system.legacy import passwords as passwords_module
+from macrostrat.auth_system.legacy import _passwords as passwords_module
 
 
 def _werkzeug_scrypt(password: str, salt: str = "AbCdEfGhIjKlMnOp") -> str:

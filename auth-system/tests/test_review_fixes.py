@@ -14,8 +14,8 @@ from macrostrat.auth_system.legacy import (
     RevocationStore,
     create_backend,
 )
+from macrostrat.auth_system.legacy import _passwords as passwords_module
 from macrostrat.auth_system.legacy import api as api_module
-from macrostrat.auth_system.legacy import passwords as passwords_module
 
 CREDS = {"username": "bob", "password": "bob-password"}
 

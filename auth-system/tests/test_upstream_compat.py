@@ -33,6 +33,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.testclient import TestClient
 
+from macrostrat.auth_system.errors import MissingDependencyError
+
 L = "macrostrat.auth_system.legacy"
 C = "macrostrat.auth_system.core"
 
@@ -296,10 +298,12 @@ def test_fastapi_objects_without_fastapi_say_what_is_missing(monkeypatch):
     from macrostrat.auth_system.core import main
 
     monkeypatch.setitem(sys.modules, "fastapi", None)
-    monkeypatch.delitem(sys.modules, f"{C}.fastapi_security", raising=False)
-    monkeypatch.delattr(core, "fastapi_security", raising=False)
-    with pytest.raises(ImportError, match="install fastapi"):
+    monkeypatch.delitem(sys.modules, f"{C}._fastapi_security", raising=False)
+    monkeypatch.delattr(core, "_fastapi_security", raising=False)
+    with pytest.raises(ImportError, match="install fastapi") as info:
         exec(f"from {C}.main import oauth2_scheme", {})
+    assert isinstance(info.value, MissingDependencyError)
+    assert isinstance(info.value.__cause__, ModuleNotFoundError)
     # the dependencies themselves do not need FastAPI
     assert callable(main.get_groups)
 

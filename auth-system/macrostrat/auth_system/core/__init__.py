@@ -12,10 +12,19 @@ Typical use with FastAPI::
 The user comes from the access cookie issued by the configured
 `macrostrat.auth_system.legacy.JWTBackend` (password or ORCID login); API
 tokens come in an ``Authorization: Bearer`` header. See `main` for the rules.
+
+Upstream's modules `main`, `database`, `model` and `schema` keep their
+names; the implementation modules (``_store``, ``_ddl``, ``_tokens``,
+``_identity``, ``_throttle``) are private: import their names from here.
 """
 
 from __future__ import annotations
 
+from ._ddl import auth_schema_sql, create_auth_schema
+from ._identity import DatabaseIdentityProvider, DatabaseUser
+from ._store import TOKEN_KEY_ENV, AuthDatabase
+from ._throttle import THROTTLE_TABLE, DatabaseThrottleStore
+from ._tokens import generate_api_token, hash_api_token
 from .database import (
     connect_engine,
     dispose_engine,
@@ -27,9 +36,8 @@ from .database import (
     get_session,
     get_session_maker,
     set_auth_database,
+    use_auth_database,
 )
-from .ddl import auth_schema_sql, create_auth_schema
-from .identity import DatabaseIdentityProvider, DatabaseUser
 from .main import (
     get_groups,
     get_groups_from_header_token,
@@ -41,9 +49,6 @@ from .main import (
 )
 from .model import AccessToken, GroupTokenRequest, TokenData, UserInfo
 from .schema import SCHEMA, Base, Group, GroupMembers, LoginThrottleEntry, Token, User
-from .store import TOKEN_KEY_ENV, AuthDatabase
-from .throttle import THROTTLE_TABLE, DatabaseThrottleStore
-from .tokens import generate_api_token, hash_api_token
 
 __all__ = [
     "SCHEMA",
@@ -84,4 +89,5 @@ __all__ = [
     "hash_api_token",
     "require_scopes",
     "set_auth_database",
+    "use_auth_database",
 ]

@@ -1,24 +1,29 @@
 """The configured auth database (upstream ``core.database`` names).
 
-`connect_engine` builds an `AuthDatabase` and makes it current: the value is
-stored where `get_database`, `get_engine` and the FastAPI dependencies read it
-(a ContextVar with a process-wide fallback, so it reaches worker threads).
+`connect_engine` builds an `AuthDatabase` and makes it the auth database of
+the whole process (every thread and task sees it, so it reaches requests
+served from worker threads): `get_database`, `get_engine`, the request
+dependencies and `DatabaseIdentityProvider` read it, and login throttles
+without a store of their own count in its ``login_throttle`` table.
+`use_auth_database` overrides it for the current context only (this thread
+or task and the tasks started from it), for tests and background tasks. See
+`macrostrat.auth_system._slots.ContextSlot`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextvars import ContextVar
-from typing import Any
+from contextlib import contextmanager
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from macrostrat.database import Database
 
-from ..errors import AuthNotConfiguredError
+from .._slots import ContextSlot
+from ..legacy._throttle import DEFAULT_STORE
+from ._store import AuthDatabase
 from .schema import SCHEMA, Base, Token
-from .store import AuthDatabase
 
 __all__ = [
     "connect_engine",
@@ -31,30 +36,49 @@ __all__ = [
     "get_session",
     "get_session_maker",
     "set_auth_database",
+    "use_auth_database",
 ]
 
-_current: ContextVar[AuthDatabase | None] = ContextVar("_auth_database", default=None)
-_defaults: dict[str, Any] = {}
+_AUTH_DATABASE: ContextSlot[AuthDatabase] = ContextSlot(
+    "auth_database",
+    "No auth database configured; call "
+    "macrostrat.auth_system.core.connect_engine(url_or_database, ...)",
+)
 
 
 def set_auth_database(store: AuthDatabase | None) -> None:
-    """Make ``store`` the current auth database (None forgets it)."""
-    _current.set(store)
-    if store is None:
-        _defaults.clear()
-    else:
-        _defaults["store"] = store
+    """Make ``store`` the auth database of the whole process (None forgets it).
+
+    Login throttles without a store of their own then count in its
+    ``login_throttle`` table (in memory again after None).
+    """
+    _AUTH_DATABASE.set(store)
+    DEFAULT_STORE.set(store.throttle_store if store is not None else None)
 
 
 def get_auth_database() -> AuthDatabase:
-    """The current `AuthDatabase`; `AuthNotConfiguredError` if none."""
-    store = _current.get() or _defaults.get("store")
-    if store is None:
-        raise AuthNotConfiguredError(
-            "No auth database configured; call "
-            "macrostrat.auth_system.core.connect_engine(url_or_database, ...)"
-        )
-    return store
+    """The current `AuthDatabase`; `AuthNotConfiguredError` if none.
+
+    The one `use_auth_database` set for this context, else the process-wide one.
+    """
+    return _AUTH_DATABASE.get()
+
+
+@contextmanager
+def use_auth_database(store: AuthDatabase | None) -> Iterator[AuthDatabase | None]:
+    """Make ``store`` current in this context until the ``with`` block ends.
+
+    Takes precedence over the process-wide auth database (`connect_engine`,
+    `set_auth_database`) in this thread or task and the tasks it starts, for
+    the request dependencies, `DatabaseIdentityProvider` and the login
+    throttle's default store alike. None means "no auth database" there.
+
+    Parameters:
+        store: the auth database for this context, or None.
+    """
+    throttle_store = store.throttle_store if store is not None else None
+    with _AUTH_DATABASE.override(store), DEFAULT_STORE.override(throttle_store):
+        yield store
 
 
 def connect_engine(

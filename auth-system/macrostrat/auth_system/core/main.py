@@ -36,13 +36,18 @@ import functools
 import inspect
 import warnings
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import jwt
 from starlette.authentication import AuthenticationError
-from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
+from ..errors import (
+    AuthConfigurationError,
+    InvalidCallError,
+    MissingDependencyError,
+    RequestRefusedError,
+)
 from ..legacy.context import get_backend
 from .database import get_access_token, get_auth_database
 from .model import TokenData
@@ -57,9 +62,8 @@ __all__ = [
     "require_scopes",
 ]
 
-_UNSET = object()
-
 _F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 
 def _is_request_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
@@ -101,10 +105,10 @@ def _also_upstream(
             try:
                 bound = legacy.bind(*args, **kwargs)
             except TypeError as exc:
-                raise TypeError(
+                raise InvalidCallError(
                     f"{name}() takes the request, or upstream's arguments "
                     f"({', '.join(names)}): {exc}"
-                ) from None
+                ) from exc
             bound.apply_defaults()
             warnings.warn(
                 f"calling {name}() with upstream's arguments ({', '.join(names)}) "
@@ -114,23 +118,27 @@ def _also_upstream(
             )
             return upstream(**bound.arguments)
 
-        return dependency  # type: ignore[return-value]
+        # The wrapper takes more call forms than ``func``; FastAPI and type
+        # checkers see ``func``'s signature (``functools.wraps``).
+        return cast(_F, dependency)
 
     return decorate
 
 
-def _cached(request: HTTPConnection, key: str, compute: Callable[[], object]) -> object:
+def _cached(request: HTTPConnection, key: str, compute: Callable[[], _T]) -> _T:
+    """``compute()``, computed once per request (kept in the request's state)."""
     state = request.scope.setdefault("state", {})
     name = f"macrostrat_auth_{key}"
-    value = state.get(name, _UNSET)
-    if value is _UNSET:
-        value = compute()
-        state[name] = value
+    if name not in state:
+        state[name] = compute()
+    value: _T = state[name]
     return value
 
 
-def _unauthorized(message: str) -> HTTPException:
-    return HTTPException(401, detail=message, headers={"WWW-Authenticate": "Bearer"})
+def _unauthorized(message: str) -> RequestRefusedError:
+    return RequestRefusedError(
+        401, detail=message, headers={"WWW-Authenticate": "Bearer"}
+    )
 
 
 def _bearer(request: HTTPConnection) -> str | None:
@@ -243,7 +251,9 @@ def get_user_token_from_cookie(request: HTTPConnection) -> TokenData | None:
         from_header = False
         reason = backend.refuses_cookie(request)
         if reason is not None:
-            raise HTTPException(403, detail=f"Cross-site request refused: {reason}")
+            raise RequestRefusedError(
+                403, detail=f"Cross-site request refused: {reason}"
+            )
         if not token:
             value = _bearer(request)
             if value is None or not _is_backend_jwt(value):
@@ -251,14 +261,14 @@ def get_user_token_from_cookie(request: HTTPConnection) -> TokenData | None:
             token, from_header = value, True
         try:
             payload = backend.decode_token(token, "access")
-        except AuthenticationError:
+        except AuthenticationError as err:
             if from_header:
-                raise _unauthorized("Invalid or expired access token") from None
+                raise _unauthorized("Invalid or expired access token") from err
             return None
         sub = payload["identity"]
         return TokenData(sub=sub, groups=get_auth_database().group_ids_for(sub))
 
-    return _cached(request, "token_data", compute)  # type: ignore[return-value]
+    return _cached(request, "token_data", compute)
 
 
 @_also_upstream(_header_group, "header_token", required=("header_token",))
@@ -269,7 +279,8 @@ def get_groups_from_header_token(request: HTTPConnection) -> int | None:
     backend (an access token, handled by `get_user_token_from_cookie`).
 
     Raises:
-        HTTPException: 401 for an unknown or expired token or a non-Bearer header.
+        RequestRefusedError: (an ``HTTPException``) 401 for an unknown or
+            expired token or a non-Bearer header.
     """
 
     def compute() -> int | None:
@@ -281,7 +292,7 @@ def get_groups_from_header_token(request: HTTPConnection) -> int | None:
             raise _unauthorized("Unknown or expired API token")
         return token.group
 
-    return _cached(request, "header_group", compute)  # type: ignore[return-value]
+    return _cached(request, "header_group", compute)
 
 
 @_also_upstream(_merge_groups, "user_token_data", "header_token")
@@ -331,9 +342,13 @@ def require_scopes(*scopes: str) -> Callable[[HTTPConnection], list[str]]:
 
     Parameters:
         scopes: the scopes (group names, or ``authenticated``) required.
+
+    Raises:
+        AuthConfigurationError: (a ValueError) no scopes, or a scope that is
+            not a non-empty string.
     """
     if not scopes or not all(isinstance(s, str) and s for s in scopes):
-        raise ValueError("require_scopes() needs one or more scope names")
+        raise AuthConfigurationError("require_scopes() needs one or more scope names")
 
     def dependency(request: HTTPConnection) -> list[str]:
         have = get_scopes(request)
@@ -341,7 +356,9 @@ def require_scopes(*scopes: str) -> Callable[[HTTPConnection], list[str]]:
             raise _unauthorized("Authentication required")
         missing = [s for s in scopes if s not in have]
         if missing:
-            raise HTTPException(403, detail=f"Missing scope(s): {', '.join(missing)}")
+            raise RequestRefusedError(
+                403, detail=f"Missing scope(s): {', '.join(missing)}"
+            )
         return have
 
     dependency.__name__ = f"require_scopes({', '.join(scopes)})"
@@ -385,15 +402,15 @@ def __getattr__(name: str) -> Any:
         return value
     if name in _FASTAPI_NAMES:
         try:
-            from . import fastapi_security
+            from . import _fastapi_security
         except ModuleNotFoundError as exc:
             if exc.name is None or exc.name.partition(".")[0] != "fastapi":
                 raise
-            raise ImportError(
+            raise MissingDependencyError(
                 f"macrostrat.auth_system.core.main.{name} is a FastAPI object; "
                 "install fastapi to use it (the dependencies in this module do "
                 "not need it)",
                 name=f"{__name__}.{name}",
             ) from exc
-        return getattr(fastapi_security, name)
+        return getattr(_fastapi_security, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,6 +25,14 @@ from starlette.authentication import AuthCredentials, AuthenticationError
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection
 
+from ._passwords import hash_password, needs_rehash, verify_password
+from ._throttle import (
+    LoginThrottle,
+    MemoryThrottleStore,
+    ThrottleAttempt,
+    ThrottlePolicy,
+    ThrottleStore,
+)
 from .api import AuthAPI, UnauthorizedResponse
 from .backend import JWTBackend, RevocationStore
 from .context import (
@@ -34,16 +42,10 @@ from .context import (
     get_secret_key,
     set_backend,
     set_identity_provider,
+    use_backend,
+    use_identity_provider,
 )
 from .identity import BaseUser, IdentityProvider
-from .passwords import hash_password, needs_rehash, verify_password
-from .throttle import (
-    LoginThrottle,
-    MemoryThrottleStore,
-    ThrottleAttempt,
-    ThrottlePolicy,
-    ThrottleStore,
-)
 
 __all__ = [
     "AuthAPI",
@@ -69,6 +71,8 @@ __all__ = [
     "needs_rehash",
     "set_backend",
     "set_identity_provider",
+    "use_backend",
+    "use_identity_provider",
     "verify_password",
 ]
 

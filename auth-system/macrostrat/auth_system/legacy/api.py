@@ -12,11 +12,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, Router
 
 from ..errors import InvalidRequestError, TooManyLoginAttemptsError
+from ._passwords import DUMMY_HASH, verify_password
+from ._throttle import ThrottleAttempt
 from .backend import JWTBackend
 from .context import get_backend, get_identity_provider
 from .identity import BaseUser, IdentityProvider
-from .passwords import DUMMY_HASH, verify_password
-from .throttle import ThrottleAttempt
 from .validation import (
     MAX_LOGIN_BODY_BYTES,
     MAX_PASSWORD_LENGTH,
@@ -81,15 +81,28 @@ async def _credentials(request: Request) -> tuple[str, str]:
     return username, password
 
 
+def _legacy_pepper(backend: JWTBackend) -> str:
+    """What upstream prepended to passwords before hashing: its JWT secret (a str)."""
+    return backend.encode_key if isinstance(backend.encode_key, str) else ""
+
+
 def _check_password(
-    provider: IdentityProvider, username: str, password: str
+    provider: IdentityProvider, username: str, password: str, legacy_pepper: str = ""
 ) -> BaseUser | None:
-    """The user if ``password`` is right (upgrading an old hash), else None."""
+    """The user if ``password`` is right (upgrading an old hash), else None.
+
+    ``legacy_pepper`` goes to `BaseUser.is_correct_password`; a subclass that
+    overrides that method is called in upstream's form, ``(plaintext)``.
+    """
     user = provider.get_user(username) if username else None
     if user is None:
         verify_password(password, DUMMY_HASH)
         return None
-    if not user.is_correct_password(password):
+    if type(user).is_correct_password is BaseUser.is_correct_password:
+        correct = user.is_correct_password(password, legacy_pepper=legacy_pepper)
+    else:
+        correct = user.is_correct_password(password)
+    if not correct:
         return None
     if user.password_needs_upgrade:
         user.set_password(password)
@@ -157,7 +170,9 @@ async def login(request: Request) -> JSONResponse:
     provider = get_identity_provider()
     # The provider may query a database and hashing takes tens of
     # milliseconds: both run in a worker thread, off the event loop.
-    user = await run_in_threadpool(_check_password, provider, username, password)
+    user = await run_in_threadpool(
+        _check_password, provider, username, password, _legacy_pepper(backend)
+    )
     if user is None:
         log.info("Failed login for %r from %s", username[:200], client)
         locked = _locked_kinds(attempt)

@@ -9,9 +9,10 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import jwt
+from jwt.types import Options
 from starlette.authentication import (
     AuthCredentials,
     AuthenticationBackend,
@@ -22,14 +23,20 @@ from starlette.authentication import (
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from ..errors import AuthConfigurationError
-from .request_checks import (
+from ..errors import (
+    AuthConfigurationError,
+    InvalidArgumentError,
+    InvalidCallError,
+    InvalidCredentialsError,
+    TokenClaimError,
+)
+from ._request_checks import (
     client_address,
     cross_site_reason,
     is_state_changing,
     parse_trusted_proxies,
 )
-from .throttle import LoginThrottle
+from ._throttle import LoginThrottle
 
 __all__ = ["JWTBackend", "RevocationStore", "day", "hour", "month"]
 
@@ -43,6 +50,8 @@ MIN_KEY_BYTES = 32
 ALGORITHMS = ("HS256", "HS384", "HS512")
 TokenType = Literal["access", "refresh"]
 REQUIRED_CLAIMS = ("iat", "nbf", "exp", "type", "identity", "jti")
+
+_R = TypeVar("_R", bound=Response)
 
 
 class RevocationStore:
@@ -133,6 +142,12 @@ def _as_key(encode_key: str | bytes | None) -> str | bytes:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _describe(err: BaseException) -> str:
+    """``err``'s message, with its cause's (for logs only, never for clients)."""
+    cause = err.__cause__
+    return f"{err}: {cause}" if cause is not None else str(err)
 
 
 class JWTBackend(AuthenticationBackend):
@@ -247,9 +262,11 @@ class JWTBackend(AuthenticationBackend):
         """Verify ``token`` and return its claims; raise `jwt.PyJWTError` if invalid.
 
         Only the configured algorithm is accepted, ``exp`` is required and
-        ``iat``, ``nbf`` and ``exp`` must be integers.
+        ``iat``, ``nbf`` and ``exp`` must be integers (`TokenClaimError`, a
+        `jwt.InvalidTokenError`, otherwise).
         """
-        options = {"require": ["exp", "iat", "nbf"], **kwargs.pop("options", {})}
+        options: Options = {"require": ["exp", "iat", "nbf"]}
+        options.update(kwargs.pop("options", {}))
         payload = jwt.decode(
             token,
             key=self.encode_key,
@@ -259,7 +276,7 @@ class JWTBackend(AuthenticationBackend):
         )
         for claim in ("iat", "nbf", "exp"):
             if not _is_int(payload.get(claim)):
-                raise jwt.InvalidTokenError(f"Claim {claim!r} must be an integer")
+                raise TokenClaimError(f"Claim {claim!r} must be an integer")
         return payload
 
     def create_token(
@@ -267,7 +284,7 @@ class JWTBackend(AuthenticationBackend):
     ) -> str:
         """Return a signed token of ``type`` for ``identity`` with ``roles``."""
         if type not in ("access", "refresh"):
-            raise ValueError(f"Unknown token type {type!r}")
+            raise InvalidArgumentError(f"Unknown token type {type!r}")
         max_age = int(data.pop("max_age", self._max_age(type)))
         now = int(time.time())
         roles = [str(r) for r in roles]
@@ -288,24 +305,33 @@ class JWTBackend(AuthenticationBackend):
         return self.refresh_max_age if type == "refresh" else self.access_max_age
 
     def decode_token(self, token: str, type: TokenType = "access") -> dict[str, Any]:
-        """Validate ``token`` as a token of ``type``; raise `AuthenticationError`."""
+        """Validate ``token`` as a token of ``type``.
+
+        Raises:
+            InvalidCredentialsError: (Starlette's `AuthenticationError`) the
+                token is malformed, badly signed, expired, revoked, of another
+                type or lacks a claim. PyJWT's error is the ``__cause__``; the
+                message does not repeat it.
+        """
         try:
             payload = self._decode(token)
         except jwt.PyJWTError as err:
-            raise AuthenticationError(f"Invalid token: {err}") from None
+            raise InvalidCredentialsError(
+                f"Invalid token ({err.__class__.__name__})"
+            ) from err
         for claim in REQUIRED_CLAIMS:
             if claim not in payload:
-                raise AuthenticationError(f"Token has no {claim!r} claim")
+                raise InvalidCredentialsError(f"Token has no {claim!r} claim")
         if payload["type"] != type:
-            raise AuthenticationError(f"Expected a {type} token")
+            raise InvalidCredentialsError(f"Expected a {type} token")
         identity = payload["identity"]
         if not isinstance(identity, str) or not identity or "\x00" in identity:
-            raise AuthenticationError("Token identity is invalid")
+            raise InvalidCredentialsError("Token identity is invalid")
         roles = payload.get("roles", [])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            raise AuthenticationError("Token roles are invalid")
+            raise InvalidCredentialsError("Token roles are invalid")
         if self.revocation_store.is_revoked(str(payload["jti"])):
-            raise AuthenticationError("Token has been revoked")
+            raise InvalidCredentialsError("Token has been revoked")
         return payload
 
     # Requests and responses
@@ -325,8 +351,9 @@ class JWTBackend(AuthenticationBackend):
     def client_address(self, conn: HTTPConnection) -> str:
         """The client's address: the ASGI peer, or per ``trusted_proxies``.
 
-        ``X-Forwarded-For`` is read only when the peer is a trusted proxy;
-        see `macrostrat.auth_system.legacy.request_checks.client_address`.
+        ``X-Forwarded-For`` is read only when the peer is a trusted proxy: its
+        entries are walked from the right, skipping trusted proxies, and the
+        first other address is the client.
         """
         return client_address(conn, self.trusted_proxies)
 
@@ -359,16 +386,29 @@ class JWTBackend(AuthenticationBackend):
             scheme, _, value = header.partition(" ")
             if scheme.lower() == "bearer" and value.strip():
                 return value.strip()
-            raise AuthenticationError("Authorization header must use the Bearer scheme")
-        raise AuthenticationError(f"Could not find {type} token on request")
+            raise InvalidCredentialsError(
+                "Authorization header must use the Bearer scheme"
+            )
+        raise InvalidCredentialsError(f"Could not find {type} token on request")
 
-    def get_payload(self, request: HTTPConnection, type: TokenType = "access") -> dict:
-        """The validated claims of the request's token of ``type``."""
+    def get_payload(
+        self, request: HTTPConnection, type: TokenType = "access"
+    ) -> dict[str, Any]:
+        """The validated claims of the request's token of ``type``.
+
+        Raises:
+            InvalidCredentialsError: no usable token (see `decode_token`).
+        """
         return self.decode_token(self.get_token(request, type), type)
 
     def get_identity(self, request: HTTPConnection, type: TokenType = "access") -> str:
-        """The ``identity`` claim of the request's valid token of ``type``."""
-        return self.get_payload(request, type)["identity"]
+        """The ``identity`` claim of the request's valid token of ``type``.
+
+        Raises:
+            InvalidCredentialsError: no usable token (see `decode_token`).
+        """
+        identity: str = self.get_payload(request, type)["identity"]
+        return identity
 
     async def authenticate(
         self,
@@ -390,7 +430,7 @@ class JWTBackend(AuthenticationBackend):
         """
         if request is not None:
             if conn is not None:
-                raise TypeError("authenticate() got both 'conn' and 'request'")
+                raise InvalidCallError("authenticate() got both 'conn' and 'request'")
             warnings.warn(
                 "JWTBackend.authenticate(request=...) is deprecated; pass the "
                 "request positionally or as conn=...",
@@ -399,7 +439,7 @@ class JWTBackend(AuthenticationBackend):
             )
             conn = request
         if conn is None:
-            raise TypeError("authenticate() missing the request (conn)")
+            raise InvalidCallError("authenticate() missing the request (conn)")
         reason = self.refuses_cookie(conn)
         if reason is not None:
             log.info(
@@ -412,7 +452,7 @@ class JWTBackend(AuthenticationBackend):
         try:
             payload = self.get_payload(conn, "access")
         except AuthenticationError as err:
-            log.debug("Request is not authenticated: %s", err)
+            log.debug("Request is not authenticated: %s", _describe(err))
             return AuthCredentials(["public"]), UnauthenticatedUser()
         scopes = [
             "authenticated",
@@ -467,8 +507,8 @@ class JWTBackend(AuthenticationBackend):
         return path if path.startswith("/") and path != "" else "/"
 
     def set_login_cookies(
-        self, response: Response, *, refresh_path: str | None = None, **data: Any
-    ) -> Response:
+        self, response: _R, *, refresh_path: str | None = None, **data: Any
+    ) -> _R:
         """Set access and refresh cookies on ``response`` and return it.
 
         Parameters:
@@ -484,7 +524,7 @@ class JWTBackend(AuthenticationBackend):
         self.set_cookie(response, "refresh", path=path, **data)
         return response
 
-    def set_access_cookie(self, response: Response, **data: Any) -> Response:
+    def set_access_cookie(self, response: _R, **data: Any) -> _R:
         """Set an access cookie on ``response`` and return it."""
         data.pop("max_age", None)
         self.set_cookie(response, "access", **data)
@@ -497,14 +537,12 @@ class JWTBackend(AuthenticationBackend):
             if not token and type == "refresh":
                 continue
             try:
-                payload = self.get_payload(request, type)  # type: ignore[arg-type]
+                payload = self.get_payload(request, type)
             except AuthenticationError:
                 continue
             self.revocation_store.revoke(str(payload["jti"]), int(payload["exp"]))
 
-    def logout(
-        self, response: Response, *, refresh_path: str | None = None
-    ) -> Response:
+    def logout(self, response: _R, *, refresh_path: str | None = None) -> _R:
         """Delete both cookies on ``response`` and return it.
 
         The refresh cookie is deleted at ``refresh_path`` (when given) and at

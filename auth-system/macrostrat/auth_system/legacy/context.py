@@ -1,20 +1,23 @@
-"""The configured backend and identity provider.
+"""The configured backend and identity provider (upstream's ``legacy.context``).
 
-Values are kept in ContextVars, with a process-wide fallback so that they also
-reach requests served from other threads or event loops (as Starlette's test
-client and most servers do).
+Each is one process-wide value (`set_backend`, `create_backend`,
+`set_identity_provider`) that every thread, task and event loop sees, so it
+reaches requests served from worker threads. `use_backend` and
+`use_identity_provider` override it for the current context only (this
+thread or task, and the tasks started from it), for tests and background
+tasks; the override takes precedence until its ``with`` block ends. See
+`macrostrat.auth_system._slots.ContextSlot`.
 """
 
 from __future__ import annotations
 
-from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-from ..errors import AuthNotConfiguredError
+from .._slots import ContextSlot
 from .backend import JWTBackend
-
-if TYPE_CHECKING:
-    from .identity import IdentityProvider
+from .identity import IdentityProvider
 
 __all__ = [
     "create_backend",
@@ -23,33 +26,50 @@ __all__ = [
     "get_secret_key",
     "set_backend",
     "set_identity_provider",
+    "use_backend",
+    "use_identity_provider",
 ]
 
-_auth_backend: ContextVar[JWTBackend | None] = ContextVar("_auth_backend", default=None)
-_identity_provider: ContextVar[IdentityProvider | None] = ContextVar(
-    "_identity_provider", default=None
+_BACKEND: ContextSlot[JWTBackend] = ContextSlot(
+    "backend",
+    "No authentication backend configured; call create_backend(secret_key)",
 )
-_defaults: dict[str, Any] = {}
+_PROVIDER: ContextSlot[IdentityProvider] = ContextSlot(
+    "identity_provider",
+    "No identity provider configured; call set_identity_provider(provider)",
+)
 
 
 def set_backend(backend: JWTBackend) -> None:
-    """Make ``backend`` the current authentication backend."""
-    _auth_backend.set(backend)
-    _defaults["backend"] = backend
+    """Make ``backend`` the authentication backend of the whole process."""
+    _BACKEND.set(backend)
 
 
 def get_backend() -> JWTBackend:
-    """The current backend; `AuthNotConfiguredError` (a RuntimeError) if none."""
-    backend = _auth_backend.get() or _defaults.get("backend")
-    if backend is None:
-        raise AuthNotConfiguredError(
-            "No authentication backend configured; call create_backend(secret_key)"
-        )
-    return backend
+    """The current backend; `AuthNotConfiguredError` (a RuntimeError) if none.
+
+    The one `use_backend` set for this context, else the process-wide one.
+    """
+    return _BACKEND.get()
+
+
+@contextmanager
+def use_backend(backend: JWTBackend) -> Iterator[JWTBackend]:
+    """Make ``backend`` current in this context until the ``with`` block ends.
+
+    Takes precedence over the process-wide backend (`set_backend`,
+    `create_backend`) in this thread or task and the tasks it starts; other
+    threads keep the process-wide one.
+
+    Parameters:
+        backend: the backend for this context.
+    """
+    with _BACKEND.override(backend):
+        yield backend
 
 
 def create_backend(secret_key: str | bytes, **kwargs: Any) -> JWTBackend:
-    """Construct a `JWTBackend`, make it current and return it.
+    """Construct a `JWTBackend`, make it the process-wide backend and return it.
 
     Parameters:
         secret_key: the signing secret (at least 32 bytes).
@@ -66,23 +86,34 @@ def get_secret_key() -> str | bytes:
 
 
 def set_identity_provider(provider: IdentityProvider) -> None:
-    """Make ``provider`` the current identity provider."""
-    _identity_provider.set(provider)
-    _defaults["provider"] = provider
+    """Make ``provider`` the identity provider of the whole process."""
+    _PROVIDER.set(provider)
 
 
 def get_identity_provider() -> IdentityProvider:
-    """The current identity provider; `AuthNotConfiguredError` if none."""
-    provider = _identity_provider.get() or _defaults.get("provider")
-    if provider is None:
-        raise AuthNotConfiguredError(
-            "No identity provider configured; call set_identity_provider(provider)"
-        )
-    return provider
+    """The current identity provider; `AuthNotConfiguredError` if none.
+
+    The one `use_identity_provider` set for this context, else the
+    process-wide one.
+    """
+    return _PROVIDER.get()
+
+
+@contextmanager
+def use_identity_provider(provider: IdentityProvider) -> Iterator[IdentityProvider]:
+    """Make ``provider`` current in this context until the ``with`` block ends.
+
+    Takes precedence over the process-wide provider (`set_identity_provider`)
+    in this thread or task and the tasks it starts.
+
+    Parameters:
+        provider: the identity provider for this context.
+    """
+    with _PROVIDER.override(provider):
+        yield provider
 
 
 def _reset() -> None:
-    """Forget the configured backend and provider (for tests)."""
-    _auth_backend.set(None)
-    _identity_provider.set(None)
-    _defaults.clear()
+    """Forget the process-wide backend and provider (for tests)."""
+    _BACKEND.set(None)
+    _PROVIDER.set(None)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .passwords import hash_password, needs_rehash, verify_password
+from ..errors import AuthConfigurationError
+from ._passwords import hash_password, needs_rehash, verify_password
 
 __all__ = ["BaseUser", "IdentityProvider"]
 
@@ -14,8 +15,8 @@ class BaseUser:
 
     Password hashes come from `hash_password` (scrypt, random salt) and do not
     depend on the JWT secret. Legacy werkzeug hashes still verify; upstream
-    hashed ``secret_key + password``, so the current backend's secret is tried
-    as a pepper for those hashes only.
+    hashed ``secret_key + password``, so `is_correct_password` also tries a
+    ``legacy_pepper`` on those hashes (``/login`` passes the backend's secret).
 
     Parameters:
         username: the login name.
@@ -46,20 +47,19 @@ class BaseUser:
         """Replace the stored hash with a fresh hash of ``plaintext``."""
         self.hashed_password = hash_password(str(plaintext))
 
-    def is_correct_password(self, plaintext: str) -> bool:
-        """Whether ``plaintext`` matches the stored hash (constant-time compare)."""
-        from ..errors import AuthNotConfiguredError
-        from .context import get_backend
+    def is_correct_password(self, plaintext: str, *, legacy_pepper: str = "") -> bool:
+        """Whether ``plaintext`` matches the stored hash (constant-time compare).
 
-        pepper = ""
-        try:
-            key = get_backend().encode_key
-        except AuthNotConfiguredError:
-            key = ""
-        if isinstance(key, str):
-            pepper = key
+        Parameters:
+            plaintext: the password to check.
+            legacy_pepper: for legacy werkzeug hashes only, the text upstream
+                prepended to the password before hashing: its JWT secret.
+                ``/login`` passes the current backend's secret (when it is a
+                ``str``); without it such hashes verify only if they were
+                made without a pepper.
+        """
         return verify_password(
-            str(plaintext), self.hashed_password, legacy_pepper=pepper
+            str(plaintext), self.hashed_password, legacy_pepper=legacy_pepper
         )
 
     @property
@@ -101,8 +101,6 @@ class IdentityProvider:
         Parameters:
             orcid: the ORCID iD.
         """
-        from ..errors import AuthConfigurationError
-
         raise AuthConfigurationError(
             f"{type(self).__name__} does not implement find_orcid_user(orcid), "
             "which ORCID login with allowed_groups needs"
@@ -120,8 +118,6 @@ class IdentityProvider:
             orcid: the ORCID iD (``0000-0002-1825-0097``).
             name: the name ORCID returned, if any.
         """
-        from ..errors import AuthConfigurationError
-
         raise AuthConfigurationError(
             f"{type(self).__name__} does not support ORCID login; implement "
             "find_or_create_orcid_user(orcid, name) or use "

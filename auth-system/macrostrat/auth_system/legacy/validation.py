@@ -73,9 +73,9 @@ def check_text(
         status_code: the status the error carries (422 by default).
     """
     problem = text_problem(value, max_length=max_length)
-    if problem is not None:
+    if problem is not None or not isinstance(value, str):
         raise InvalidRequestError(f"{name} {problem}", status_code)
-    return value  # type: ignore[return-value]
+    return value
 
 
 async def _read_body(request: Request, max_bytes: int) -> bytes:
@@ -83,8 +83,8 @@ async def _read_body(request: Request, max_bytes: int) -> bytes:
     if declared is not None:
         try:
             size = int(declared)
-        except ValueError:
-            raise InvalidRequestError("invalid Content-Length header", 400) from None
+        except ValueError as err:
+            raise InvalidRequestError("invalid Content-Length header", 400) from err
         if size > max_bytes:
             raise InvalidRequestError(
                 f"request body is larger than {max_bytes} bytes", 413
@@ -117,14 +117,14 @@ async def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any
     body = await _read_body(request, max_bytes)
     try:
         text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidRequestError("request body is not UTF-8 text") from None
+    except UnicodeDecodeError as err:
+        raise InvalidRequestError("request body is not UTF-8 text") from err
     try:
         data = json.loads(text)
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError) as err:
         # ValueError covers JSONDecodeError and integers over Python's
         # digit limit; RecursionError deeply nested arrays.
-        raise InvalidRequestError("request body is not valid JSON") from None
+        raise InvalidRequestError("request body is not valid JSON") from err
     if not isinstance(data, dict):
         raise InvalidRequestError("request body must be a JSON object")
     return data

@@ -16,10 +16,10 @@ Users are found or created with the identity provider's
 
 from __future__ import annotations
 
-from .exchange import OrcidIdentity, exchange_code
-from .routes import OrcidAPI
-from .settings import ORCID_PRODUCTION, ORCID_SANDBOX, OrcidSettings, is_valid_orcid
-from .state import STATE_COOKIE
+from ._exchange import OrcidIdentity, exchange_code
+from ._routes import OrcidAPI
+from ._settings import ORCID_PRODUCTION, ORCID_SANDBOX, OrcidSettings, is_valid_orcid
+from ._state import STATE_COOKIE
 
 __all__ = [
     "ORCID_PRODUCTION",

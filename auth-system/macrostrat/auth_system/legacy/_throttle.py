@@ -18,10 +18,12 @@ for ``base_delay`` seconds, and every further failure doubles the lock, up to
 ``max_delay``. A counter starts again from zero once ``window`` seconds have
 passed since its first failure and since the end of its last lock.
 
-Where counters live (`ThrottleStore`): the ``login_throttle`` table of the
-current `macrostrat.auth_system.core.AuthDatabase` when one is configured
-(`connect_engine`), shared by every process on that database; otherwise a
-`MemoryThrottleStore`, which is per process (each worker counts on its own).
+Where counters live (`ThrottleStore`): the store given to the throttle;
+else `DEFAULT_STORE`, which `macrostrat.auth_system.core` fills with the
+``login_throttle`` table of the current auth database (`connect_engine`,
+`set_auth_database`, `use_auth_database`), shared by every process on that
+database; otherwise a `MemoryThrottleStore`, which is per process (each worker
+counts on its own).
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .._slots import ContextSlot
 from ..errors import (
     AuthConfigurationError,
-    AuthNotConfiguredError,
     LoginThrottleStoreError,
     TooManyLoginAttemptsError,
 )
@@ -47,11 +49,15 @@ from ..errors import (
 __all__ = [
     "ACCOUNT",
     "ADDRESS",
+    "DEFAULT_STORE",
     "LoginThrottle",
     "MemoryThrottleStore",
     "ThrottleAttempt",
+    "ThrottleKey",
     "ThrottlePolicy",
     "ThrottleStore",
+    "account_key",
+    "address_key",
 ]
 
 log = logging.getLogger(__name__)
@@ -334,14 +340,16 @@ def address_key(address: str) -> str:
     return str(ip)
 
 
-def _database_store() -> ThrottleStore | None:
-    """The current auth database's throttle store, or None without one."""
-    from ..core.database import get_auth_database
+DEFAULT_STORE: ContextSlot[ThrottleStore] = ContextSlot(
+    "login_throttle_store",
+    "No default login throttle store; connect an auth database (connect_engine)",
+)
+"""The store of throttles built without one, when set (else their own memory store).
 
-    try:
-        return get_auth_database().throttle_store
-    except AuthNotConfiguredError:
-        return None
+`macrostrat.auth_system.core` sets it to the current auth database's
+``throttle_store`` whenever it sets the auth database (process-wide or for a
+context), so the throttle layer never imports the database layer.
+"""
 
 
 class LoginThrottle:
@@ -406,12 +414,12 @@ class LoginThrottle:
 
     @property
     def store(self) -> ThrottleStore:
-        """The store in use now (explicit, else the database's, else memory)."""
+        """The store in use now (explicit, else `DEFAULT_STORE`, else memory)."""
         if self._store is not None:
             return self._store
-        database = _database_store()
-        if database is not None:
-            return database
+        default = DEFAULT_STORE.current()
+        if default is not None:
+            return default
         with self._lock:
             if self._memory is None:
                 self._memory = MemoryThrottleStore()

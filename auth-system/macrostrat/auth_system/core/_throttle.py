@@ -13,14 +13,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, cast
 
 import psycopg
 from psycopg import sql
 from sqlalchemy.exc import SQLAlchemyError
 
+from macrostrat.database import Database
+
 from ..errors import LoginThrottleStoreError, TooManyLoginAttemptsError
-from ..legacy.throttle import (
+from ..legacy._throttle import (
     ACCOUNT,
     ThrottleAttempt,
     ThrottleKey,
@@ -28,10 +30,7 @@ from ..legacy.throttle import (
     ThrottleStore,
 )
 
-if TYPE_CHECKING:
-    from .store import AuthDatabase
-
-__all__ = ["THROTTLE_TABLE", "DatabaseThrottleStore"]
+__all__ = ["THROTTLE_TABLE", "AuthTables", "DatabaseThrottleStore"]
 
 THROTTLE_TABLE = "login_throttle"
 """The name of the throttle table in the auth schema."""
@@ -95,6 +94,20 @@ WHERE {_FRESH}
 """
 
 
+class AuthTables(Protocol):
+    """What the store needs of an `AuthDatabase`: its database and schema."""
+
+    @property
+    def database(self) -> Database:
+        """The database holding the auth tables."""
+        ...
+
+    @property
+    def schema(self) -> str:
+        """The schema holding the auth tables."""
+        ...
+
+
 class DatabaseThrottleStore(ThrottleStore):
     """Login throttle counters in the ``login_throttle`` table of an `AuthDatabase`.
 
@@ -107,7 +120,7 @@ class DatabaseThrottleStore(ThrottleStore):
             by `create_auth_schema`).
     """
 
-    def __init__(self, database: AuthDatabase) -> None:
+    def __init__(self, database: AuthTables) -> None:
         self.auth_database = database
         table = sql.Identifier(database.schema, THROTTLE_TABLE)
         self._begin = sql.SQL(_BEGIN).format(table=table)
@@ -129,7 +142,9 @@ class DatabaseThrottleStore(ThrottleStore):
         """
         try:
             with self.auth_database.database.engine.begin() as conn:
-                yield conn.connection.driver_connection  # type: ignore[misc]
+                # SQLAlchemy types the DBAPI connection as Any | None; with
+                # the psycopg dialect it is a psycopg connection.
+                yield cast(psycopg.Connection[Any], conn.connection.driver_connection)
         except (SQLAlchemyError, psycopg.Error) as err:
             cause = getattr(err, "orig", err)
             diag = getattr(cause, "diag", None)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from ..errors import OrcidLoginError
-from .settings import OrcidSettings, is_valid_orcid
+from ._settings import OrcidSettings, is_valid_orcid
 
 __all__ = ["OrcidIdentity", "exchange_code"]
 

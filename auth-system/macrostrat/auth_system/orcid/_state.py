@@ -38,6 +38,19 @@ def sign_state(secret: str | bytes, state: str, max_age: int) -> str:
     return f"{state}.{expires}.{_mac(secret, state, expires)}"
 
 
+def _parse_cookie(cookie: str) -> tuple[str, int, str] | None:
+    """``(state, expires, mac)`` of a cookie value, or None if it is malformed."""
+    parts = cookie.split(".") if len(cookie) <= _MAX_COOKIE else []
+    if len(parts) != 3:
+        return None
+    value, expires_text, mac = parts
+    # ASCII digits only (str.isdigit accepts other scripts' digits), and at
+    # most _MAX_COOKIE of them, so int() cannot fail.
+    if not expires_text.isascii() or not expires_text.isdigit():
+        return None
+    return value, int(expires_text), mac
+
+
 def read_state_cookie(
     secret: str | bytes, cookie: str | None, state: str | None
 ) -> tuple[str, int]:
@@ -56,15 +69,10 @@ def read_state_cookie(
             f"ORCID login state cookie ({STATE_COOKIE}) is missing or expired; "
             "start the login again"
         )
-    try:
-        if len(cookie) > _MAX_COOKIE:
-            raise ValueError("too long")
-        value, expires_text, mac = cookie.split(".")
-        if not expires_text.isascii() or not expires_text.isdigit():
-            raise ValueError("expiry is not a number")
-        expires = int(expires_text)
-    except ValueError:
-        raise OrcidLoginError("ORCID login state cookie is malformed") from None
+    parsed = _parse_cookie(cookie)
+    if parsed is None:
+        raise OrcidLoginError("ORCID login state cookie is malformed")
+    value, expires, mac = parsed
     if not compare_digest(
         mac.encode("ascii", "replace"), _mac(secret, value, expires).encode("ascii")
     ):

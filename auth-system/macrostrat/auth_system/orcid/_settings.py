@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeGuard
 from urllib.parse import urlsplit
 
 from ..errors import AuthConfigurationError
@@ -23,7 +24,7 @@ _ORCID_RE = re.compile(r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$")
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
-def is_valid_orcid(value: object) -> bool:
+def is_valid_orcid(value: object) -> TypeGuard[str]:
     """Whether ``value`` is an ORCID iD with a correct ISO 7064 11,2 check digit."""
     if not isinstance(value, str) or not _ORCID_RE.match(value):
         return False

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..legacy._passwords import hash_password
 from ..legacy.identity import BaseUser, IdentityProvider
-from ..legacy.passwords import hash_password
+from ._store import AuthDatabase
 from .database import get_auth_database
 from .schema import User
-from .store import AuthDatabase
 
 __all__ = ["DatabaseIdentityProvider", "DatabaseUser"]
 

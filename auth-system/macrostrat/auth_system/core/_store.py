@@ -7,9 +7,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,13 +16,11 @@ from sqlalchemy.sql import func
 
 from macrostrat.database import Database
 
-from ..errors import AuthConfigurationError, AuthSystemError
-from .ddl import _check_schema, create_auth_schema
+from ..errors import AuthConfigurationError, AuthDatabaseError, InvalidArgumentError
+from ._ddl import check_schema, create_auth_schema
+from ._throttle import DatabaseThrottleStore
+from ._tokens import check_token_key, generate_api_token, hash_api_token, token_matches
 from .schema import SCHEMA, Group, GroupMembers, Token, User
-from .tokens import check_token_key, generate_api_token, hash_api_token, token_matches
-
-if TYPE_CHECKING:
-    from .throttle import DatabaseThrottleStore
 
 __all__ = ["TOKEN_KEY_ENV", "AuthDatabase"]
 
@@ -94,7 +91,7 @@ class AuthDatabase:
         if token_key is None:
             token_key = os.environ.get(TOKEN_KEY_ENV)
         self.token_key = check_token_key(token_key)
-        self.schema = _check_schema(schema)
+        self.schema = check_schema(schema)
         self.access_groups = _check_access_groups(access_groups)
         # SQL parameters (password hashes among them) stay out of error text.
         self.database = (
@@ -142,8 +139,6 @@ class AuthDatabase:
     @cached_property
     def throttle_store(self) -> DatabaseThrottleStore:
         """The login throttle's counters in this database's ``login_throttle`` table."""
-        from .throttle import DatabaseThrottleStore
-
         return DatabaseThrottleStore(self)
 
     @contextmanager
@@ -240,9 +235,10 @@ class AuthDatabase:
         """Insert a user, add it to ``groups`` (created if needed) and return it.
 
         Raises:
-            AuthSystemError: the username or ``sub`` is taken. The message holds
-                only the driver's primary message (never the SQL parameters,
-                such as the hash); the driver error is the ``__cause__``.
+            AuthDatabaseError: the username or ``sub`` is taken. The message
+                holds only the driver's primary message (never the SQL
+                parameters, such as the hash); the driver error is the
+                ``__cause__``.
         """
         try:
             with self.session() as session:
@@ -257,14 +253,14 @@ class AuthDatabase:
                 session.flush()
                 user_id = user.id
         except SQLAlchemyError as err:
-            raise AuthSystemError(
+            raise AuthDatabaseError(
                 f"Could not create user {username!r}: {_driver_message(err)}"
             ) from err
         for group in groups:
             self.add_member(user_id, group)
-        user = self.get_user(username)
-        assert user is not None
-        return user
+        created = self.get_user(username)
+        assert created is not None
+        return created
 
     def set_password_hash(self, username: str, hashed_password: str) -> None:
         """Store a new password hash for ``username``."""
@@ -281,13 +277,14 @@ class AuthDatabase:
         A known user's name is updated when ORCID returns one.
 
         Raises:
-            AuthSystemError: the iD is already some other user's username.
+            AuthDatabaseError: the iD is already some other user's username,
+                or its user has no username.
         """
-        stmt = insert(User).values(sub=orcid, username=orcid, name=name)
-        stmt = stmt.on_conflict_do_update(
+        values = insert(User).values(sub=orcid, username=orcid, name=name)
+        stmt = values.on_conflict_do_update(
             index_elements=[User.sub],
             set_={
-                "name": func.coalesce(stmt.excluded.name, User.name),
+                "name": func.coalesce(values.excluded.name, User.name),
                 "updated_on": func.now(),
             },
         ).returning(User.username)
@@ -295,12 +292,15 @@ class AuthDatabase:
             with self.session() as session:
                 username = session.execute(stmt).scalar_one()
         except SQLAlchemyError as err:
-            raise AuthSystemError(
+            raise AuthDatabaseError(
                 f"Could not find or create the user for ORCID iD {orcid}: "
                 f"{_driver_message(err)}"
             ) from err
-        user = self.get_user(username)
-        assert user is not None
+        user = self.get_user(username) if username is not None else None
+        if user is None:  # a row written outside this package, without a username
+            raise AuthDatabaseError(
+                f"The user with ORCID iD {orcid} has no username; give it one"
+            )
         return user
 
     # API tokens
@@ -320,13 +320,21 @@ class AuthDatabase:
             group: a group name (created if needed) or id.
             expires_in: lifetime (a ``timedelta`` or seconds, positive).
             token: the token text to register (default: a random 256-bit token).
+
+        Raises:
+            InvalidArgumentError: (a ValueError) ``expires_in`` is not
+                positive, or ``token`` is shorter than 16 characters.
         """
         if isinstance(expires_in, int) and not isinstance(expires_in, bool):
             expires_in = timedelta(seconds=expires_in)
         if not isinstance(expires_in, timedelta) or expires_in <= timedelta(0):
-            raise ValueError("expires_in must be a positive timedelta or seconds")
+            raise InvalidArgumentError(
+                "expires_in must be a positive timedelta or seconds"
+            )
         if token is not None and (not isinstance(token, str) or len(token) < 16):
-            raise ValueError("An API token must be a string of at least 16 characters")
+            raise InvalidArgumentError(
+                "An API token must be a string of at least 16 characters"
+            )
         group_id = self.create_group(group) if isinstance(group, str) else group
         plaintext = token if token is not None else generate_api_token()
         expires_on = datetime.now(timezone.utc) + expires_in
@@ -364,7 +372,7 @@ class AuthDatabase:
         """Delete the API token ``token``; return whether it existed."""
         digest = hash_api_token(token, self.token_key)
         with self.session() as session:
-            deleted = session.execute(
-                Token.__table__.delete().where(Token.token == digest)
-            ).rowcount
-        return bool(deleted)
+            deleted = session.scalars(
+                delete(Token).where(Token.token == digest).returning(Token.id)
+            ).first()
+        return deleted is not None

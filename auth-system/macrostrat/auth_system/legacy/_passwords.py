@@ -84,9 +84,9 @@ def _verify_werkzeug(plaintext: str, stored: str) -> bool:
 def _verify_scrypt_v1(plaintext: str, stored: str) -> bool | None:
     """Check a ``scrypt-v1`` hash; None if the hash cannot be used."""
     try:
-        _, n, r, p, salt, digest = stored.split("$")
+        _, n_text, r_text, p_text, salt, digest = stored.split("$")
         expected = _unb64(digest)
-        n, r, p = int(n), int(r), int(p)
+        n, r, p = int(n_text), int(r_text), int(p_text)
         if not 1 < n <= _MAX_N or not expected:
             return None
         actual = _scrypt(

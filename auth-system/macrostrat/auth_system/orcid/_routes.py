@@ -20,9 +20,9 @@ from ..legacy.backend import JWTBackend
 from ..legacy.context import get_backend, get_identity_provider
 from ..legacy.identity import BaseUser, IdentityProvider
 from ..legacy.validation import text_problem
-from .exchange import exchange_code
-from .settings import OrcidSettings
-from .state import STATE_COOKIE, new_state, read_state_cookie, sign_state
+from ._exchange import exchange_code
+from ._settings import OrcidSettings
+from ._state import STATE_COOKIE, new_state, read_state_cookie, sign_state
 
 __all__ = ["OrcidAPI"]
 
@@ -104,19 +104,19 @@ def _check_configuration(
     """Raise `AuthConfigurationError` unless ORCID login can work."""
     try:
         get_backend()
-    except AuthNotConfiguredError:
+    except AuthNotConfiguredError as err:
         raise AuthConfigurationError(
             "OrcidAPI needs the JWT backend; call create_backend(secret_key) "
             "before OrcidAPI(...)"
-        ) from None
+        ) from err
     if provider is None:
         try:
             provider = get_identity_provider()
-        except AuthNotConfiguredError:
+        except AuthNotConfiguredError as err:
             raise AuthConfigurationError(
                 "OrcidAPI needs an identity provider; pass provider= or call "
                 "set_identity_provider(...) before OrcidAPI(...)"
-            ) from None
+            ) from err
     methods = ["find_or_create_orcid_user"]
     if settings.allowed_groups is not None:
         methods.append("find_orcid_user")

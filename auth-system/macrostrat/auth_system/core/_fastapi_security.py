@@ -14,9 +14,24 @@ from typing import Any
 from fastapi import HTTPException
 from fastapi.security import HTTPBearer, OAuth2AuthorizationCodeBearer
 from fastapi.security.utils import get_authorization_scheme_param
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
-__all__ = ["OAuth2AuthorizationCodeBearerWithCookie", "http_bearer", "oauth2_scheme"]
+from ..errors import RequestRefusedError
+
+__all__ = [
+    "CookieSchemeRefusedError",
+    "OAuth2AuthorizationCodeBearerWithCookie",
+    "http_bearer",
+    "oauth2_scheme",
+]
+
+
+class CookieSchemeRefusedError(RequestRefusedError, HTTPException):
+    """The 401 of `OAuth2AuthorizationCodeBearerWithCookie`.
+
+    A `RequestRefusedError` that is also ``fastapi.HTTPException``, the class
+    upstream's scheme raised (defined here because FastAPI is optional).
+    """
 
 
 class OAuth2AuthorizationCodeBearerWithCookie(OAuth2AuthorizationCodeBearer):
@@ -40,12 +55,13 @@ class OAuth2AuthorizationCodeBearerWithCookie(OAuth2AuthorizationCodeBearer):
         super().__init__(*args, **kwargs)
         self.cookie_name = cookie_name
 
-    async def __call__(self, request: Request) -> str | None:  # type: ignore[override]
+    async def __call__(self, request: HTTPConnection) -> str | None:
+        """The token of the ``Bearer`` cookie, or None (401 with ``auto_error``)."""
         authorization = request.cookies.get(self.cookie_name)
         scheme, token = get_authorization_scheme_param(authorization)
         if not authorization or scheme.lower() != "bearer" or not token:
             if self.auto_error:
-                raise HTTPException(
+                raise CookieSchemeRefusedError(
                     status_code=401,
                     detail="Not authenticated",
                     headers={"WWW-Authenticate": "Bearer"},

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
+import psycopg
 from psycopg import sql
 
 from ..errors import AuthConfigurationError
@@ -12,7 +13,7 @@ from .schema import SCHEMA
 if TYPE_CHECKING:
     from macrostrat.database import Database
 
-__all__ = ["auth_schema_sql", "create_auth_schema"]
+__all__ = ["auth_schema_sql", "check_schema", "create_auth_schema"]
 
 _DDL = """
 CREATE SCHEMA IF NOT EXISTS {schema};
@@ -60,7 +61,8 @@ CREATE TABLE IF NOT EXISTS {schema}.login_throttle (
 """
 
 
-def _check_schema(schema: str) -> str:
+def check_schema(schema: str) -> str:
+    """Return ``schema``, or raise `AuthConfigurationError` unless it is a usable name."""
     if not isinstance(schema, str) or not schema or len(schema.encode()) > 63:
         raise AuthConfigurationError(
             f"Invalid auth schema name {schema!r}: a non-empty name of at most 63 bytes"
@@ -74,7 +76,7 @@ def auth_schema_sql(schema: str = SCHEMA) -> sql.Composed:
     Parameters:
         schema: the schema to create the tables in (quoted as an identifier).
     """
-    return sql.SQL(_DDL).format(schema=sql.Identifier(_check_schema(schema)))
+    return sql.SQL(_DDL).format(schema=sql.Identifier(check_schema(schema)))
 
 
 def create_auth_schema(db: Database, schema: str = SCHEMA) -> None:
@@ -86,5 +88,7 @@ def create_auth_schema(db: Database, schema: str = SCHEMA) -> None:
     """
     statement = auth_schema_sql(schema)
     with db.engine.begin() as conn:
-        raw = conn.connection.driver_connection
-        raw.execute(statement)  # type: ignore[union-attr]
+        # SQLAlchemy types the DBAPI connection as Any | None; with the
+        # psycopg dialect it is a psycopg connection.
+        raw = cast(psycopg.Connection[Any], conn.connection.driver_connection)
+        raw.execute(statement)
