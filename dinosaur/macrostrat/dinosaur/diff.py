@@ -22,8 +22,18 @@ from results.schemainspect import PostgreSQL
 from sqlalchemy import URL
 from sqlalchemy.engine import make_url
 
+from ._depends import Catalog, read_catalog
+from ._fixes import (
+    comment_only_changes,
+    domain_statements,
+    fix_partitioned,
+    order_added_columns,
+    prune_inherited,
+    recreated_view_indexes,
+)
+from ._order import describe, order_statements
 from .errors import ConvergenceError
-from .hazards import PlannedStatement, classify_statements
+from .hazards import Hazard, PlannedStatement, classify_statements
 
 if TYPE_CHECKING:
     from macrostrat.database import Database
@@ -33,6 +43,8 @@ __all__ = [
     "DatabaseInitializer",
     "conninfo",
     "create_migration",
+    "format_plan",
+    "hazard_summary",
     "inspect_schema",
     "needs_migration",
     "target_database",
@@ -128,6 +140,10 @@ class AutoMigration(Migration):
         self.s_from = x_from
         self.s_target = x_target
         self._plan: list[PlannedStatement] | None = None
+        self.source_catalog = _catalog_of(x_from)
+        self.target_catalog = _catalog_of(x_target)
+        prune_inherited(self.changes.i_from, self.source_catalog)
+        prune_inherited(self.changes.i_target, self.target_catalog)
 
     # results' own refresh methods assume a connection; ours re-inspect by URL.
     def inspect_from(self) -> None:
@@ -135,6 +151,8 @@ class AutoMigration(Migration):
         self.changes.i_from = inspect_schema(
             self.s_from, schema=self.schema, exclude_schema=self.exclude_schema
         )
+        self.source_catalog = _catalog_of(self.s_from)
+        prune_inherited(self.changes.i_from, self.source_catalog)
         self._plan = None
 
     def inspect_target(self) -> None:
@@ -142,6 +160,9 @@ class AutoMigration(Migration):
         self.changes.i_target = inspect_schema(
             self.s_target, schema=self.schema, exclude_schema=self.exclude_schema
         )
+        if not isinstance(self.s_target, PostgreSQL):
+            self.target_catalog = _catalog_of(self.s_target)
+        prune_inherited(self.changes.i_target, self.target_catalog)
         self._plan = None
 
     def clear(self) -> None:
@@ -155,97 +176,67 @@ class AutoMigration(Migration):
         self._plan = None
 
     def add_all_changes(self, privileges: bool = False) -> None:
-        """Collect every change, with view creations in dependency order.
+        """Collect every change, corrected and in dependency order.
 
-        ``results`` emits ``CREATE OR REPLACE VIEW`` for changed views in name
-        order, so a view built on another changed view could come first and
-        fail; those statements are put in dependency order here (each once).
+        ``results``' statements are collected, then: domains in every schema
+        are added (`macrostrat.dinosaur._fixes.domain_statements`), the
+        statements ``results`` gets wrong on partitioned tables are replaced
+        (`fix_partitioned`), repeated statements are kept once, and the
+        whole plan is sorted by the catalogs' dependencies
+        (`macrostrat.dinosaur._order.order_statements`).
         """
+        comments = comment_only_changes(self.changes.i_from, self.changes.i_target)
         super().add_all_changes(privileges=privileges)
-        self._add_domain_changes()
-        self._order_view_creations()
-
-    def _add_domain_changes(self) -> None:
-        """Create added domains before the tables use them; drop removed ones last.
-
-        ``results`` inspects domains but leaves them out of its diff.  A
-        domain whose definition changed is not altered (drop and recreate it by
-        hand, or with a `SchemaMigration`).
-        """
-        from results.dbdiff.changes import statements_for_changes
-
-        d_from = getattr(self.changes.i_from, "domains", None)
-        d_target = getattr(self.changes.i_target, "domains", None)
-        if d_from is None or d_target is None:
-            return
-        creates = list(
-            statements_for_changes(
-                d_from, d_target, creations_only=True, modifications=False
-            )
+        self.statements += recreated_view_indexes(
+            list(self.statements), self.changes.i_target
         )
-        drops = list(
-            statements_for_changes(
-                d_from, d_target, drops_only=True, modifications=False
-            )
+        self.statements += comments
+        creates, drops = domain_statements(
+            self.source_catalog,
+            self.target_catalog,
+            schema=self.schema,
+            exclude_schema=self.exclude_schema,
         )
-        if not creates and not drops:
-            return
-        items = list(self.statements)
-        at = next(
-            (
-                i
-                for i, st in enumerate(items)
-                if re.match(r"\s*(create|alter)\s+table\b", st, re.IGNORECASE)
-            ),
-            len(items),
-        )
-        self.statements[:] = [*items[:at], *creates, *items[at:], *drops]
-        self._plan = None
-
-    def _order_view_creations(self) -> None:
-        selectables = getattr(self.changes.i_target, "selectables", {})
-        key_of: dict[str, str] = {}
-        for key, item in selectables.items():
-            if getattr(item, "relationtype", None) in ("v", "m"):
-                key_of.setdefault(item.create_statement, key)
-        positions = [i for i, s in enumerate(self.statements) if s in key_of]
-        if len(positions) < 2:
-            return
+        fixed = fix_partitioned(list(self.statements), self.target_catalog)
+        fixed = order_added_columns(fixed, self.changes.i_target)
+        items = [*creates, *fixed, *drops]
         seen: set[str] = set()
-        group: list[str] = []
-        for i in positions:
-            s = self.statements[i]
-            if s not in seen:
-                seen.add(s)
-                group.append(s)
-        in_group = {key_of[s]: s for s in group}
-        ordered: list[str] = []
-        done: set[str] = set()
-
-        def visit(key: str, stack: tuple[str, ...]) -> None:
-            if key in done or key in stack:
-                return
-            for dep in getattr(selectables[key], "dependent_on", ()):
-                if dep in in_group:
-                    visit(dep, (*stack, key))
-            done.add(key)
-            ordered.append(in_group[key])
-
-        for s in group:
-            visit(key_of[s], ())
-        new = list(self.statements)
-        for pos in reversed(positions[len(ordered) :]):
-            del new[pos]
-        for pos, s in zip(positions[: len(ordered)], ordered, strict=True):
-            new[pos] = s
-        self.statements[:] = new
+        unique = []
+        for st in items:
+            if st not in seen:
+                seen.add(st)
+                unique.append(st)
+        ordered = order_statements(
+            unique,
+            target=self.target_catalog,
+            source=self.source_catalog,
+            function_keys=self._function_keys(),
+        )
+        self.statements[:] = ordered
         self._plan = None
+
+    def _function_keys(self) -> dict[str, str]:
+        """Function keys by the exact text of their create and drop statements."""
+        out: dict[str, str] = {}
+        for inspection in (self.changes.i_from, self.changes.i_target):
+            for f in getattr(inspection, "functions", {}).values():
+                key = f"function:{f.schema}.{f.name}({f.identity_arguments})"
+                out[f.create_statement.strip()] = key
+                out[f.drop_statement.strip()] = key
+        return out
 
     @property
     def plan(self) -> list[PlannedStatement]:
         """The statements with their hazards (computed once per statement list)."""
         if self._plan is None:
-            self._plan = classify_statements(self.statements)
+            cat = self.source_catalog
+            self._plan = classify_statements(
+                self.statements,
+                row_estimates={
+                    k.split(":", 1)[1]: v for k, v in cat.row_estimates.items()
+                },
+                owners=cat.owners,
+            )
         return self._plan
 
     def _view_or_function(self) -> set[str]:
@@ -272,10 +263,37 @@ class AutoMigration(Migration):
                 yield p.sql
 
     def safe_changes(self) -> Iterator[str]:
-        """The statements without unsafe hazards, each once, in plan order."""
-        for p in self.plan:
-            if not p.unsafe:
-                yield p.sql
+        """The statements of `safe_plan`, in plan order."""
+        for p in self.safe_plan():
+            yield p.sql
+
+    def safe_plan(self) -> list[PlannedStatement]:
+        """The plan without its unsafe statements, and without what needs them.
+
+        Leaving out an unsafe statement also leaves out the statements that
+        cannot run without it, so the rest applies on its own: the ``DROP
+        INDEX`` of an index behind a constraint whose ``DROP CONSTRAINT`` is
+        left out (and the other way round), and statements that touch an
+        object whose creation is left out (``VALIDATE CONSTRAINT`` after an
+        ``ADD CONSTRAINT``, ``USING INDEX`` after a ``CREATE INDEX``).
+        """
+        plan = self.plan
+        keys = self._function_keys()
+        infos = [describe(p.sql, keys) for p in plan]
+        backing = self.source_catalog.backing
+        excluded = {i for i, p in enumerate(plan) if p.unsafe}
+        pending = list(excluded)
+        while pending:
+            i = pending.pop()
+            partners = {backing[k] for k in infos[i].drops if k in backing}
+            for j, info in enumerate(infos):
+                if j in excluded:
+                    continue
+                needs_it = bool(infos[i].creates & (info.touches | info.creates))
+                if needs_it or partners & info.drops:
+                    excluded.add(j)
+                    pending.append(j)
+        return [p for i, p in enumerate(plan) if i not in excluded]
 
     def print_changes(self, file: TextIO | None = None) -> None:
         """Write every statement, with its hazards as a comment, to ``file`` (stderr)."""
@@ -304,7 +322,7 @@ class AutoMigration(Migration):
         """
         from .apply import apply_plan
 
-        plan = [p for p in self.plan if not (safe_only and p.unsafe)]
+        plan = self.safe_plan() if safe_only else self.plan
         ran = apply_plan(
             self.s_from,
             plan,
@@ -327,16 +345,51 @@ class AutoMigration(Migration):
         return ran
 
 
+def _catalog_of(target: Any) -> Catalog:
+    """The catalog of ``target``, or an empty one for an inspection (no database)."""
+    if isinstance(target, PostgreSQL):
+        return Catalog()
+    return read_catalog(conninfo(target))
+
+
+def hazard_summary(plan: list[PlannedStatement]) -> list[tuple[Hazard, int]]:
+    """Each hazard of a plan with the number of statements that carry it.
+
+    Unsafe hazards come first, then by name; a plan without hazards gives an
+    empty list.
+    """
+    counts: dict[Hazard, int] = {}
+    for p in plan:
+        for h in set(p.hazards):
+            counts[h] = counts.get(h, 0) + 1
+    return sorted(counts.items(), key=lambda item: (not item[0].unsafe, item[0].value))
+
+
 def format_plan(plan: list[PlannedStatement]) -> str:
-    """Plain text of a plan: each statement, preceded by its hazards as comments."""
+    """Plain text of a plan: a summary of its hazards, then each statement.
+
+    The summary groups the hazards with the number of statements carrying
+    each, and is left out when there are none.  Each statement is preceded by
+    its own hazards as comments; statements are separated by one blank line
+    and never contain blank lines themselves.
+    """
     buf = io.StringIO()
+    summary = hazard_summary(plan)
+    if summary:
+        buf.write("-- hazards:\n")
+        for hazard, n in summary:
+            flag = "UNSAFE" if hazard.unsafe else "note"
+            noun = "statement" if n == 1 else "statements"
+            buf.write(f"--   {flag} {hazard.value}: {n} {noun}\n")
+        buf.write("\n")
     for p in plan:
         for hazard, reason in zip(p.hazards, p.reasons, strict=True):
             flag = "UNSAFE" if hazard.unsafe else "note"
             buf.write(f"-- {flag} {hazard.value}: {reason}\n")
         if not p.transactional:
             buf.write("-- runs outside the transaction\n")
-        buf.write(p.sql.strip() + "\n\n")
+        text = re.sub(r"[ \t]+\n", "\n", p.sql.strip())
+        buf.write(re.sub(r"\n{2,}", "\n", text) + "\n\n")
     return buf.getvalue()
 
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -226,6 +226,14 @@ class _Context:
     created: dict[str, set[str]] = field(default_factory=dict)
     added_constraints: set[tuple[str, str]] = field(default_factory=set)
     created_indexes: set[str] = field(default_factory=set)
+    dropped_tables: set[str] = field(default_factory=set)
+    dropped_constraints: set[tuple[str, str]] = field(default_factory=set)
+    row_estimates: Mapping[str, int] = field(default_factory=dict)
+    owners: Mapping[str, str] = field(default_factory=dict)
+
+    def goes_with_dropped_table(self, name: str) -> bool:
+        """True when ``name`` (an index or sequence) belongs to a table the plan drops."""
+        return self.owners.get(name) in self.dropped_tables
 
     def recreated(self, kind: str, name: str) -> bool:
         return name in self.created.get(kind, set())
@@ -272,8 +280,12 @@ def _first_name(rest: str) -> str:
     return _norm_name(m.group(0)) if m else rest.strip().lower()
 
 
-def _scan(statements: Sequence[str]) -> _Context:
-    ctx = _Context()
+def _scan(
+    statements: Sequence[str],
+    row_estimates: Mapping[str, int] | None = None,
+    owners: Mapping[str, str] | None = None,
+) -> _Context:
+    ctx = _Context(row_estimates=row_estimates or {}, owners=owners or {})
     for raw in statements:
         s = _strip_comments(raw)
         m = _CREATE_TABLE.match(s)
@@ -282,9 +294,19 @@ def _scan(statements: Sequence[str]) -> _Context:
             continue
         m = _CREATE_OBJECT.match(s)
         if m:
-            ctx.created.setdefault(_object_kind(m.group(1)), set()).add(
-                _norm_name(m.group(2))
+            kind = _object_kind(m.group(1))
+            ctx.created.setdefault(kind, set()).add(_norm_name(m.group(2)))
+            if kind == "materialized view":
+                # built from its query: its indexes check no existing rows
+                ctx.created_tables.add(_norm_name(m.group(2)))
+            continue
+        m = _DROP.match(s)
+        if m and _object_kind(m.group(1)) in ("table", "foreign table"):
+            rest = re.sub(
+                r"\s+(cascade|restrict)\s*;?\s*$|;\s*$", "", m.group(3), flags=re.I
             )
+            for name in _split_top_level(rest):
+                ctx.dropped_tables.add(_norm_name(name))
             continue
         m = _CREATE_INDEX.match(s)
         if m and m.group(3):
@@ -300,6 +322,14 @@ def _scan(statements: Sequence[str]) -> _Context:
                 if am:
                     cname = _norm_name(am.group(1)).split(".")[-1]
                     ctx.added_constraints.add((table, cname))
+                dm = re.match(
+                    rf"drop\s+constraint\s+(?:if\s+exists\s+)?({_IDENT})",
+                    action,
+                    re.IGNORECASE,
+                )
+                if dm:
+                    cname = _norm_name(dm.group(1)).split(".")[-1]
+                    ctx.dropped_constraints.add((table, cname))
     return ctx
 
 
@@ -325,7 +355,10 @@ def _alter_table_hazards(
                 re.IGNORECASE,
             )
             cname = _norm_name(cm.group(1)).split(".")[-1] if cm else a
-            if (table, cname) not in ctx.added_constraints:
+            if (
+                table,
+                cname,
+            ) not in ctx.added_constraints and table not in ctx.dropped_tables:
                 out.append(
                     (Hazard.REMOVES_CONSTRAINT, f"drops constraint {cname} of {table}")
                 )
@@ -383,18 +416,27 @@ def _drop_hazards(kind: str, rest: str, ctx: _Context) -> list[tuple[Hazard, str
     out: list[tuple[Hazard, str]] = []
     if kind in ("table", "foreign table"):
         if name not in ctx.created_tables:
-            out.append((Hazard.DELETES_DATA, f"drops table {name} and its rows"))
+            rows = ctx.row_estimates.get(name)
+            if rows is None or rows < 0:
+                count = "row count unknown: never analysed"
+            else:
+                count = f"about {rows} row{'s' if rows != 1 else ''}"
+            out.append(
+                (Hazard.DELETES_DATA, f"drops table {name} and its rows ({count})")
+            )
     elif kind == "schema":
         out.append((Hazard.DELETES_DATA, f"drops schema {name}"))
     elif kind == "sequence":
-        if not ctx.recreated("sequence", name):
+        if not ctx.recreated("sequence", name) and not ctx.goes_with_dropped_table(
+            name
+        ):
             out.append((Hazard.DELETES_DATA, f"drops sequence {name} and its state"))
     elif kind == "extension":
         out.append(
             (Hazard.DELETES_DATA, f"drops extension {name} and the objects it owns")
         )
     elif kind == "index":
-        if name not in ctx.created_indexes:
+        if name not in ctx.created_indexes and not ctx.goes_with_dropped_table(name):
             out.append((Hazard.IMPACTS_DATABASE_PERFORMANCE, f"drops index {name}"))
     elif kind == "policy":
         out.append((Hazard.AUTHZ_UPDATE, "drops a row level security policy"))
@@ -493,16 +535,27 @@ def _classify_one(raw: str, ctx: _Context) -> PlannedStatement:
     )
 
 
-def classify_statements(statements: Iterable[str]) -> list[PlannedStatement]:
+def classify_statements(
+    statements: Iterable[str],
+    *,
+    row_estimates: Mapping[str, int] | None = None,
+    owners: Mapping[str, str] | None = None,
+) -> list[PlannedStatement]:
     """Classify each statement of a plan, in order.
 
     The whole plan is read first, so that objects dropped and recreated by the
     plan, constraints replaced by it and tables created by it are recognised.
+    A table the plan drops is one ``DELETES_DATA`` hazard: its own
+    constraints, indexes and owned sequences, dropped with it, carry none.
 
     Parameters:
         statements: SQL statements, one per item (as ``results.dbdiff`` produces
             them).
+        row_estimates: the live database's estimated rows per table
+            (``schema.name``; -1 when never analysed), shown in the reasons.
+        owners: the table (``schema.name``) of each index and owned sequence
+            of the live database.
     """
     items = [str(s) for s in statements]
-    ctx = _scan(items)
+    ctx = _scan(items, row_estimates, owners)
     return [_classify_one(s, ctx) for s in items]

@@ -1,0 +1,393 @@
+"""Corrections to what ``results`` inspects and plans.
+
+- `prune_inherited`: the objects PostgreSQL makes by itself on partitions
+  (indexes attached to a partitioned index, constraints cloned from the
+  parent, triggers cloned from the parent) are taken out of an inspection, so
+  a plan neither creates them a second time nor drops them on their own.
+- `fix_partitioned`: on a partitioned table a primary key or unique
+  constraint cannot be added ``USING INDEX`` (the index made ``ON ONLY`` the
+  parent is invalid), a foreign key cannot be ``NOT VALID``, and an index must
+  be made on the whole tree (not ``ON ONLY``) to reach the partitions; those
+  statements are replaced.
+- `domain_statements`: domains in every schema (``results`` sees only those on
+  the search path), created, altered constraint by constraint, and dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import sql
+
+from ._depends import Catalog, Domain
+from .hazards import _IDENT, _QNAME, _norm_name, _strip_comments
+
+__all__ = [
+    "comment_only_changes",
+    "domain_statements",
+    "fix_partitioned",
+    "order_added_columns",
+    "prune_inherited",
+    "recreated_view_indexes",
+]
+
+_I = re.IGNORECASE | re.DOTALL
+
+
+def prune_inherited(inspection: Any, catalog: Catalog) -> None:
+    """Remove the objects PostgreSQL clones onto partitions from ``inspection``.
+
+    Parameters:
+        inspection: a ``results`` ``PostgreSQL`` inspection (changed in place).
+        catalog: the catalog of the same database (see `read_catalog`).
+    """
+    constraints = getattr(inspection, "constraints", None)
+    if constraints is not None:
+        for key in [
+            k
+            for k, c in constraints.items()
+            if (c.schema, c.table_name, c.name) in catalog.inherited_constraints
+        ]:
+            del constraints[key]
+    indexes = getattr(inspection, "indexes", None)
+    if indexes is not None:
+        for key in [
+            k
+            for k, ix in indexes.items()
+            if catalog.is_inherited_index(f"index:{ix.schema}.{ix.name}")
+        ]:
+            del indexes[key]
+    triggers = getattr(inspection, "triggers", None)
+    if triggers is not None:
+        for key in [
+            k
+            for k, t in triggers.items()
+            if (t.schema, t.table_name, t.name) in catalog.cloned_triggers
+        ]:
+            del triggers[key]
+
+
+_ADD_USING_INDEX = re.compile(
+    rf"^alter\s+table\s+({_QNAME})\s+add\s+constraint\s+({_IDENT})\s+"
+    rf"(?:primary\s+key|unique)\s+using\s+index\s+({_IDENT})",
+    _I,
+)
+_CREATE_INDEX = re.compile(
+    rf"^(create\s+(?:unique\s+)?index\s+(?:concurrently\s+)?(?:if\s+not\s+exists\s+)?"
+    rf"({_IDENT})\s+on\s+)only\s+({_QNAME})",
+    _I,
+)
+_ADD_NOT_VALID = re.compile(
+    rf"^alter\s+table\s+({_QNAME})\s+add\s+constraint\s+({_IDENT})\s+(.*?)\s+not\s+valid\s*;?\s*$",
+    _I,
+)
+_VALIDATE = re.compile(
+    rf"^alter\s+table\s+({_QNAME})\s+validate\s+constraint\s+({_IDENT})\s*;?\s*$", _I
+)
+
+
+def _bare(name: str) -> str:
+    return _norm_name(name).split(".")[-1]
+
+
+def _qualified(name: str) -> sql.Composed:
+    schema, _, rel = _norm_name(name).partition(".")
+    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(rel))
+
+
+def fix_partitioned(statements: Sequence[str], target: Catalog) -> list[str]:
+    """Replace the statements ``results`` gets wrong on partitioned tables.
+
+    - ``ADD CONSTRAINT c PRIMARY KEY|UNIQUE USING INDEX i`` becomes ``ADD
+      CONSTRAINT c`` with the constraint's definition (which builds the index
+      on every partition), and the ``CREATE INDEX i ON ONLY`` before it goes;
+    - ``CREATE INDEX ... ON ONLY t`` becomes ``ON t`` (the partitions' indexes
+      are made or attached);
+    - a foreign key added ``NOT VALID`` and validated afterwards is added valid
+      in one statement.
+
+    Parameters:
+        statements: the plan.
+        target: the catalog of the target database.
+    """
+    drop_index: set[str] = set()
+    out: list[str | None] = []
+    for raw in statements:
+        text = _strip_comments(raw)
+        m = _ADD_USING_INDEX.match(text)
+        if m:
+            table = _norm_name(m.group(1))
+            if target.is_partitioned("rel:" + table):
+                schema, _, rel = table.partition(".")
+                cname = _bare(m.group(2))
+                definition = target.constraint_defs.get((schema, rel, cname))
+                if definition is not None:
+                    drop_index.add(f"{schema}.{_bare(m.group(3))}")
+                    out.append(
+                        sql.SQL("alter table {} add constraint {} {};")
+                        .format(
+                            _qualified(table),
+                            sql.Identifier(cname),
+                            sql.SQL(definition),
+                        )
+                        .as_string(None)
+                    )
+                    continue
+        m = _ADD_NOT_VALID.match(text)
+        if m and target.is_partitioned("rel:" + _norm_name(m.group(1))):
+            out.append(
+                sql.SQL("alter table {} add constraint {} {};")
+                .format(
+                    _qualified(m.group(1)),
+                    sql.Identifier(_bare(m.group(2))),
+                    sql.SQL(m.group(3)),
+                )
+                .as_string(None)
+            )
+            continue
+        m = _VALIDATE.match(text)
+        if m and target.is_partitioned("rel:" + _norm_name(m.group(1))):
+            continue
+        out.append(raw)
+    result: list[str] = []
+    for raw in out:
+        assert raw is not None
+        m = _CREATE_INDEX.match(_strip_comments(raw))
+        if m:
+            table = _norm_name(m.group(3))
+            index = f"{table.partition('.')[0]}.{_bare(m.group(2))}"
+            if index in drop_index:
+                continue
+            raw = _CREATE_INDEX.sub(r"\1\3", _strip_comments(raw), count=1)
+        result.append(raw)
+    return result
+
+
+def _domain_create(d: Domain) -> str:
+    parts = [
+        sql.SQL("create domain {}.{} as {}").format(
+            sql.Identifier(d.schema), sql.Identifier(d.name), sql.SQL(d.base_type)
+        )
+    ]
+    if d.collation:
+        parts.append(sql.SQL("collate {}").format(sql.SQL(d.collation)))
+    if d.default is not None:
+        parts.append(sql.SQL("default {}").format(sql.SQL(d.default)))
+    if d.not_null:
+        parts.append(sql.SQL("not null"))
+    for name, definition in d.checks:
+        parts.append(
+            sql.SQL("constraint {} {}").format(
+                sql.Identifier(name), sql.SQL(definition)
+            )
+        )
+    return sql.SQL(" ").join(parts).as_string(None) + ";"
+
+
+def _domain_alters(old: Domain, new: Domain) -> list[str]:
+    name = sql.SQL("{}.{}").format(sql.Identifier(new.schema), sql.Identifier(new.name))
+    out: list[sql.Composable] = []
+    if old.default != new.default:
+        if new.default is None:
+            out.append(sql.SQL("alter domain {} drop default").format(name))
+        else:
+            out.append(
+                sql.SQL("alter domain {} set default {}").format(
+                    name, sql.SQL(new.default)
+                )
+            )
+    if old.not_null != new.not_null:
+        verb = "set" if new.not_null else "drop"
+        out.append(sql.SQL("alter domain {} " + verb + " not null").format(name))
+    before = dict(old.checks)
+    after = dict(new.checks)
+    for cname, definition in before.items():
+        if after.get(cname) != definition:
+            out.append(
+                sql.SQL("alter domain {} drop constraint {}").format(
+                    name, sql.Identifier(cname)
+                )
+            )
+    for cname, definition in after.items():
+        if before.get(cname) != definition:
+            out.append(
+                sql.SQL("alter domain {} add constraint {} {}").format(
+                    name, sql.Identifier(cname), sql.SQL(definition)
+                )
+            )
+    return [s.as_string(None) + ";" for s in out]
+
+
+def domain_statements(
+    source: Catalog,
+    target: Catalog,
+    *,
+    schema: str | None = None,
+    exclude_schema: str | None = None,
+) -> tuple[list[str], list[str]]:
+    """The statements that bring the live database's domains to the target's.
+
+    A domain whose base type or collation changed is dropped and created again
+    (which PostgreSQL refuses while a column uses it: change such a domain by
+    hand); otherwise its default, ``NOT NULL`` and checks are altered.
+
+    Parameters:
+        source: the live catalog.
+        target: the target catalog.
+        schema: only this schema.
+        exclude_schema: every schema but this one.
+
+    Returns:
+        ``(creations and alterations, drops)``: the first go before the
+        tables, the drops after them.
+    """
+
+    def wanted(d: Domain) -> bool:
+        if schema is not None:
+            return d.schema == schema
+        return d.schema != exclude_schema
+
+    before = {k: d for k, d in source.domains.items() if wanted(d)}
+    after = {k: d for k, d in target.domains.items() if wanted(d)}
+    creates: list[str] = []
+    drops: list[str] = []
+    for key, d in after.items():
+        old = before.get(key)
+        if old is None:
+            creates.append(_domain_create(d))
+        elif (old.base_type, old.collation) != (d.base_type, d.collation):
+            creates.append(_drop_domain(old))
+            creates.append(_domain_create(d))
+        else:
+            creates.extend(_domain_alters(old, d))
+    for key, d in before.items():
+        if key not in after:
+            drops.append(_drop_domain(d))
+    return creates, drops
+
+
+def _drop_domain(d: Domain) -> str:
+    return (
+        sql.SQL("drop domain {}.{};")
+        .format(sql.Identifier(d.schema), sql.Identifier(d.name))
+        .as_string(None)
+    )
+
+
+_COMMENT_KINDS = {"v": "VIEW", "m": "MATERIALIZED VIEW", "f": "FUNCTION"}
+
+
+def comment_only_changes(i_from: Any, i_target: Any) -> list[str]:
+    """``COMMENT`` statements for views, materialized views and functions whose
+    only change is their comment.
+
+    ``results`` drops and recreates such an object (for a materialized view:
+    its rows and indexes).  Here the live object's comment is set to the
+    target's in the inspection, so ``results`` sees no change, and a
+    ``COMMENT`` statement is planned instead.
+
+    Parameters:
+        i_from: the live inspection (changed in place).
+        i_target: the target inspection.
+    """
+    out: list[str] = []
+    before = getattr(i_from, "selectables", {})
+    for key, new in getattr(i_target, "selectables", {}).items():
+        kind = _COMMENT_KINDS.get(getattr(new, "relationtype", ""))
+        old = before.get(key)
+        if kind is None or old is None or old.comment == new.comment:
+            continue
+        kept = old.comment
+        old.comment = new.comment
+        if old != new:
+            old.comment = kept
+            continue
+        name = new.signature if kind == "FUNCTION" else new.quoted_full_name
+        value = sql.Literal(new.comment) if new.comment is not None else sql.SQL("NULL")
+        out.append(
+            sql.SQL("COMMENT ON {} {} IS {};")
+            .format(sql.SQL(kind), sql.SQL(name), value)
+            .as_string(None)
+        )
+    return out
+
+
+def recreated_view_indexes(statements: Sequence[str], i_target: Any) -> list[str]:
+    """The target's indexes on materialized views the plan drops and creates again.
+
+    Dropping a materialized view drops its indexes; ``results`` recreates only
+    the indexes that are new, so the others are added here.
+
+    Parameters:
+        statements: the plan.
+        i_target: the target inspection.
+    """
+    dropped: set[str] = set()
+    for raw in statements:
+        m = re.match(
+            rf"^drop\s+materialized\s+view\s+(?:if\s+exists\s+)?({_QNAME})",
+            _strip_comments(raw),
+            _I,
+        )
+        if m:
+            dropped.add(_norm_name(m.group(1)))
+    if not dropped:
+        return []
+    present = set(statements)
+    out = []
+    for ix in getattr(i_target, "indexes", {}).values():
+        if f"{ix.schema}.{ix.table_name}" in dropped:
+            stmt = ix.create_statement
+            if stmt not in present:
+                out.append(stmt)
+    return out
+
+
+_ADD_COLUMN = re.compile(
+    rf"^alter\s+table\s+({_QNAME})\s+add\s+column\s+(?:if\s+not\s+exists\s+)?({_IDENT})",
+    _I,
+)
+_COMMENT_COLUMN = re.compile(rf"^comment\s+on\s+column\s+({_QNAME})\s", _I)
+
+
+def order_added_columns(statements: Sequence[str], i_target: Any) -> list[str]:
+    """Put the columns ``results`` adds to a table in their declared order.
+
+    ``results`` adds new columns in name order; here each table's ``ADD
+    COLUMN`` statements (each with the ``COMMENT ON COLUMN`` right after it)
+    take the places of that table's additions in the target's column order.
+
+    Parameters:
+        statements: the plan.
+        i_target: the target inspection.
+    """
+    units: list[list[str]] = []
+    for raw in statements:
+        m = _COMMENT_COLUMN.match(_strip_comments(raw))
+        if m and units and _ADD_COLUMN.match(_strip_comments(units[-1][0])):
+            units[-1].append(raw)
+        else:
+            units.append([raw])
+    tables = getattr(i_target, "tables", {})
+    slots: dict[str, list[int]] = {}
+    rank: dict[int, int] = {}
+    for i, unit in enumerate(units):
+        m = _ADD_COLUMN.match(_strip_comments(unit[0]))
+        if not m:
+            continue
+        table = _norm_name(m.group(1))
+        schema, _, name = table.partition(".")
+        inspected = tables.get(f'"{schema}"."{name}"')
+        if inspected is None:
+            continue
+        columns = list(inspected.columns)
+        column = _bare(m.group(2))
+        rank[i] = columns.index(column) if column in columns else len(columns)
+        slots.setdefault(table, []).append(i)
+    for positions in slots.values():
+        ordered = [units[i] for i in sorted(positions, key=lambda i: rank[i])]
+        for pos, unit in zip(positions, ordered, strict=True):
+            units[pos] = unit
+    return [s for unit in units for s in unit]

@@ -1,0 +1,220 @@
+"""Hazards that match what happens, safe-only plans that apply, readable plans."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from macrostrat.dinosaur import Hazard, create_migration
+from macrostrat.dinosaur.diff import conninfo, format_plan, hazard_summary
+
+Runner = Callable[[str, str], None]
+
+
+def run(url: str, script: str) -> None:
+    with psycopg.connect(conninfo(url), autocommit=True) as conn:
+        conn.execute(script)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def pair(database_url: str, database_template: str):
+    """Two fresh PostGIS databases: (live, target)."""
+    from macrostrat.dinosaur.testing import clone_database
+
+    with (
+        clone_database(database_url, database_template) as live,
+        clone_database(database_url, database_template) as target,
+    ):
+        yield live, target
+
+
+def scalar(url: str, query: str) -> object:
+    with psycopg.connect(conninfo(url)) as conn:
+        return conn.execute(query).fetchone()[0]  # type: ignore[index,arg-type]
+
+
+SITE = """
+CREATE TABLE site (
+  id serial PRIMARY KEY,
+  code text NOT NULL CONSTRAINT site_code_key UNIQUE,
+  name text
+);
+CREATE INDEX site_name_idx ON site (name);
+"""
+
+
+def test_dropping_a_table_is_one_deletes_data_hazard_with_its_rows(pair) -> None:
+    live, target = pair
+    run(
+        live,
+        SITE + "INSERT INTO site (code) SELECT 'c' || i FROM generate_series(1, 50) i;",
+    )
+    run(live, "ANALYZE site")
+    run(target, "CREATE TABLE other (id int)")
+    m = create_migration(live, target)
+    hazards = [
+        (h, r) for p in m.plan for h, r in zip(p.hazards, p.reasons, strict=True)
+    ]
+    unsafe = [(h, r) for h, r in hazards if h.unsafe]
+    assert [h for h, _ in unsafe] == [Hazard.DELETES_DATA], m.plan
+    assert "public.site" in unsafe[0][1]
+    assert "about 50 rows" in unsafe[0][1]
+    # its key, unique constraint, index and serial sequence go with it quietly
+    assert not any(
+        h in (Hazard.REMOVES_CONSTRAINT, Hazard.IMPACTS_DATABASE_PERFORMANCE)
+        for h, _ in hazards
+    )
+    m.apply(allow_hazards=["DELETES_DATA"], check_convergence=True)
+
+
+def test_unanalysed_table_says_its_row_count_is_unknown(pair) -> None:
+    live, target = pair
+    run(live, "CREATE TABLE gone (id int)")
+    m = create_migration(live, target)
+    (p,) = m.plan
+    assert p.hazards == (Hazard.DELETES_DATA,)
+    assert "never analysed" in p.reasons[0]
+
+
+def test_safe_only_keeps_a_constraint_and_its_index_together(pair) -> None:
+    live, target = pair
+    run(live, SITE + "CREATE TABLE keep (id int);")
+    run(
+        target,
+        SITE.replace("CONSTRAINT site_code_key UNIQUE", "")
+        + "CREATE TABLE extra (id int);",
+    )
+    m = create_migration(live, target)
+    statements = "\n".join(m.statements).lower()
+    assert "drop constraint" in statements
+    assert "drop index" in statements  # results drops the index on its own
+    safe = "\n".join(m.safe_changes()).lower()
+    assert "drop constraint" not in safe
+    assert "site_code_key" not in safe  # not its index either
+    assert "extra" in safe
+    m.apply(safe_only=True)
+    assert (
+        scalar(
+            live, "SELECT count(*) FROM pg_constraint WHERE conname = 'site_code_key'"
+        )
+        == 1
+    )
+    assert scalar(live, "SELECT to_regclass('public.extra') IS NOT NULL") is True
+
+
+def test_safe_only_adds_a_check_not_valid_and_leaves_its_validation(pair) -> None:
+    live, target = pair
+    run(live, "CREATE TABLE t (id int, n int); INSERT INTO t VALUES (1, -1);")
+    run(target, "CREATE TABLE t (id int, n int CONSTRAINT n_positive CHECK (n > 0));")
+    m = create_migration(live, target)
+    validate = [p for p in m.plan if "validate constraint" in p.sql]
+    assert [p.hazards for p in validate] == [(Hazard.MAY_FAIL_ON_EXISTING_DATA,)]
+    safe = list(m.safe_changes())
+    assert len(safe) == 1
+    assert safe[0].endswith("not valid;")
+    m.apply(safe_only=True)
+    assert (
+        scalar(
+            live, "SELECT convalidated FROM pg_constraint WHERE conname = 'n_positive'"
+        )
+        is False
+    )
+    assert scalar(live, "SELECT count(*) FROM t") == 1
+
+
+def test_plan_text_groups_hazards_and_has_no_double_blank_lines(pair) -> None:
+    live, target = pair
+    run(live, SITE + "CREATE TABLE a (id int); CREATE TABLE b (id int);")
+    run(
+        target,
+        SITE + "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$\n\nSELECT 1\n\n$$;",
+    )
+    m = create_migration(live, target)
+    text = format_plan(m.plan)
+    assert "\n\n\n" not in text
+    assert text.startswith("-- hazards:\n")
+    assert "--   UNSAFE DELETES_DATA: 2 statements\n" in text
+    assert dict(hazard_summary(m.plan))[Hazard.DELETES_DATA] == 2
+    # a plan without hazards has no hazards heading
+    safe = [p for p in m.plan if not p.hazards]
+    assert safe
+    assert "hazards" not in format_plan(safe)
+
+
+def test_added_columns_come_in_declared_order(pair) -> None:
+    live, target = pair
+    run(live, "CREATE TABLE t (id int);")
+    run(target, "CREATE TABLE t (id int, zeta int, alpha text, mid date);")
+    m = create_migration(live, target)
+    added = [
+        re.search(r'add column "(\w+)"', s).group(1)  # type: ignore[union-attr]
+        for s in m.statements
+        if "add column" in s
+    ]
+    assert added == ["zeta", "alpha", "mid"]
+    m.apply(check_convergence=True)
+    assert (
+        scalar(
+            live,
+            "SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute "
+            "WHERE attrelid = 't'::regclass AND attnum > 0",
+        )
+        == "id,zeta,alpha,mid"
+    )
+
+
+def test_comment_on_a_materialized_view_keeps_its_rows_and_indexes(pair) -> None:
+    live, target = pair
+    base = (
+        "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 10);"
+        "CREATE MATERIALIZED VIEW mv AS SELECT id FROM t;"
+        "CREATE UNIQUE INDEX mv_id ON mv (id);"
+    )
+    run(live, base)
+    run(target, base + "COMMENT ON MATERIALIZED VIEW mv IS 'refreshed nightly';")
+    m = create_migration(live, target)
+    assert [s.split(" IS ")[0] for s in m.statements] == [
+        'COMMENT ON MATERIALIZED VIEW "public"."mv"'
+    ]
+    m.apply(check_convergence=True)
+    assert scalar(live, "SELECT count(*) FROM mv") == 10
+    assert scalar(live, "SELECT obj_description('mv'::regclass)") == "refreshed nightly"
+
+
+def test_functions_come_before_the_checks_and_defaults_that_call_them(pair) -> None:
+    live, target = pair
+    run(
+        target,
+        "CREATE SCHEMA zz;"
+        "CREATE FUNCTION zz.ok(v int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT v > 0';"
+        "CREATE FUNCTION zz.next_code() RETURNS text LANGUAGE sql AS $$SELECT 'x'$$;"
+        "CREATE TABLE aa (v int CHECK (zz.ok(v)), code text DEFAULT zz.next_code());",
+    )
+    m = create_migration(live, target)
+    order = [s.lower() for s in m.statements]
+    first_function = min(i for i, s in enumerate(order) if "function zz." in s)
+    table = next(
+        i for i, s in enumerate(order) if s.startswith('create table "public"."aa"')
+    )
+    check = next(i for i, s in enumerate(order) if "check (zz.ok" in s)
+    assert first_function < table < check
+    m.apply(check_convergence=True)
+
+
+def test_domains_outside_the_search_path_are_planned(pair) -> None:
+    live, target = pair
+    run(
+        target,
+        "CREATE SCHEMA geo; CREATE DOMAIN geo.depth AS numeric CHECK (VALUE >= 0);"
+        "CREATE TABLE geo.cores (d geo.depth);",
+    )
+    m = create_migration(live, target)
+    assert any(s.startswith('create domain "geo"."depth"') for s in m.statements)
+    m.apply(check_convergence=True)
+    run(live, "ALTER DOMAIN geo.depth ADD CONSTRAINT small CHECK (VALUE < 100)")
+    back = create_migration(live, target)
+    assert back.statements == ['alter domain "geo"."depth" drop constraint "small";']
+    back.apply(check_convergence=True)
