@@ -34,7 +34,7 @@ _LAZY: dict[str, str] = {
     "_create_migration": "diff",
     "_target_db": "legacy",
     "apply_plan": "apply",
-    "check_convergence": "apply",
+    "check_convergence": "diff",
     "classify_statements": "hazards",
     "column_exists": "manager",
     "column_type_is": "manager",

@@ -22,12 +22,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from .errors import ConvergenceError, MigrationStatementError, UnsafeMigrationError
+from ._targets import conninfo
+from .errors import MigrationStatementError, UnsafeMigrationError
 from .hazards import Hazard, PlannedStatement, classify_statements, parse_hazards
 
 __all__ = [
     "apply_plan",
-    "check_convergence",
     "plan_statements",
     "refused_statements",
     "use_concurrent_indexes",
@@ -120,8 +120,6 @@ def apply_plan(
         MigrationStatementError: a statement failed.  Nothing of the
             transaction is kept; the driver's error is the ``__cause__``.
     """
-    from .diff import conninfo
-
     plan = plan_statements(statements)
     if concurrent_indexes:
         plan = use_concurrent_indexes(plan)
@@ -235,26 +233,3 @@ def _drop_invalid_index(conn: psycopg.Connection[Any], p: PlannedStatement) -> N
             sql.Identifier(row[0]), sql.Identifier(name)
         )
     )
-
-
-def check_convergence(
-    database: Any,
-    target: Any,
-    *,
-    schema: str | None = None,
-    exclude_schema: str | None = None,
-) -> None:
-    """Diff ``database`` against ``target`` again and require no difference.
-
-    Raises:
-        ConvergenceError: statements are still needed; they are listed.
-    """
-    from .diff import AutoMigration
-
-    again = AutoMigration(
-        database, target, schema=schema, exclude_schema=exclude_schema
-    )
-    again.add_all_changes()
-    remaining = list(again.statements)
-    if remaining:
-        raise ConvergenceError(remaining)

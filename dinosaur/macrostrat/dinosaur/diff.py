@@ -22,6 +22,7 @@ from results.schemainspect import PostgreSQL
 from sqlalchemy import URL
 from sqlalchemy.engine import make_url
 
+from . import _targets
 from ._depends import Catalog, read_catalog
 from ._fixes import (
     comment_only_changes,
@@ -32,6 +33,8 @@ from ._fixes import (
     recreated_view_indexes,
 )
 from ._order import describe, order_statements
+from ._targets import conninfo
+from .apply import apply_plan
 from .errors import ConvergenceError
 from .hazards import Hazard, PlannedStatement, classify_statements
 
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AutoMigration",
     "DatabaseInitializer",
+    "check_convergence",
     "conninfo",
     "create_migration",
     "format_plan",
@@ -54,19 +58,6 @@ log = logging.getLogger(__name__)
 
 DatabaseInitializer = Callable[["Database"], None]
 """A function that builds the ideal schema in the (empty) `Database` it is given."""
-
-
-def _url(target: Any) -> URL:
-    from macrostrat.database import get_database_url
-
-    return get_database_url(target)
-
-
-def conninfo(target: Any) -> str:
-    """A libpq connection string for a URL, ``Engine``, ``Connection`` or `Database`."""
-    return (
-        _url(target).set(drivername="postgresql").render_as_string(hide_password=False)
-    )
 
 
 def inspect_schema(
@@ -320,8 +311,6 @@ class AutoMigration(Migration):
         Returns:
             the statements that ran.
         """
-        from .apply import apply_plan
-
         plan = self.safe_plan() if safe_only else self.plan
         ran = apply_plan(
             self.s_from,
@@ -475,7 +464,7 @@ def target_database(
     from macrostrat.database import Database
 
     if target_url is None:
-        base = _url(database)
+        base = _targets.target_url(database)
         url = base.set(database=f"dinosaur_target_{secrets.token_hex(6)}")
     else:
         url = make_url(str(target_url)) if isinstance(target_url, str) else target_url
@@ -562,3 +551,24 @@ def needs_migration(
 ) -> bool:
     """True when ``database`` differs from the schema ``initializer`` builds."""
     return len(create_migration(database, initializer, **kwargs).statements) > 0
+
+
+def check_convergence(
+    database: Any,
+    target: Any,
+    *,
+    schema: str | None = None,
+    exclude_schema: str | None = None,
+) -> None:
+    """Diff ``database`` against ``target`` again and require no difference.
+
+    Raises:
+        ConvergenceError: statements are still needed; they are listed.
+    """
+    again = AutoMigration(
+        database, target, schema=schema, exclude_schema=exclude_schema
+    )
+    again.add_all_changes()
+    remaining = list(again.statements)
+    if remaining:
+        raise ConvergenceError(remaining)

@@ -11,8 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from .apply import check_convergence
-from .diff import AutoMigration, DatabaseInitializer, target_database
+from .diff import AutoMigration, DatabaseInitializer, check_convergence, target_database
 from .errors import SchemaMigrationError
 from .hazards import Hazard
 from .legacy import create_schema_clone, has_column, has_table

@@ -62,11 +62,11 @@ def _server_account(run_as: str | None) -> pwd.struct_passwd | None:
     for name in filter(None, names):
         try:
             account = pwd.getpwnam(name)
-        except KeyError:
+        except KeyError as exc:
             if name == (run_as or os.environ.get(RUN_AS_ENV)):
                 raise ClusterError(
                     f"No system user named {name!r} to run PostgreSQL as"
-                )
+                ) from exc
             continue
         if account.pw_uid != 0:
             return account
