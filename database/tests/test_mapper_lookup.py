@@ -133,7 +133,7 @@ def test_get_table_missing_is_a_no_such_table_error_that_helps(
     # nothing close: the schema is still named, and the cache holds nothing
     with pytest.raises(NoSuchTableError, match="in schema 'public'"):
         db.get_table("missing")
-    assert ("public", "missing") not in db._table_cache
+    assert ("public", "missing") not in db._reflection.table_cache
     with db.engine.begin() as conn:
         conn.execute(text("CREATE TABLE lookup_late (id int PRIMARY KEY)"))
     try:

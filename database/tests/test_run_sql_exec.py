@@ -20,6 +20,7 @@ import sqlalchemy.exc as sa_exc
 from psycopg import errors as pg_errors
 from psycopg import sql
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from macrostrat.database import Database
 from macrostrat.database._sql.options import parse_options
@@ -131,7 +132,7 @@ def test_session_state_does_not_leak_into_the_pool(db: Database) -> None:
 
 def test_weakness_4_pending_work_is_not_committed(db: Database, table: str) -> None:
     """Upstream committed the whole session after every statement."""
-    session = db._session_factory()
+    session = Session(bind=db.engine)
     session.execute(text("INSERT INTO t VALUES (1)"))  # pending work of the caller
     res = run_sql(session, inserts(2, 1, 3))
     assert [o.status for o in res.outcomes] == ["executed", "failed", "executed"]

@@ -133,9 +133,11 @@ def test_get_dataframe(tables: Database, tmp_path: Path) -> None:
 
 def test_sql_text_resolution(tmp_path: Path) -> None:
     """How `get_dataframe` reads its query (checked without pandas)."""
+    from macrostrat.database._helpers import _sql_text
+
     sql_file = tmp_path / "q.sql"
     sql_file.write_text("SELECT 1")
-    assert legacy._sql_text(sql_file) == "SELECT 1"
-    assert legacy._sql_text(str(sql_file)) == "SELECT 1"
-    assert legacy._sql_text("SELECT 2") == "SELECT 2"
-    assert legacy._sql_text("missing.sql") == "missing.sql"
+    assert _sql_text(sql_file) == "SELECT 1"
+    assert _sql_text(str(sql_file)) == "SELECT 1"
+    assert _sql_text("SELECT 2") == "SELECT 2"
+    assert _sql_text("missing.sql") == "missing.sql"

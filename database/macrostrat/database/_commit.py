@@ -40,7 +40,7 @@ from typing import Any
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from .errors import CommitOutcomeUnknown, UnsafeRetryError
+from .errors import CommitOutcomeUnknown, UnsafeRetryError, add_note
 
 __all__ = [
     "CommitJournal",
@@ -173,7 +173,7 @@ def resolve_outcome(
                     row = cur.fetchone()
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     conn.rollback()
-            status = None if row is None else row[0]
+            status = None if row is None or row[0] is None else str(row[0])
             if status in ("committed", "aborted"):
                 return status
             if status is None:
@@ -196,7 +196,7 @@ def _mark(exc: BaseException, outcome: str, note: str) -> None:
         exc.commit_outcome = outcome  # type: ignore[attr-defined]
     except AttributeError:  # pragma: no cover - exceptions with __slots__
         pass
-    exc.add_note(note)
+    add_note(exc, note)
 
 
 def commit_resolving(
@@ -301,15 +301,25 @@ def psycopg_reconnect(raw: psycopg.Connection[Any]) -> Reconnect:
 
 
 def engine_reconnect(engine: Any) -> Reconnect:
-    """A `Reconnect` that takes a connection from ``engine``'s pool."""
+    """A `Reconnect` that opens a new connection the way ``engine`` does.
+
+    Not from ``engine``'s pool, which may be exhausted by the very
+    connections waiting on their commits (or hold ones to a server that has
+    gone): a pool of its own with the same creation arguments
+    (``Pool.recreate``), discarded afterwards.
+    """
 
     @contextmanager
     def reconnect() -> Iterator[psycopg.Connection[Any]]:
-        proxy = engine.raw_connection()
+        pool = engine.pool.recreate()
         try:
-            yield proxy.driver_connection
+            proxy = pool.connect()
+            try:
+                yield proxy.driver_connection
+            finally:
+                proxy.close()
         finally:
-            proxy.close()
+            pool.dispose()
 
     return reconnect
 

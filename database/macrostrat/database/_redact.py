@@ -32,6 +32,8 @@ from urllib.parse import quote, unquote_plus
 
 from sqlalchemy import URL
 
+from ._connectable import engine_of
+
 __all__ = [
     "MASK",
     "SECRET_WORDS",
@@ -294,8 +296,10 @@ def redact(target: Any) -> str:
     url = getattr(target, "url", None)
     if isinstance(url, URL):  # an Engine
         return redact(url)
-    engine = getattr(target, "engine", None)
-    if engine is not None and engine is not target:  # a Connection, a Database
+    engine = engine_of(target)  # a Connection's, a Database's
+    if engine is None:  # another wrapper of an engine (an AsyncConnection)
+        engine = getattr(target, "engine", None)
+    if engine is not None and engine is not target:
         return redact(engine)
     return redact_text(str(target))
 

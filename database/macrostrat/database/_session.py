@@ -245,7 +245,8 @@ class SessionOnConnection(Session):
     """
 
     def __init__(self, connections: SessionConnections, **kwargs: Any) -> None:
-        super().__init__(bind=connections.engine, **kwargs)
+        kwargs["bind"] = connections.engine  # (a sessionmaker passes bind=None)
+        super().__init__(**kwargs)
         self.session_connections = connections
 
     def get_bind(self, mapper: Any = None, **kwargs: Any) -> Any:

@@ -13,7 +13,8 @@ asyncio support: ``pip install 'macrostrat.database[asyncio]'``.
 
 from __future__ import annotations
 
-from types import TracebackType
+import importlib
+from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import URL
@@ -28,16 +29,16 @@ if TYPE_CHECKING:
 __all__ = ["AsyncTransaction", "async_sessionmaker", "create_async_engine"]
 
 
-def _asyncio() -> Any:
+def _asyncio() -> ModuleType:
+    """SQLAlchemy's asyncio extension, once greenlet (which it needs) is known to import."""
     try:
-        import greenlet  # noqa: F401  (SQLAlchemy's asyncio layer needs it)
-        from sqlalchemy.ext import asyncio as sa_asyncio
+        importlib.import_module("greenlet")  # SQLAlchemy's asyncio layer needs it
+        return importlib.import_module("sqlalchemy.ext.asyncio")
     except ImportError as exc:
         raise ImportError(
             "Async support needs SQLAlchemy's asyncio extra: "
             "pip install 'macrostrat.database[asyncio]'"
         ) from exc
-    return sa_asyncio
 
 
 def create_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
@@ -54,9 +55,11 @@ def create_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
         url: a connection URL.
         **kwargs: passed to `sqlalchemy.ext.asyncio.create_async_engine`.
     """
-    sa_asyncio = _asyncio()
+    _asyncio()
+    from sqlalchemy.ext.asyncio import create_async_engine as _create
+
     url, kwargs, _moved = secrets_to_connect_args(normalize_url(url), kwargs)
-    return sa_asyncio.create_async_engine(url, **engine_defaults(url, kwargs))
+    return _create(url, **engine_defaults(url, kwargs))
 
 
 def async_sessionmaker(
@@ -71,9 +74,11 @@ def async_sessionmaker(
         engine: an `AsyncEngine` (see `create_async_engine`).
         **kwargs: other `async_sessionmaker` options; they win.
     """
-    sa_asyncio = _asyncio()
+    _asyncio()
+    from sqlalchemy.ext.asyncio import async_sessionmaker as _sessionmaker
+
     kwargs.setdefault("expire_on_commit", False)
-    return sa_asyncio.async_sessionmaker(engine, **kwargs)
+    return _sessionmaker(engine, **kwargs)
 
 
 class AsyncTransaction:

@@ -1,69 +1,57 @@
-"""The `Database` class: one engine, its sessions, reflection and transactions."""
+"""The `Database` class: one engine, its sessions, reflection and transactions.
+
+Longer than 400 lines because `Database` is the package's documented facade:
+about 330 of its lines are the public methods' docstrings (rendered in
+``docs/database.md``); each method body is a delegation of a line or two to a
+collaborator (`_session_registry`, `mapper.state`, `_sql.session`, `retry`,
+`tenancy`, `orm`, `transfer`).
+"""
 
 from __future__ import annotations
 
-import functools
-import itertools
-import logging
 import os
-import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import URL, Connection, Engine, MetaData, Table, inspect
+from sqlalchemy import URL, Connection, Engine, MetaData, Table
 from sqlalchemy.engine.reflection import Inspector
-from sqlalchemy.exc import NoSuchTableError, OperationalError
-from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from sqlalchemy.orm import Session
 
+from . import retry, tenancy
+from ._helpers import get_dataframe, reflect_table
 from ._renamed import renamed_parameters
-from ._session import SessionConnections, SessionOnConnection
+from ._session_registry import SessionRegistry
+from ._sql.session import merge_instance_params, query_session, runner_session
 from .engine import DatabaseInput, create_engine
-from .errors import InvalidOptionError, ModelNotFoundError
+from .errors import InvalidOptionError
 from .mapper import (
     DatabaseMapper,
     DatabaseModelCache,
     ModelCollection,
     TableCollection,
     ViewSpec,
-    model_key,
-    parse_table_name,
 )
-from .mapper.lookup import table_not_found
+from .mapper.state import ReflectionState
 from .orm import (
     bulk_delete,
     bulk_insert,
     bulk_update,
+    get_or_create,
     get_or_create_instance,
     recreate_all,
     update_instance,
 )
-from .retry import RetryPolicy, retrying
-from .tenancy import (
-    DEFAULT_TENANT_SETTING,
-    TenantValidator,
-    current_tenant,
-    set_tenant,
-    validate_tenant,
-)
-from .transactions import (
-    RollbackMode,
-    SavepointScope,
-    SessionStack,
-    TransactionScope,
-    _connection_aborted,
-    check_rollback_mode,
-)
-from .utils import get_dataframe, get_or_create, reflect_table
+from .retry import RetryPolicy
+from .tenancy import DEFAULT_TENANT_SETTING, TenantValidator
+from .transactions import RollbackMode
 
 if TYPE_CHECKING:
     import pandas
 
 __all__ = ["Database"]
-
-log = logging.getLogger(__name__)
 
 metadata = MetaData()
 """Upstream's module-wide ``MetaData``. Each `Database` has its own
@@ -74,24 +62,6 @@ R = TypeVar("R")
 
 Params = Any
 """Bind parameters: a mapping, a list of mappings, or positional values."""
-
-
-def _checked_model(cls: type, schema: str, table: str) -> type:
-    """``cls`` if it maps ``schema.table``; model keys of two tables can collide.
-
-    (Public ``geology_formation`` and ``geology.formation`` share a key.)
-    """
-    mapped: Table | None = getattr(cls, "__table__", None)
-    if mapped is not None and ((mapped.schema or "public"), mapped.name) != (
-        schema,
-        table,
-    ):
-        raise ModelNotFoundError(
-            f"The model for key {model_key(schema, table)!r} maps "
-            f"{mapped.schema or 'public'}.{mapped.name}, not {schema}.{table} (their "
-            "model keys collide); use get_table() for the other one."
-        )
-    return cls
 
 
 class Database:
@@ -127,9 +97,6 @@ class Database:
         InvalidOptionError: engine options with an existing engine.
     """
 
-    mapper: DatabaseMapper | None
-    model_cache: DatabaseModelCache | None
-
     def __init__(
         self,
         db_conn: DatabaseInput,
@@ -151,22 +118,9 @@ class Database:
         self._owns_engine = isinstance(db_conn, (str, URL))
         self.metadata = metadata if metadata is not None else MetaData()
         self.instance_params: dict[str, Any] = dict(instance_params or {})
-        self.mapper = None
-        self.model_cache = None
-        self._session_factory = sessionmaker(bind=self.engine)
-        self._connections = SessionConnections(self.engine)
-        # No reference back to this object: a dropped Database is freed (and
-        # its session connections closed) at once, not at a garbage collection.
-        self._scoped = scoped_session(
-            functools.partial(SessionOnConnection, self._connections)
-        )
-        self._sessions = SessionStack()
-        self._inspector: Inspector | None = None
-        self._table_cache: dict[tuple[str, str], Table] = {}
-        self._table_metadata = MetaData()
-        self._automap_options: dict[str, Any] = {}
-        self._lock = threading.RLock()
-        self._savepoint_ids = itertools.count(1)
+        # The collaborators: sessions and transaction blocks, and the schema.
+        self._sessions = SessionRegistry(self.engine)
+        self._reflection = ReflectionState(self)
 
     def __repr__(self) -> str:
         """``<Database url>``, every secret of the URL masked."""
@@ -174,21 +128,25 @@ class Database:
 
         return f"<Database {redact(self.engine)}>"
 
-    # -- sessions ----------------------------------------------------------
+    @property
+    def mapper(self) -> DatabaseMapper | None:
+        """The `DatabaseMapper` of the last `automap` (None before, or after `refresh_schema`)."""
+        return self._reflection.mapper
 
-    def _default_session(self) -> Session:
-        """This thread's default session; its connection checked (see `SessionConnections`)."""
-        session = self._scoped()
-        connections = self._connections
-        if (
-            isinstance(session, SessionOnConnection)
-            and connections.current() is not None
-        ):
-            generation = connections.generation
-            connections.get()  # notices a lost connection, says so
-            if connections.generation != generation and session.in_transaction():
-                session.rollback()  # its transaction was lost with the connection
-        return session
+    @mapper.setter
+    def mapper(self, value: DatabaseMapper | None) -> None:
+        self._reflection.mapper = value
+
+    @property
+    def model_cache(self) -> DatabaseModelCache | None:
+        """The model cache `automap` reads and writes (set by its ``cache=``)."""
+        return self._reflection.model_cache
+
+    @model_cache.setter
+    def model_cache(self, value: DatabaseModelCache | None) -> None:
+        self._reflection.model_cache = value
+
+    # -- sessions ----------------------------------------------------------
 
     @property
     def session(self) -> Session:
@@ -198,7 +156,11 @@ class Database:
         otherwise the thread's default session, bound to its session
         connection. Assigning replaces the default.
         """
-        return self._sessions.current() or self._default_session()
+        return self._sessions.current()
+
+    @session.setter
+    def session(self, value: Session) -> None:
+        self._sessions.replace_default(value)
 
     def session_connection(self) -> Connection:
         """This thread's session connection (opened on first use).
@@ -211,7 +173,7 @@ class Database:
         roll it back, or later `run_sql` calls join it (and nothing they do
         is committed until you do).
         """
-        return self._connections.get()
+        return self._sessions.connections.get()
 
     def reset_session(self) -> None:
         """End this thread's session: roll back, close its connection.
@@ -220,45 +182,7 @@ class Database:
         of the old one's settings (``SET ROLE``…), temporary tables or locks.
         The connection is closed, never returned to the pool with that state.
         """
-        self._end_default_session("the session was reset", warn=False)
-        try:
-            self._scoped.remove()
-        except OperationalError as exc:
-            log.debug("closing the session failed: %s", exc)
-        self._connections.release()
-
-    @session.setter
-    def session(self, value: Session) -> None:
-        self._end_default_session("it was replaced")
-        self._scoped.registry.set(value)
-
-    def _end_default_session(self, why: str, *, warn: bool = True) -> None:
-        """Close this thread's default session before it goes away.
-
-        A transaction it still had open (ORM work never committed) would
-        otherwise stay open on the session connection, holding its locks,
-        with nobody left to end it: it is rolled back, with a warning.
-        """
-        if not self._scoped.registry.has():
-            return
-        old = self._scoped()
-        if not isinstance(old, SessionOnConnection):
-            return
-        if warn and old.in_transaction():
-            log.warning(
-                "the default session had a transaction open when %s; it was "
-                "rolled back (commit before replacing db.session to keep it)",
-                why,
-            )
-            warnings.warn(
-                f"db.session had uncommitted work when {why}; it was rolled back",
-                UserWarning,
-                stacklevel=3,
-            )
-        try:
-            old.close()
-        except OperationalError as exc:
-            log.debug("closing the replaced session failed: %s", exc)
+        self._sessions.reset()
 
     def connection(self) -> Connection:
         """The connection this thread's work runs on now.
@@ -267,27 +191,15 @@ class Database:
         (it sees what the block did); otherwise the session connection (see
         `session_connection`).
         """
-        if self._sessions.current() is not None:
-            return self._block_connection()
-        return self._connections.get()
+        return self._sessions.connection()
 
-    @contextmanager
-    def session_scope(self, commit: bool = True) -> Iterator[Session]:
+    def session_scope(self, commit: bool = True) -> AbstractContextManager[Session]:
         """Yield the current session; commit on success, roll back on error, then close.
 
         Parameters:
             commit: commit when the block succeeds (else leave it to the caller).
         """
-        session = self.session
-        try:
-            yield session
-            if commit:
-                session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        return self._sessions.session_scope(commit)
 
     def transaction(
         self,
@@ -321,32 +233,9 @@ class Database:
         Raises:
             InvalidOptionError: an unknown ``rollback`` value (e.g. ``True``).
         """
-        if connection is None:
-            current = self._sessions.current()
-            if current is not None and isinstance(current.bind, Connection):
-                connection = current.bind
-            else:
-                connection = self._idle_session_connection()
-        return TransactionScope(
-            self.engine,
-            self,
-            self._sessions,
-            rollback=check_rollback_mode(rollback),
-            connection=connection,
-            raise_errors=raise_errors,
+        return self._sessions.transaction(
+            self, rollback=rollback, connection=connection, raise_errors=raise_errors
         )
-
-    def _idle_session_connection(self) -> Connection | None:
-        """The session connection, unless the default session has a transaction open.
-
-        (Then a block runs on a new connection, as before: it must not become
-        part of work the default session has not committed.)
-        """
-        session = self._default_session()
-        if not isinstance(session, SessionOnConnection) or session.in_transaction():
-            return None
-        conn = self._connections.get()
-        return None if conn.in_transaction() else conn
 
     def savepoint(
         self,
@@ -375,33 +264,18 @@ class Database:
         Raises:
             InvalidOptionError: an unknown ``rollback`` value.
         """
-        mode = check_rollback_mode(rollback)
-        if name is None:
-            name = f"sp_{next(self._savepoint_ids)}"
-        if connection is None and not self.in_transaction_block():
-            session = self._default_session()
-            if not session.in_transaction():
-                # Nothing to join: a transaction of its own around the
-                # savepoint, committed at the end, so none is left open.
-                return self._savepoint_in_own_transaction(name, mode)
-        conn = connection if connection is not None else self.session.connection()
-        return SavepointScope(conn, name, self._sessions, rollback=mode)
-
-    @contextmanager
-    def _savepoint_in_own_transaction(
-        self, name: str, mode: RollbackMode
-    ) -> Iterator[str]:
-        """`savepoint` outside any transaction: inside one of its own."""
-        with self.transaction():
-            scope = SavepointScope(
-                self._block_connection(), name, self._sessions, rollback=mode
-            )
-            with scope as entered:
-                yield entered
+        return self._sessions.savepoint(name, rollback, connection)
 
     def in_transaction_block(self) -> bool:
         """Whether this thread is inside a `transaction` or `savepoint` block."""
-        return self._sessions.current() is not None
+        return self._sessions.in_block()
+
+    def block_connection(self) -> Connection:
+        """The connection of this thread's innermost `transaction`/`savepoint` block.
+
+        Outside any block, the default session's connection (see `connection`).
+        """
+        return self._sessions.block_connection()
 
     def run_with_retry(
         self,
@@ -437,25 +311,21 @@ class Database:
         Raises:
             InvalidOptionError: an invalid option or ``MACROSTRAT_DB_RETRY_ATTEMPTS``.
         """
-        for attempt in retrying(policy, bind=self, **options):
-            with attempt:
-                if self.in_transaction_block():
-                    return func(self, *args)
-                with self.engine.connect() as conn:
-                    if isolation_level is not None:
-                        conn.execution_options(isolation_level=isolation_level)
-                    with self.transaction(connection=conn):
-                        result = func(self, *args)
-                    return result
-        raise AssertionError("unreachable: the last attempt re-raises")
+        return retry.run_with_retry(
+            self,
+            func,
+            args,
+            isolation_level=isolation_level,
+            policy=policy,
+            options=options,
+        )
 
-    @contextmanager
     def tenant_scope(
         self,
         tenant_id: Any,
         setting: str = DEFAULT_TENANT_SETTING,
         validator: TenantValidator | None = None,
-    ) -> Iterator[Database]:
+    ) -> AbstractContextManager[Database]:
         """Run a block with ``setting`` naming the current tenant, for row-level security.
 
         ``tenant_id`` and ``setting`` are validated before any SQL runs
@@ -479,53 +349,9 @@ class Database:
             InvalidTenantError: the validator refused ``tenant_id``.
             InvalidOptionError: ``setting`` is not a dotted custom setting name.
         """
-        value = validate_tenant(tenant_id, setting, validator)
-        if not self.in_transaction_block():
-            with self.transaction():
-                # On the block's connection, outside the session's savepoints,
-                # so that session.rollback() in the block keeps the tenant.
-                set_tenant(self._block_connection(), value, setting)
-                yield self
-            return
-        conn = self._block_connection()
-        previous = current_tenant(conn, setting) or ""
-        set_tenant(conn, value, setting)
-        try:
-            yield self
-        finally:
-            if not _connection_aborted(conn):
-                set_tenant(conn, previous, setting)
-
-    def _block_connection(self) -> Connection:
-        """The connection of this thread's innermost transaction block."""
-        session = self.session
-        bind = session.bind
-        return bind if isinstance(bind, Connection) else session.connection()
+        return tenancy.tenant_scope(self, tenant_id, setting, validator)
 
     # -- running SQL -------------------------------------------------------
-
-    def _setup_params(self, params: Params, kwargs: dict[str, Any]) -> Params:
-        """Merge the instance parameters into ``params`` (explicit values win).
-
-        Pops ``use_instance_params`` (default True) from ``kwargs``. A mapping
-        gives a new dict (the caller's is never changed); a list or tuple of
-        mappings is merged mapping by mapping; positional parameters (a tuple
-        or list of values) and None without instance parameters pass through
-        untouched.
-        """
-        if not kwargs.pop("use_instance_params", True) or not self.instance_params:
-            return params
-        if params is None:
-            return dict(self.instance_params)
-        if isinstance(params, Mapping):
-            return {**self.instance_params, **params}
-        if (
-            isinstance(params, (list, tuple))
-            and params
-            and all(isinstance(p, Mapping) for p in params)
-        ):
-            return type(params)({**self.instance_params, **p} for p in params)
-        return params
 
     @renamed_parameters({"fn": "sql"})  # upstream's name
     def run_sql(self, sql: Any, params: Params = None, **kwargs: Any) -> Any:
@@ -543,8 +369,8 @@ class Database:
         """
         from .query import run_sql
 
-        params = self._setup_params(params, kwargs)
-        return run_sql(self._runner_session(), sql, params, **kwargs)
+        params = merge_instance_params(self.instance_params, params, kwargs)
+        return run_sql(runner_session(self), sql, params, **kwargs)
 
     def run_query(self, sql: Any, params: Params = None, **kwargs: Any) -> Any:
         """Run one statement in the current session and return its result (see `query.run_query`).
@@ -557,36 +383,18 @@ class Database:
         """
         from .query import run_one
 
-        params = self._setup_params(params, kwargs)
-        session = self.session
+        params = merge_instance_params(self.instance_params, params, kwargs)
         # Join a transaction in progress (a block, or the session's ORM work);
         # otherwise commit on its own, leaving no transaction open.
-        join = self.in_transaction_block() or session.in_transaction()
+        session, join = query_session(self)
         return run_one(session, sql, params, kwargs, join=join)
 
     def run_fixtures(self, fixtures: Any, params: Params = None, **kwargs: Any) -> Any:
         """Run SQL fixture files in the current session (see `query.run_fixtures`)."""
         from .query import run_fixtures
 
-        params = self._setup_params(params, kwargs)
-        return run_fixtures(self._runner_session(), fixtures, params, **kwargs)
-
-    def _runner_session(self) -> Session:
-        """The session `run_sql` and `run_fixtures` run in.
-
-        Inside a `transaction` or `savepoint` block that is the block's session,
-        and statements join its transaction. Outside one, the default session's
-        open transaction (pending ORM work, or an earlier `run_query`) is
-        committed first, so that each statement commits on its own as with
-        ``psql``; upstream committed the session after every statement.
-        """
-        scoped = self._sessions.current()
-        if scoped is not None:
-            return scoped
-        session = self._default_session()
-        if session.in_transaction():
-            session.commit()
-        return session
+        params = merge_instance_params(self.instance_params, params, kwargs)
+        return run_fixtures(runner_session(self), fixtures, params, **kwargs)
 
     def exec_sql(self, sql: Any, params: Params = None, **kwargs: Any) -> Any:
         """Deprecated alias of `run_sql`."""
@@ -625,9 +433,7 @@ class Database:
     @property
     def inspector(self) -> Inspector:
         """A SQLAlchemy ``Inspector``, cached until `refresh_schema`."""
-        if self._inspector is None:
-            self._inspector = inspect(self.engine)
-        return self._inspector
+        return self._reflection.get_inspector()
 
     def entity_names(self, **kwargs: Any) -> Iterator[str]:
         """Yield table names, then view names (``kwargs`` such as ``schema=``)."""
@@ -659,35 +465,21 @@ class Database:
                 ``{"schema.view": ["id"]}``.
             lazy: map each model on first use (see `DatabaseMapper`).
         """
-        if cache is not None:
-            self.model_cache = (
-                cache
-                if isinstance(cache, DatabaseModelCache)
-                else DatabaseModelCache(cache)
-            )
-        mapper = DatabaseMapper(self, cache=self.model_cache, lazy=lazy)
-        mapper.reflect_database(schemas, use_cache=use_cache, views=views)
-        with self._lock:
-            self.mapper = mapper
-            self._automap_options = {"schemas": schemas, "views": views, "lazy": lazy}
-
-    def _ensure_mapper(self) -> DatabaseMapper:
-        if self.mapper is None:
-            self.automap(**self._automap_options)
-        assert self.mapper is not None
-        return self.mapper
+        self._reflection.automap(
+            schemas, use_cache=use_cache, cache=cache, views=views, lazy=lazy
+        )
 
     @property
     def model(self) -> ModelCollection:
         """The mapped classes (automaps the public schema on first use)."""
-        return self._ensure_mapper().models
+        return self._reflection.ensure_mapper().models
 
     mapped_classes = model
 
     @property
     def table(self) -> TableCollection:
         """The tables of the mapped classes (automaps on first use)."""
-        return self._ensure_mapper().tables
+        return self._reflection.ensure_mapper().tables
 
     def refresh_schema(self, *, automap: bool | None = None) -> None:
         """Forget everything known about the schema after DDL.
@@ -698,25 +490,8 @@ class Database:
         existed. With ``automap=False`` the models are dropped and rebuilt on
         next use, with the schemas and views of the last `automap`.
         """
-        if self._sessions.current() is None:
-            session = self._scoped()
-            session.flush()
-            session.close()
-        with self._lock:
-            self._inspector = None
-            self._table_cache.clear()
-            self._table_metadata = MetaData()
-            had_models = self.mapper is not None
-            if had_models:
-                assert self.mapper is not None
-                self._automap_options = {
-                    "schemas": sorted(self.mapper.reflected_schemas),
-                    "views": self.mapper.views or None,
-                    "lazy": self.mapper.lazy,
-                }
-            self.mapper = None
-        if automap or (automap is None and had_models):
-            self.automap(**self._automap_options)
+        self._sessions.close_default_if_idle(flush=True)
+        self._reflection.refresh(automap=automap)
 
     def get_table(
         self, name: str | tuple[str, str], *, schema: str | None = None
@@ -737,28 +512,7 @@ class Database:
                 ``LookupError``) there is no such table or view; the message
                 names the schema searched and the closest names.
         """
-        sch, tbl = parse_table_name(name, schema)
-        mapper = self.mapper
-        if mapper is not None:
-            key = tbl if sch == "public" else f"{sch}.{tbl}"
-            found = mapper.reflected_table(key)
-            if found is not None:
-                return found
-        with self._lock:
-            cached = self._table_cache.get((sch, tbl))
-            if cached is None:
-                try:
-                    cached = Table(
-                        tbl,
-                        self._table_metadata,
-                        schema=None if sch == "public" else sch,
-                        autoload_with=self.engine,
-                        resolve_fks=False,
-                    )
-                except NoSuchTableError as err:
-                    raise table_not_found(self.engine, sch, tbl) from err
-                self._table_cache[(sch, tbl)] = cached
-            return cached
+        return self._reflection.get_table(name, schema)
 
     def get_model(
         self,
@@ -785,28 +539,7 @@ class Database:
                 closest models), is a view or has no primary key (map those
                 with ``db.mapper.map_view``).
         """
-        sch, tbl = parse_table_name(name, schema)
-        key = model_key(sch, tbl)
-        if self.mapper is not None and key in self.mapper.models:
-            return _checked_model(self.mapper.models[key], sch, tbl)
-        if not automap:
-            raise ModelNotFoundError(
-                f"No ORM model found for {sch}.{tbl}. Call db.automap() first, or use "
-                "get_table() to reflect the table without mapping it."
-            )
-        if self.mapper is None:
-            # Another schema adds to the default ones, never replaces them.
-            wanted = self._automap_options.get("schemas") or ["public"]
-            wanted = [wanted] if isinstance(wanted, str) else list(wanted)
-            schemas = list(dict.fromkeys([*wanted, sch]))
-            self.automap(**{**self._automap_options, "schemas": schemas})
-        elif sch not in self.mapper.reflected_schemas:
-            self.mapper.reflect_schema(sch)
-        assert self.mapper is not None
-        found = self.mapper.models.get(key)
-        if found is None:
-            raise self.mapper.model_not_found(sch, tbl)
-        return _checked_model(found, sch, tbl)
+        return self._reflection.get_model(name, schema, automap)
 
     def __getitem__(self, name: str) -> Table:
         """``db["schema.table"]`` is `get_table`."""
@@ -906,10 +639,9 @@ class Database:
         Closes this thread's default session first (its locks would block the
         drop); forgets cached reflection.
         """
-        if self._sessions.current() is None:
-            self._scoped().close()
+        self._sessions.close_default_if_idle()
         recreate_all(metadata if metadata is not None else self.metadata, self.engine)
-        self._inspector = None
+        self._reflection.inspector = None
 
     # -- lifetime ------------------------------------------------------------
 
@@ -993,10 +725,10 @@ class Database:
     def __del__(self) -> None:
         # Session connections go back to the pool (closed); only an engine
         # this object created is disposed, and never noisily.
-        connections = getattr(self, "_connections", None)
-        if connections is not None:
+        sessions = getattr(self, "_sessions", None)
+        if sessions is not None:
             try:
-                connections.release_all()
+                sessions.connections.release_all()
             except Exception:
                 pass
         if getattr(self, "_owns_engine", False):

@@ -168,6 +168,7 @@ def parse_dsn(dsn: str | URL | DSN) -> DSN:
             return _parse_libpq_multi(dsn)
         url = make_url(dsn)
     except (ValueError, TypeError) as exc:
+        # Not chained: the parser's message quotes the string, password and all.
         raise InvalidOptionError(
             f"cannot parse the connection string: {redact_text(str(exc))}"
         ) from None

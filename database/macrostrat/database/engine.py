@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import logging
 import weakref
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any
 
 from sqlalchemy import URL, Engine, make_url
 from sqlalchemy import create_engine as _sa_create_engine
 
 from ._commit import install_commit_resolution
+from ._connectable import HasEngine, database_of
 from ._redact import is_secret_parameter, redact
 from ._renamed import renamed_parameters
 from ._sqlite_compat import SQLITE_NO_BEGIN, install_transaction_fix, is_pysqlite
 from .errors import InvalidOptionError
-
-if TYPE_CHECKING:
-    from .core import Database
 
 __all__ = [
     "DEFAULT_APPLICATION_NAME",
@@ -35,8 +33,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DatabaseInput = Union["Database", Engine, str, URL]
-"""What `create_engine` and `Database` accept: a `Database`, an engine or a URL."""
+DatabaseInput = HasEngine | Engine | str | URL
+"""What `create_engine` and `Database` accept: a `Database`, an engine or a URL.
+
+(A `Database` is anything with an ``Engine`` as ``engine``: see
+`macrostrat.database._connectable`.)"""
 
 _PLAIN_POSTGRES = ("postgresql", "postgres")
 
@@ -257,10 +258,9 @@ def create_engine(
         InvalidOptionError: options were given with a `Database` or ``Engine``.
         TypeError: ``db_conn`` is none of the accepted types.
     """
-    from .core import Database
-
-    if isinstance(db_conn, Database):
-        db_conn = db_conn.engine
+    database = database_of(db_conn)
+    if database is not None:
+        db_conn = database.engine
     if isinstance(db_conn, Engine):
         if kwargs:
             raise InvalidOptionError(

@@ -56,6 +56,9 @@ macrostrat.database.errors.IntegrityError`` all catch a duplicate key.  Their
 parameters and ``orig`` the psycopg error (``err.orig.sqlstate``).
 
 The driver's or SQLAlchemy's own exception is always kept as ``__cause__``.
+
+Longer than 400 lines because it is the package's one error root: the whole
+tree above, each class with its documented attributes and pickling support.
 """
 
 from __future__ import annotations
@@ -634,3 +637,10 @@ class ToolVersionError(TransferError):
         super().__init__(message, step=step)
         self.tool_version = tool_version
         self.server_version = server_version
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """Add ``note`` to ``exc`` (``BaseException.add_note``; Python 3.10 has no notes)."""
+    add = getattr(exc, "add_note", None)
+    if add is not None:
+        add(note)

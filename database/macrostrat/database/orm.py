@@ -11,11 +11,21 @@ import logging
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, MetaData, delete, insert, inspect, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    MetaData,
+    Result,
+    delete,
+    insert,
+    inspect,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapper, Session
 from sqlalchemy.sql import ClauseElement
 
 from .errors import InvalidOptionError
@@ -25,6 +35,7 @@ __all__ = [
     "bulk_delete",
     "bulk_insert",
     "bulk_update",
+    "get_or_create",
     "get_or_create_instance",
     "is_test_database_name",
     "make_test_database_name",
@@ -35,6 +46,36 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 M = TypeVar("M")
+
+
+def get_or_create(
+    session: Session,
+    model: type[M],
+    defaults: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> M:
+    """Return the first ``model`` row matching ``kwargs``, or a new unsaved one.
+
+    A new instance is built from ``kwargs`` (less any SQL expressions among
+    them) and ``defaults``, and added to the session; it is not flushed.  The
+    returned instance has ``_created`` set to whether it is new.
+
+    Parameters:
+        session: the ORM session.
+        model: the mapped class.
+        defaults: extra attributes for a new instance only.
+        **kwargs: attribute values to filter by (``filter_by``).
+    """
+    instance = session.query(model).filter_by(**kwargs).first()
+    if instance is not None:
+        instance._created = False  # type: ignore[attr-defined]
+        return instance
+    params = {k: v for k, v in kwargs.items() if not isinstance(v, ClauseElement)}
+    params.update(defaults or {})
+    instance = model(**params)
+    session.add(instance)
+    instance._created = True  # type: ignore[attr-defined]
+    return instance
 
 
 def get_or_create_instance(
@@ -146,6 +187,11 @@ def bulk_insert(
     return len(data)
 
 
+def _rowcount(result: Result[Any]) -> int:
+    """The rows an ``UPDATE``/``DELETE`` matched (its result is a ``CursorResult``)."""
+    return cast("CursorResult[Any]", result).rowcount
+
+
 def bulk_update(
     session: Session, model: type, rows: Iterable[Mapping[str, Any]]
 ) -> int:
@@ -165,7 +211,7 @@ def bulk_update(
     data = _rows(rows)
     if not data:
         return 0
-    mapper = inspect(model)
+    mapper: Mapper[Any] = inspect(model)
     keys = [mapper.get_property_by_column(c).key for c in mapper.primary_key]
     if any(k not in row for row in data for k in keys):
         raise InvalidOptionError(
@@ -182,7 +228,7 @@ def bulk_update(
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        count += session.execute(stmt).rowcount  # type: ignore[attr-defined]
+        count += _rowcount(session.execute(stmt))
     return count
 
 
@@ -197,10 +243,11 @@ def bulk_delete(session: Session, model: type, keys: Sequence[Any]) -> int:
     Raises:
         InvalidOptionError: the model has a composite primary key.
     """
-    pk = inspect(model).primary_key
+    mapper: Mapper[Any] = inspect(model)
+    pk = mapper.primary_key
     if len(pk) != 1:
         raise InvalidOptionError("bulk_delete needs a single-column primary key")
-    attr = inspect(model).get_property_by_column(pk[0]).key
+    attr = mapper.get_property_by_column(pk[0]).key
     values = [k[attr] if isinstance(k, Mapping) else k for k in keys]
     if not values:
         return 0
@@ -209,7 +256,7 @@ def bulk_delete(session: Session, model: type, keys: Sequence[Any]) -> int:
         .where(getattr(model, attr).in_(values))
         .execution_options(synchronize_session=False)
     )
-    return session.execute(stmt).rowcount  # type: ignore[attr-defined]
+    return _rowcount(session.execute(stmt))
 
 
 def recreate_all(metadata: MetaData, bind: Engine | Connection) -> None:

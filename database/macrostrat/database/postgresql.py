@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Column, Connection, Engine, Insert, event, text
 from sqlalchemy.dialects.postgresql import Insert as PGInsert
@@ -33,12 +33,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.postgresql.dml import OnConflictDoNothing, OnConflictDoUpdate
 from sqlalchemy.orm import Session
 
+from ._connectable import DatabaseLike, database_like, engine_of
 from .errors import InvalidOptionError
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.compiler import SQLCompiler
 
-    from .core import Database
 
 __all__ = [
     "OnConflictAction",
@@ -74,11 +74,11 @@ _insert_mode: ContextVar[OnConflictAction] = ContextVar(
 def _coerce_action(action: OnConflictInput) -> OnConflictAction:
     try:
         return OnConflictAction(action)
-    except ValueError:
+    except ValueError as exc:
         allowed = ", ".join(repr(a.value) for a in OnConflictAction)
         raise InvalidOptionError(
             f"unknown on-conflict action {action!r}; expected one of {allowed}"
-        ) from None
+        ) from exc
 
 
 @contextlib.contextmanager
@@ -211,9 +211,9 @@ def prefix_inserts(insert: Insert, compiler: SQLCompiler, **kw: Any) -> str:
         **kw: passed to the compiler.
     """
     keys = list(compiler.column_keys or ())
-    return compiler.visit_insert(
-        _with_on_conflict(insert, _insert_mode.get(), keys), **kw
-    )
+    # SQLAlchemy's visit_* methods are not annotated; they return the SQL text.
+    visit_insert = cast("Callable[..., str]", compiler.visit_insert)
+    return visit_insert(_with_on_conflict(insert, _insert_mode.get(), keys), **kw)
 
 
 def _key_name(element: Any) -> str:
@@ -293,7 +293,7 @@ _TABLE_EXISTS = text(
 
 
 def table_exists(
-    db: Database | Engine | Connection | Session,
+    db: DatabaseLike | Engine | Connection | Session,
     table_name: str,
     schema: str | None = None,
 ) -> bool:
@@ -315,21 +315,21 @@ def table_exists(
     params = {"name": table_name, "schema": schema}
     if isinstance(db, (Connection, Session)):
         return bool(db.execute(_TABLE_EXISTS, params).scalar())
-    session = getattr(db, "session", None)
-    if isinstance(session, Session) and session.in_transaction():
-        return bool(session.execute(_TABLE_EXISTS, params).scalar())
-    connection = getattr(db, "connection", None)
-    if callable(connection) and not isinstance(db, Engine):
-        # A Database: what its current block, or its session, sees.
-        conn = connection()
+    database = database_like(db)
+    if database is not None:
+        session = database.session
+        if session.in_transaction():
+            return bool(session.execute(_TABLE_EXISTS, params).scalar())
+        # What its current block, or its session, sees.
+        conn = database.connection()
         began = not conn.in_transaction()
         try:
             return bool(conn.execute(_TABLE_EXISTS, params).scalar())
         finally:
             if began:
                 conn.rollback()  # leave no transaction open
-    engine = db if isinstance(db, Engine) else getattr(db, "engine", None)
-    if not isinstance(engine, Engine):
+    engine = engine_of(db)
+    if engine is None:
         raise TypeError(
             f"table_exists() needs a Database, Engine, Connection or Session, "
             f"not {type(db).__name__}"

@@ -41,6 +41,10 @@ propagates unchanged, for the owner of the transaction to handle.
 
 When every attempt failed, the last error is re-raised with its
 ``retry_attempts`` attribute set to the number of attempts made.
+
+Longer than 400 lines because the three forms (decorator, loop,
+`Database.run_with_retry`) share one policy, one attempt loop with its
+commit journal, and the classification of transient errors.
 """
 
 from __future__ import annotations
@@ -57,7 +61,13 @@ from types import TracebackType
 from typing import Any, TypeVar, overload
 
 from ._commit import CommitJournal, commit_journal
-from .errors import CommitOutcomeUnknown, InvalidOptionError, UnsafeRetryError
+from ._connectable import DatabaseLike, in_transaction
+from .errors import (
+    CommitOutcomeUnknown,
+    InvalidOptionError,
+    UnsafeRetryError,
+    add_note,
+)
 
 __all__ = [
     "DEFAULT_ATTEMPTS",
@@ -70,6 +80,7 @@ __all__ = [
     "is_transient_error",
     "postgres_retry",
     "retrying",
+    "run_with_retry",
 ]
 
 log = logging.getLogger(__name__)
@@ -194,10 +205,10 @@ def _env_attempts() -> int:
         return DEFAULT_ATTEMPTS
     try:
         value = int(raw)
-    except ValueError:
+    except ValueError as exc:
         raise InvalidOptionError(
             f"{RETRY_ATTEMPTS_ENV} must be a positive integer, not {raw!r}"
-        ) from None
+        ) from exc
     if value < 1:
         raise InvalidOptionError(
             f"{RETRY_ATTEMPTS_ENV} must be at least 1, not {value}"
@@ -312,17 +323,7 @@ def in_foreign_transaction(*objects: Any) -> bool:
     """
     if _depth() > 0:
         return True
-    from sqlalchemy import Connection
-    from sqlalchemy.orm import Session
-
-    from .core import Database
-
-    for obj in objects:
-        if isinstance(obj, (Session, Connection)) and obj.in_transaction():
-            return True
-        if isinstance(obj, Database) and obj.in_transaction_block():
-            return True
-    return False
+    return any(in_transaction(obj) for obj in objects)
 
 
 class RetryAttempt:
@@ -386,9 +387,10 @@ class _RetryLoop:
         if not self.policy.retry_if(exc):
             return False
         if attempt.journal is not None and attempt.journal.xids:
-            exc.add_note(
+            add_note(
+                exc,
                 f"not run again: transaction {', '.join(attempt.journal.xids)} of "
-                "this attempt is committed"
+                "this attempt is committed",
             )
             return False
         if attempt.number >= self.attempts:
@@ -414,8 +416,7 @@ def _attach_attempts(exc: BaseException, attempts: int) -> None:
         exc.retry_attempts = attempts  # type: ignore[attr-defined]
     except AttributeError:  # pragma: no cover - exceptions with __slots__
         pass
-    if hasattr(exc, "add_note"):
-        exc.add_note(f"gave up after {attempts} attempts")
+    add_note(exc, f"gave up after {attempts} attempts")
 
 
 def retrying(
@@ -520,3 +521,35 @@ def postgres_retry(
         return wrapper  # type: ignore[return-value]
 
     return decorate(func) if func is not None else decorate
+
+
+D = TypeVar("D", bound=DatabaseLike)
+R = TypeVar("R")
+
+
+def run_with_retry(
+    db: D,
+    func: Callable[..., R],
+    args: tuple[Any, ...],
+    *,
+    isolation_level: str | None = None,
+    policy: RetryPolicy | None = None,
+    options: dict[str, Any],
+) -> R:
+    """Run ``func(db, *args)`` in a fresh transaction per attempt: `Database.run_with_retry`.
+
+    Each attempt opens a connection (with ``isolation_level``, if given) and
+    a ``db.transaction()`` on it; inside a transaction block of ``db``,
+    ``func`` runs once, in that block.
+    """
+    for attempt in retrying(policy, bind=db, **options):
+        with attempt:
+            if db.in_transaction_block():
+                return func(db, *args)
+            with db.engine.connect() as conn:
+                if isolation_level is not None:
+                    conn.execution_options(isolation_level=isolation_level)
+                with db.transaction(connection=conn):
+                    result = func(db, *args)
+                return result
+    raise AssertionError("unreachable: the last attempt re-raises")

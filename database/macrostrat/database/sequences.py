@@ -10,6 +10,9 @@ transaction, inside a savepoint if one is open, and leave the commit to the
 caller).  A table that another open transaction has written to (for example
 the `Database`'s own session) is locked until that transaction ends: commit it
 first.
+
+Longer than 400 lines because both operations read the same catalog facts
+(columns, sequences, other users of a sequence) and share their checks.
 """
 
 from __future__ import annotations
@@ -19,16 +22,14 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 from psycopg import sql
 from sqlalchemy import Connection, CursorResult, Engine, text
 
+from ._connectable import HasEngine, require_engine
 from ._renamed import renamed_parameters
-
-if TYPE_CHECKING:
-    from .core import Database
 
 __all__ = [
     "ConvertToIdentityResult",
@@ -152,11 +153,7 @@ def _transaction(db: Any) -> Iterator[Connection]:
         with ctx:
             yield db
         return
-    engine = db if isinstance(db, Engine) else getattr(db, "engine", None)
-    if not isinstance(engine, Engine):
-        raise TypeError(
-            f"expected a Database, Engine or Connection, not {type(db).__name__}"
-        )
+    engine = require_engine(db, "a Database, Engine or Connection")
     with engine.begin() as conn:
         yield conn
 
@@ -275,7 +272,7 @@ _SERIAL_SEQUENCE_QUERY = text(
 
 
 def reset_sequence(
-    db: Database | Engine | Connection,
+    db: HasEngine | Engine | Connection,
     table: str,
     column: str | None = None,
     *,
@@ -340,7 +337,7 @@ def reset_sequence(
 
 
 def serial_to_identity(
-    db: Database | Engine | Connection,
+    db: HasEngine | Engine | Connection,
     table: str,
     column: str | None = None,
     *,
@@ -401,13 +398,15 @@ def serial_to_identity(
                 ),
             ).scalar_one()
         )
-        last_value, is_called, increment = _run(
-            conn,
-            sql.SQL(
-                "SELECT s.last_value, s.is_called, p.seqincrement FROM {} s, "
-                "pg_catalog.pg_sequence p WHERE p.seqrelid = {}"
-            ).format(sequence_sql, sql.Literal(seq_oid)),
-        ).one()
+        last_value, is_called, increment = tuple(
+            _run(
+                conn,
+                sql.SQL(
+                    "SELECT s.last_value, s.is_called, p.seqincrement FROM {} s, "
+                    "pg_catalog.pg_sequence p WHERE p.seqrelid = {}"
+                ).format(sequence_sql, sql.Literal(seq_oid)),
+            ).one()
+        )
         following = last_value + increment if is_called else last_value
         restart = max(restart, int(following))
 

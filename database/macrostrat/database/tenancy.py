@@ -18,19 +18,23 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
+from ._connectable import DatabaseLike
 from .errors import InvalidOptionError, InvalidTenantError
+from .transactions import connection_aborted
 
 __all__ = [
     "DEFAULT_TENANT_SETTING",
     "TenantValidator",
     "current_tenant",
     "set_tenant",
+    "tenant_scope",
     "uuid_tenant",
     "validate_tenant",
 ]
@@ -116,3 +120,42 @@ def current_tenant(
         text("SELECT current_setting(:setting, true)"), {"setting": setting}
     ).scalar()
     return value or None
+
+
+D = TypeVar("D", bound=DatabaseLike)
+
+
+@contextmanager
+def tenant_scope(
+    db: D,
+    tenant_id: Any,
+    setting: str = DEFAULT_TENANT_SETTING,
+    validator: TenantValidator | None = None,
+) -> Iterator[D]:
+    """The scope behind `Database.tenant_scope`: ``setting`` names the tenant in ``db``'s transaction.
+
+    The value is validated first. Inside a transaction block of ``db`` it is
+    set in the block's transaction and the previous value restored at the
+    end; otherwise the scope runs in a ``db.transaction()`` of its own. The
+    block gets ``db``.
+
+    Raises:
+        InvalidTenantError: the validator refused ``tenant_id``.
+        InvalidOptionError: ``setting`` is not a dotted custom setting name.
+    """
+    value = validate_tenant(tenant_id, setting, validator)
+    if not db.in_transaction_block():
+        with db.transaction():
+            # On the block's connection, outside the session's savepoints,
+            # so that session.rollback() in the block keeps the tenant.
+            set_tenant(db.block_connection(), value, setting)
+            yield db
+        return
+    conn = db.block_connection()
+    previous = current_tenant(conn, setting) or ""
+    set_tenant(conn, value, setting)
+    try:
+        yield db
+    finally:
+        if not connection_aborted(conn):
+            set_tenant(conn, previous, setting)

@@ -6,6 +6,9 @@ when work is committed or rolled back, and they bind a `Session` in
 create-savepoint mode so that a rollback inside the block never ends the
 enclosing transaction. `SessionStack` is the thread-local stack of those
 sessions that ``Database.session`` consults.
+
+(Slightly over 400 lines: the two scopes share the session settling and
+unwinding helpers defined here.)
 """
 
 from __future__ import annotations
@@ -14,16 +17,13 @@ import logging
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Generic, Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from sqlalchemy import Connection, Engine, NestedTransaction, Transaction
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from .errors import InvalidOptionError, TransactionError
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "ROLLBACK_MODES",
@@ -32,6 +32,7 @@ __all__ = [
     "SessionStack",
     "TransactionScope",
     "check_rollback_mode",
+    "connection_aborted",
 ]
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class SessionStack:
         return items[-1] if items else None
 
 
-def _connection_aborted(connection: Connection) -> bool:
+def connection_aborted(connection: Connection) -> bool:
     """True when the server says the connection's transaction has failed.
 
     Only psycopg 3 exposes the libpq transaction status; for other drivers the
@@ -143,7 +144,7 @@ def _settle_session(
     session: Session, connection: Connection, baseline: NestedTransaction | None
 ) -> BaseException | None:
     """Commit a scope's session (a RELEASE); on failure discard it and return why."""
-    if _connection_aborted(connection):
+    if connection_aborted(connection):
         error: BaseException = TransactionError(
             "a statement failed and was not rolled back to a savepoint"
         )
@@ -280,7 +281,7 @@ class TransactionScope(Generic[T]):
         assert self.connection is not None
         problem = _settle_session(self.session, self.connection, self._baseline)
         if problem is not None:
-            if self.mode == "never" and not _connection_aborted(self.connection):
+            if self.mode == "never" and not connection_aborted(self.connection):
                 log.warning(
                     "transaction(rollback='never'): work since the session's last "
                     "commit() could not be kept and was rolled back: %s",
@@ -377,7 +378,7 @@ class SavepointScope:
             if (
                 problem is not None
                 and self.mode == "never"
-                and not _connection_aborted(self.connection)
+                and not connection_aborted(self.connection)
             ):
                 log.warning(
                     "savepoint(rollback='never'): work since the session's last "

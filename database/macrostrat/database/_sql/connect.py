@@ -26,7 +26,9 @@ from typing import Any
 import psycopg
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session
+
+from .._connectable import sql_connectable
 
 __all__ = ["Target", "open_target", "resolve_connectable"]
 
@@ -185,24 +187,13 @@ def resolve_connectable(connectable: Any) -> Engine | Connection | Session:
     An ``Engine``, ``Connection`` or ``Session`` is itself; a
     ``scoped_session`` means its current session, and a
     `macrostrat.database.Database` (anything with an ``Engine`` as
-    ``engine`` and a ``Session`` as ``session``) its current session.
+    ``engine`` and a ``Session`` as ``session``) its current session (the
+    rule is `macrostrat.database._connectable.sql_connectable`).
 
     Raises:
         TypeError: ``connectable`` is none of those.
     """
-    if isinstance(connectable, scoped_session):
-        connectable = connectable()
-    if isinstance(connectable, (Engine, Connection, Session)):
-        return connectable
-    session = getattr(connectable, "session", None)
-    if isinstance(session, Session) and isinstance(
-        getattr(connectable, "engine", None), Engine
-    ):
-        return session
-    raise TypeError(
-        "expected an Engine, a Connection, a Session or a Database, "
-        f"not {type(connectable).__name__}"
-    )
+    return sql_connectable(connectable)
 
 
 def open_target(connectable: Any, *, join: bool = False) -> Target:

@@ -50,6 +50,10 @@ parameters, otherwise through a cursor (``execute``/``executemany``), or as
 
 Ctrl-C: psycopg cancels the running query on the server; the executor lets
 ``KeyboardInterrupt`` through, and `Executor.finish` cleans up its savepoint.
+
+Longer than 400 lines because `Executor` is one state machine (the frame,
+the open savepoint, the server's transaction status) whose methods all keep
+the same invariant: split, the rule would be spread over several modules.
 """
 
 from __future__ import annotations
@@ -60,9 +64,10 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import psycopg
+from psycopg import abc as pg_abc
 from psycopg import errors as pg_errors
 from psycopg.adapt import Transformer
 from psycopg.pq import TransactionStatus
@@ -71,17 +76,32 @@ from ..errors import MacrostratDatabaseError
 from .results import QueryResult
 from .wire import Reply, query_result, result_error, send_query
 
+if TYPE_CHECKING:
+    from typing_extensions import LiteralString
+
 __all__ = ["BatchOutcome", "Executor", "ExecutorError", "Scope", "is_fatal"]
 
 log = logging.getLogger("macrostrat.database.query")
 
-SAVEPOINT = "_macrostrat_run_sql"
-_RENEW = f"RELEASE SAVEPOINT {SAVEPOINT}; SAVEPOINT {SAVEPOINT}"
-_OPEN = f"SAVEPOINT {SAVEPOINT}"
-_UNDO = f"ROLLBACK TO SAVEPOINT {SAVEPOINT}"
-_DROP = f"RELEASE SAVEPOINT {SAVEPOINT}"
+SAVEPOINT: Final = "_macrostrat_run_sql"
+_RENEW: Final = f"RELEASE SAVEPOINT {SAVEPOINT}; SAVEPOINT {SAVEPOINT}"
+_OPEN: Final = f"SAVEPOINT {SAVEPOINT}"
+_UNDO: Final = f"ROLLBACK TO SAVEPOINT {SAVEPOINT}"
+_DROP: Final = f"RELEASE SAVEPOINT {SAVEPOINT}"
 _SEP = ";\n"
 _INTERNAL_STATES = ("3B001", "25P02", "25P01")  # our frame itself failed
+
+
+def _as_query(text: str) -> LiteralString:
+    """A statement of the script, typed as the query psycopg takes.
+
+    psycopg types queries as ``LiteralString`` so that no data is ever
+    formatted into SQL. The runner's statements are the script's own SQL,
+    split from it as written (their data travel as parameters), so they are
+    sent as they are. (The cast goes through ``object`` because mypy reads
+    ``LiteralString`` as ``str`` and would call a direct cast redundant.)
+    """
+    return cast("LiteralString", cast(object, text))
 
 
 class Scope(enum.Enum):
@@ -291,7 +311,7 @@ class Executor:
         self.aborted_in_savepoint = False
         self.rollback_due = False
         self._cur: psycopg.Cursor[Any] | None = None
-        self._tx: Transformer | None = None
+        self._tx: pg_abc.Transformer | None = None
         self.sent_offset = 0
         self.chain = raw.info.server_version >= 120000
 
@@ -641,9 +661,9 @@ class Executor:
                     raw.execute(_OPEN)
                 self.savepoint_open = True
                 if many:
-                    cur.executemany(text, params)
+                    cur.executemany(_as_query(text), params)
                 else:
-                    cur.execute(text, params)
+                    cur.execute(_as_query(text), params)
                 raw.execute(_DROP)
         except psycopg.Error:
             self.savepoint_open = False
@@ -674,10 +694,10 @@ class Executor:
             elif copy_out:
                 result = self._copy_out(text)
             elif many:
-                cur.executemany(text, params)
+                cur.executemany(_as_query(text), params)
                 result = QueryResult(cur.statusmessage, cur.rowcount)
             else:
-                cur.execute(text, params)
+                cur.execute(_as_query(text), params)
                 result = self._cursor_result()
         except psycopg.Error:
             if framed and not (self.raw.closed or self.raw.broken):
@@ -705,7 +725,7 @@ class Executor:
     def _copy_in(self, text: str, data: str) -> QueryResult:
         """Stream a COPY … FROM STDIN statement's inline data."""
         cur = self.cur
-        with cur.copy(text) as copy:
+        with cur.copy(_as_query(text)) as copy:
             if data:
                 copy.write(data)
         return QueryResult(f"COPY {cur.rowcount}", cur.rowcount)
@@ -714,7 +734,7 @@ class Executor:
         """Run a COPY … TO STDOUT and keep its data."""
         cur = self.cur
         chunks: list[bytes] = []
-        with cur.copy(text) as copy:
+        with cur.copy(_as_query(text)) as copy:
             for chunk in copy:
                 chunks.append(bytes(chunk))
         return QueryResult(

@@ -50,6 +50,11 @@ Deliberately not handled:
   continues a word here, while PostgreSQL starts a dollar quote.
 * ``BEGIN ATOMIC`` outside ``CREATE [OR REPLACE] FUNCTION|PROCEDURE`` (as psql).
 * A lone ``\\r`` line ending (no ``\\n``) for line numbers, COPY data and meta lines.
+
+Longer than 400 lines because the lexer is one linear pass over one set of
+states (quotes, dollar quotes, nested comments, ``BEGIN ATOMIC``, COPY data):
+its skip functions and both scanners share the states and the compiled
+patterns.
 """
 
 from __future__ import annotations

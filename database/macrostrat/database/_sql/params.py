@@ -58,6 +58,10 @@ statement and its parameters into what the driver receives (`Bound`):
 ``has_server_binds`` forces a style: True sends ``%s``/``%(name)s`` statements
 to the driver as written and ignores ``:name``; False binds only ``:name``
 and treats ``%`` as text.
+
+Longer than 400 lines because binding is one decision per statement: the
+placeholder style, the checks of every style against the statement's tokens,
+literals and bodies, and the rendering share one scan of the statement.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ returns: one `QueryResult` per statement that ran and succeeded, plus
 line and text) and the SQLAlchemy error class SQLAlchemy itself would have
 raised (``ProgrammingError``, ``IntegrityError``…), with the driver's error
 (psycopg's, or ``sqlite3``'s) as ``orig`` and ``__cause__``.
+
+(Slightly over 400 lines: the result objects and `statement_error`, which
+builds the errors those results stand in for.)
 """
 
 from __future__ import annotations
@@ -365,7 +368,7 @@ def statement_error(
     params: Any = None,
     note: str = "",
     at_line: int | None = None,
-    dbapi_base: type[BaseException] = psycopg.Error,
+    dbapi_base: type[Exception] = psycopg.Error,
 ) -> BaseException:
     """Wrap a driver error raised by one statement (see the module docstring).
 

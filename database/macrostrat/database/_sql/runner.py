@@ -20,6 +20,10 @@ SQLite runner are in `run_base.RunBase`).  Execution is ``psql``'s (see
 
 Runs of consecutive parameter-less statements go in one message; the batch
 size grows after a success and shrinks after a failure.
+
+Longer than 400 lines because `Run` is the one place where the stages, the
+hooks and the error policy meet for PostgreSQL (the parts shared with SQLite
+are already in `run_base`).
 """
 
 from __future__ import annotations

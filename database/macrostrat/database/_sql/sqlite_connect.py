@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, scoped_session
 
+from .._connectable import engine_of
 from .._sqlite_compat import SQLITE_NO_BEGIN
 from .connect import resolve_connectable
 
@@ -48,8 +49,8 @@ def is_sqlite(connectable: Any) -> bool:
             except Exception:
                 return False
         return bool(getattr(bind, "dialect", None) and bind.dialect.name == "sqlite")
-    engine = getattr(connectable, "engine", None)
-    return isinstance(engine, Engine) and engine.dialect.name == "sqlite"
+    engine = engine_of(connectable)
+    return engine is not None and engine.dialect.name == "sqlite"
 
 
 @dataclass

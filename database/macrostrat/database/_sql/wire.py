@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import abc as pg_abc
 from psycopg import errors as pg_errors
 from psycopg import generators
 from psycopg.adapt import Transformer
@@ -110,7 +111,7 @@ _COMMANDS: dict[bytes, tuple[str, int]] = {}
 
 
 def query_result(
-    raw: psycopg.Connection[Any], res: PGresult, tx: Transformer | None = None
+    raw: psycopg.Connection[Any], res: PGresult, tx: pg_abc.Transformer | None = None
 ) -> QueryResult:
     """One statement's `QueryResult` from its libpq result.
 

@@ -7,22 +7,19 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any
 
 import psycopg
 from sqlalchemy import URL, Connection, Engine, make_url
 
+from .._connectable import HasEngine, engine_of
 from .._redact import redact, scrub, url_secrets
 from ..engine import connection_url
 from ..errors import DatabaseInUseError, InvalidOptionError
 
-if TYPE_CHECKING:
-    from ..core import Database
-
-
 log = logging.getLogger(__name__)
 
-DatabaseTarget = Union[str, URL, Engine, Connection, "Database"]
+DatabaseTarget = str | URL | Engine | Connection | HasEngine
 """Anything that names a database: a URL (string or ``URL``), an ``Engine``, a
 ``Connection`` or a `Database`."""
 
@@ -66,12 +63,8 @@ def get_database_url(target: DatabaseTarget) -> URL:
         return target
     if isinstance(target, str):
         return make_url(target)
-    if isinstance(target, Engine):
-        return connection_url(target)
-    if isinstance(target, Connection):
-        return connection_url(target.engine)
-    engine = getattr(target, "engine", None)
-    if isinstance(engine, Engine):
+    engine = engine_of(target)
+    if engine is not None:
         return connection_url(engine)
     raise ValueError(f"Invalid input type: {type(target).__name__}")
 

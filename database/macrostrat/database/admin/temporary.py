@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import Engine
 
+from .._connectable import engine_of
 from ..engine import create_engine
 from ..errors import InvalidOptionError
 from ._connection import (
@@ -213,10 +214,8 @@ def template_database(
     copy_name = name if name is not None else _generated_copy_name(source)
     _check_name(copy_name, "database")
     if close_source_connections:
-        engine = (
-            target if isinstance(target, Engine) else getattr(target, "engine", None)
-        )
-        if isinstance(engine, Engine):
+        engine = engine_of(target)
+        if engine is not None:
             engine.dispose()
         close_all_connections(url, maintenance_database=maintenance_database)
     with temporary_database(

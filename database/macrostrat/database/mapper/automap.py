@@ -1,4 +1,9 @@
-"""`DatabaseMapper`: automapped ORM models for one `Database`."""
+"""`DatabaseMapper`: automapped ORM models for one `Database`.
+
+Longer than 400 lines because `DatabaseMapper` keeps reflection, the cache,
+views and both mapping modes (eager automap, lazy) consistent under one lock;
+its helpers live in the sibling modules.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import logging
 import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import geoalchemy2  # noqa: F401  (registers the PostGIS types with reflection)
 from sqlalchemy import Connection, Engine, MetaData, PrimaryKeyConstraint, Table
@@ -14,8 +19,9 @@ from sqlalchemy.exc import NoSuchTableError
 from sqlalchemy.ext.automap import automap_base, generate_relationship
 from sqlalchemy.orm import declarative_base
 
+from .._connectable import HasEngine
+from .._helpers import reflect_table
 from ..errors import InvalidOptionError, ModelNotFoundError
-from ..utils import reflect_table
 from .base import ModelHelperMixins
 from .cache import DatabaseModelCache, Header, catalog_fingerprint, paused_gc
 from .catalog import ReflectedTables, TableIndex, TableInfo, TableSource
@@ -30,9 +36,6 @@ from .naming import (
     model_key,
     parse_table_name,
 )
-
-if TYPE_CHECKING:
-    from ..core import Database
 
 __all__ = ["DatabaseMapper", "ViewSpec"]
 
@@ -105,7 +108,7 @@ class DatabaseMapper(UpstreamMapperAttributes):
 
     def __init__(
         self,
-        db: Database | Engine,
+        db: HasEngine | Engine,
         *,
         cache: DatabaseModelCache | None = None,
         lazy: bool | None = None,
@@ -190,7 +193,7 @@ class DatabaseMapper(UpstreamMapperAttributes):
     @property
     def loaded_from_cache(self) -> bool:
         """True when the table definitions came from the model cache."""
-        return bool(self.automap_base.loaded_from_cache)  # type: ignore[attr-defined]
+        return bool(self.automap_base.loaded_from_cache)
 
     @property
     def views(self) -> dict[str, tuple[str, ...]]:

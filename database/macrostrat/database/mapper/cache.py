@@ -10,6 +10,9 @@ directory) and be writable by nobody else, and the file must be a regular
 file, not a symlink. Otherwise `ModelCacheError` names the file and the
 reason. A header that does not match (another schema set, other library
 versions, a changed catalog) means the cache is ignored and rewritten.
+
+Longer than 400 lines because the safety checks (ownership, permissions,
+fingerprint, versions) and the file format must be read together.
 """
 
 from __future__ import annotations
@@ -405,7 +408,7 @@ def _automap_base(builder: DatabaseModelCache) -> type[Any]:
     """A new automap base (with `ModelHelperMixins`) whose ``builder`` is ``builder``."""
     from sqlalchemy.ext.automap import automap_base
 
-    base: Any = automap_base(
+    base: type[Any] = automap_base(
         cls=ModelHelperMixins, metadata=MetaData(), name="AutomapModel"
     )
     base.loaded_from_cache = False

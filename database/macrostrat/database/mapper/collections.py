@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from sqlalchemy import Table
 
@@ -135,6 +135,11 @@ class ModelCollection:
         return f"{type(self).__name__}({', '.join(self.keys())})"
 
 
+def _table(model: Any) -> Table:
+    """The ``Table`` of a mapped class (its ``__table__``, set when it was mapped)."""
+    return cast(Table, model.__table__)
+
+
 class TableCollection:
     """The tables of the models in a `ModelCollection`, by the same keys.
 
@@ -156,10 +161,10 @@ class TableCollection:
         model = self._models.get(name)
         if model is None:
             raise AttributeError(self._models._missing("table", name))
-        return model.__table__  # type: ignore[no-any-return]
+        return _table(model)
 
     def __getitem__(self, key: str) -> Table:
-        return self._models[key].__table__  # type: ignore[attr-defined,no-any-return]
+        return _table(self._models[key])
 
     def __contains__(self, item: object) -> bool:
         if isinstance(item, str):

@@ -33,10 +33,15 @@ queries, ``aliased``, object construction). Schema generators
 (marshmallow-sqlalchemy, admin UIs) therefore see the same attributes as with
 eager automap. A model that nothing touches is still never mapped, and
 neighbours of a neighbour are mapped only when the neighbour is used.
+
+Longer than 400 lines because completing a model touches SQLAlchemy's
+configure step from several hooks (class attributes, instances, construction)
+that must agree on one lock and one notion of "complete".
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from collections.abc import Callable
@@ -44,11 +49,13 @@ from typing import Any
 
 from sqlalchemy import ForeignKeyConstraint, Table, and_, event
 from sqlalchemy.orm import DeclarativeMeta, Mapper, backref, relationship
-from sqlalchemy.orm import mapper as _sa_mapper
 
 from .cache import paused_gc
 from .catalog import TableIndex, TableSource, referred_key, sorted_foreign_keys
 from .naming import RelationshipNamer, model_key
+
+# The module: ``sqlalchemy.orm.mapper`` as an attribute is the removed mapper().
+_sa_mapper = importlib.import_module("sqlalchemy.orm.mapper")
 
 __all__ = ["LazyMapper", "LazyModelMeta", "LazyModels", "complete_on_construction"]
 
@@ -96,9 +103,9 @@ def _internal(name: str) -> bool:
 
 def _owner_of(cls: type) -> LazyModels | None:
     for klass in cls.__mro__:
-        owner = klass.__dict__.get(_OWNER)
+        owner: LazyModels | None = klass.__dict__.get(_OWNER)
         if owner is not None:
-            return owner  # type: ignore[no-any-return]
+            return owner
     return None
 
 
@@ -184,7 +191,7 @@ def _complete_first(name: str) -> property:
     return property(read, doc=memoized.__doc__)
 
 
-class LazyMapper(Mapper):  # type: ignore[type-arg]
+class LazyMapper(Mapper[Any]):
     """The mapper of lazy model classes: whatever reads it sees the complete class.
 
     A class mapped as a neighbour carries its `LazyModels` in the mapper

@@ -189,8 +189,8 @@ class CachedTables:
     ) -> None:
         self.index = index
         self.metadata: MetaData = _OnDemandMetaData()
-        self.metadata._loader = self.table  # type: ignore[attr-defined]
-        self.metadata._load_all = self.load_all  # type: ignore[attr-defined]
+        self.metadata._loader = self.table
+        self.metadata._load_all = self.load_all
         self._offsets = offsets
         self._body: memoryview | None = memoryview(body)
         self._lock = threading.RLock()

@@ -198,7 +198,7 @@ async def start_tool(
     return tool
 
 
-class _ToolPopen(subprocess.Popen):  # type: ignore[type-arg]
+class _ToolPopen(subprocess.Popen[Any]):
     """A ``Popen`` that removes its `ToolTarget`'s service file once it has exited.
 
     The file goes when `wait` (``communicate`` and ``with`` call it) or `poll`
@@ -279,6 +279,7 @@ async def finish_upstream(upstream: Tool, downstream: Tool, state: str) -> None:
         await upstream.finish()
     except ToolError as exc:
         await downstream.kill()
+        # The same error with ``state`` added: chained to what caused it.
         raise ToolError(
             exc.tool, exc.returncode, exc.stderr, step=exc.step, state=state
-        ) from None
+        ) from exc.__cause__

@@ -14,6 +14,10 @@ stderr) and exit with code 1; ``--verbose`` (before the command, or an
 application's ``--verbose``) adds the traceback. Needs the ``cli`` extra (``pip install 'macrostrat.database[cli]'``), which
 also makes the same commands a program: ``macrostrat-db-transfer`` (or
 ``python -m macrostrat.database.transfer``), see `main`.
+
+Longer than 400 lines because each command's options, usage checks and
+messages are defined next to each other (Typer declares them in the
+signatures).
 """
 
 from __future__ import annotations

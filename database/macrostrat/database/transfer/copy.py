@@ -13,6 +13,10 @@ connection was idle).  A `Database` inside one of its ``transaction()`` or
 ``savepoint()`` blocks lends that block's connection: the work joins the
 block's transaction as a savepoint, sees what the block created, and is
 committed or rolled back with the block.
+
+Longer than 400 lines because the three COPY operations share the connection
+rule, the transaction (with commit resolution), the row encoding and the
+error messages defined here.
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ import psycopg
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 from psycopg.pq import TransactionStatus
-from sqlalchemy import Engine
 
 from .._commit import commit_resolving, engine_reconnect, psycopg_reconnect
+from .._connectable import block_connection, engine_of, require_engine
 from .._renamed import renamed_parameters
 from ..errors import BulkLoadError, InvalidOptionError, TableNotFoundError
 
@@ -54,8 +58,8 @@ def _require_psycopg(connectable: Connectable, function: str) -> None:
     Raises:
         InvalidOptionError: (a ``TypeError``) e.g. a SQLite database.
     """
-    engine = getattr(connectable, "engine", connectable)
-    if isinstance(engine, Engine) and engine.dialect.driver != "psycopg":
+    engine = engine_of(connectable)
+    if engine is not None and engine.dialect.driver != "psycopg":
         url = engine.url
         raise InvalidOptionError(
             f"{function}() uses PostgreSQL's COPY and needs a postgresql+psycopg "
@@ -83,8 +87,8 @@ def _connection(connectable: Connectable) -> Iterator[psycopg.Connection[Any]]:
     if block is not None:
         yield block
         return
-    engine = getattr(connectable, "engine", connectable)
-    if not isinstance(engine, Engine):
+    engine = engine_of(connectable)
+    if engine is None:
         raise TypeError(
             "expected a Database, a SQLAlchemy Engine or a psycopg Connection, "
             f"got {type(connectable).__name__}"
@@ -112,11 +116,10 @@ def _block_connection(connectable: Connectable) -> psycopg.Connection[Any] | Non
     operation sees the block's work and runs in a SAVEPOINT of it (kept or
     rolled back with the block).
     """
-    in_block = getattr(connectable, "in_transaction_block", None)
-    if in_block is None or not in_block():
+    block = block_connection(connectable, flush=True)
+    if block is None:
         return None
-    connectable.session.flush()
-    driver = connectable._block_connection().connection.driver_connection
+    driver = block.connection.driver_connection
     if not isinstance(driver, psycopg.Connection):
         raise TypeError("bulk operations need the psycopg (3) driver")
     if driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
@@ -144,7 +147,7 @@ def _transaction(
     reconnect = (
         psycopg_reconnect(conn)
         if isinstance(connectable, psycopg.Connection)
-        else engine_reconnect(getattr(connectable, "engine", connectable))
+        else engine_reconnect(require_engine(connectable, "a Database or Engine"))
     )
     if conn.autocommit:
         conn.execute("BEGIN")
@@ -529,17 +532,20 @@ def _copy_out(
     ``what`` is a whole COPY statement when ``options`` is None, else a query
     to wrap (``COPY (query) TO STDOUT options``), parsed alone first.
     """
+    statement: sql.SQL | sql.Composed
     with _connection(connectable) as conn, conn.transaction():
         if options is None:
+            if not isinstance(what, (sql.SQL, sql.Composed)):  # pragma: no cover
+                raise TypeError("a COPY statement is composed with psycopg.sql")
             statement = what
         else:
             text = what if isinstance(what, str) else what.as_string(conn)
             _check_query(conn, text)
+            # The caller's query, parsed alone by the server just above.
             statement = sql.SQL("COPY (\n{}\n) TO STDOUT {}").format(
-                sql.SQL(text),  # type: ignore[arg-type]
-                options,
+                sql.SQL(text), options
             )
-        with conn.cursor() as cur, cur.copy(statement) as copy:  # type: ignore[arg-type]
+        with conn.cursor() as cur, cur.copy(statement) as copy:
             for chunk in copy:
                 yield bytes(chunk)
 
@@ -641,6 +647,7 @@ def _merge_sql(
     if unknown:
         raise ValueError(f"update columns not supplied: {', '.join(unknown)}")
     col_list = sql.SQL(", ").join(map(sql.Identifier, cols))
+    action: sql.Composable
     if update:
         action = sql.SQL("DO UPDATE SET {}").format(
             sql.SQL(", ").join(

@@ -214,13 +214,13 @@ async def feed(
         try:
             stdin.write(data)
             await stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError) as exc:
             await tool.finish()  # raises ToolError with the tool's stderr
             raise TransferError(
                 f"{tool.name} stopped reading its input after {total} bytes "
                 "but exited successfully; the restore is incomplete",
                 step=tool.step,
-            ) from None
+            ) from exc
     if tail_check is not None and tail_check not in tail:
         await tool.kill()
         raise TransferError(
@@ -287,7 +287,7 @@ async def pg_restore_from_file(
         *(["--single-transaction"] if single_transaction else []),
     ]
     if path.is_dir():
-        tool = await start_tool(
+        restore = await start_tool(
             tools,
             "pg_restore",
             [*restore_flags, *extra, str(path)],
@@ -295,9 +295,9 @@ async def pg_restore_from_file(
             step="restore",
         )
         try:
-            await _finish(tool, state)
+            await _finish(restore, state)
         except BaseException:
-            await asyncio.shield(tool.kill())
+            await asyncio.shield(restore.kill())
             raise
         return 0
     progress = make_progress(f"restore {path.name}", quiet=quiet)
@@ -349,9 +349,10 @@ async def _finish(tool: Tool, state: str | None, feeding: Any = None) -> None:
             await feeding
         await tool.finish()
     except ToolError as exc:
+        # The same error with ``state`` added: chained to what caused it.
         raise ToolError(
             exc.tool, exc.returncode, exc.stderr, step=exc.step, state=state
-        ) from None
+        ) from exc.__cause__
 
 
 def pg_restore_from_file_sync(dumpfile: Path | str, engine: Any, **kwargs: Any) -> int:

@@ -26,6 +26,10 @@ Programs behind a prefix or in a container get a URI without secrets; the
 password travels in their environment as ``PGPASSWORD`` (and secret
 ``options`` as ``PGOPTIONS``); for Docker, ``-e PGPASSWORD`` passes the
 variable by name only, so the value is on no command line either.
+
+Longer than 400 lines because the choice of programs is one decision (local
+versions, a prefix, a container) that also fixes how credentials reach them
+(service file, environment), and both are defined here.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import shutil
 import subprocess
 import tempfile
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,7 +245,7 @@ class ToolTarget:
     shown: str
     forward: tuple[str, ...] = ()
     service_file: Path | None = None
-    _finalizer: weakref.finalize | None = field(default=None, repr=False)
+    _finalizer: weakref.finalize[..., Any] | None = field(default=None, repr=False)
 
     def cleanup(self) -> None:
         """Remove the service file and its directory (at most once)."""
@@ -508,7 +513,7 @@ def _is_container_prefix(argv: tuple[str, ...] | list[str]) -> bool:
     )
 
 
-def container_prefix(command_prefix: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+def container_prefix(command_prefix: Sequence[str]) -> tuple[str, ...]:
     """``command_prefix`` with the credentials forwarded into a container.
 
     A prefix that starts with ``docker`` or ``podman`` (a bare name or a path
@@ -531,7 +536,7 @@ def container_prefix(command_prefix: list[str] | tuple[str, ...]) -> tuple[str, 
 def select_tools(
     url: URL,
     *,
-    command_prefix: list[str] | tuple[str, ...] | None = None,
+    command_prefix: Sequence[str] | None = None,
     postgres_container: str | None = None,
     step: str | None = None,
 ) -> ClientTools:

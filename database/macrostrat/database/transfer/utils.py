@@ -15,13 +15,12 @@ import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import URL, Engine
+from sqlalchemy import URL
 
 from .._redact import redact
 from .._renamed import renamed_parameters
 from ..admin import create_database, database_exists, drop_database
 from ..admin._connection import get_database_url
-from ..engine import connection_url
 from ..errors import DatabaseExistsError, DatabaseNotFoundError, InvalidOptionError
 
 __all__ = ["database_url", "raw_database_url", "run_sync"]
@@ -52,9 +51,6 @@ def database_url(target: Any) -> URL:
     Parameters:
         target: the database.
     """
-    engine = target if isinstance(target, Engine) else getattr(target, "engine", None)
-    if isinstance(engine, Engine):
-        return connection_url(engine)
     return get_database_url(target)
 
 
