@@ -62,8 +62,9 @@ def quick_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
     """Give up asking an unreachable server after 0.3 s instead of 5 s."""
     original = _commit.resolve_outcome
 
-    def fast(reconnect: Any, xid: str, *, seconds: float = 0.3) -> Any:
-        return original(reconnect, xid, seconds=seconds)
+    def fast(reconnect: Any, xid: str, **options: Any) -> Any:
+        options["seconds"] = 0.3
+        return original(reconnect, xid, **options)
 
     monkeypatch.setattr(_commit, "resolve_outcome", fast)
 

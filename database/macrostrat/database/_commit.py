@@ -63,8 +63,15 @@ Reconnect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 RESOLVE_SECONDS = 5.0
 """How long to keep asking while the server is unreachable or the commit runs."""
 
-_XID_SQL = "SELECT pg_current_xact_id_if_assigned()::text"
-_STATUS_SQL = "SELECT pg_xact_status(%s::xid8)"
+# The timeline (the first 8 hex digits of the current WAL file's name) tells
+# whether the server that answers is on the history the transaction ran on:
+# a promoted standby starts a new one, and may hand out the same ids again.
+_TIMELINE = (
+    "CASE WHEN pg_is_in_recovery() THEN NULL "
+    "ELSE left(pg_walfile_name(pg_current_wal_lsn()), 8) END"
+)
+_XID_SQL = f"SELECT pg_current_xact_id_if_assigned()::text, {_TIMELINE}"
+_STATUS_SQL = f"SELECT pg_xact_status(%s::xid8), {_TIMELINE}"
 _MIN_SERVER = 130000  # pg_current_xact_id_if_assigned and xid8: PostgreSQL 13
 
 
@@ -137,24 +144,34 @@ def lost_connection(raw: psycopg.Connection[Any], exc: BaseException) -> bool:
     return bool(raw.closed or raw.broken)
 
 
-def transaction_xid(raw: psycopg.Connection[Any]) -> str | _NotRead | None:
-    """The id of ``raw``'s open transaction; None when it wrote nothing.
+def transaction_xid(
+    raw: psycopg.Connection[Any],
+) -> tuple[str | _NotRead | None, str | None]:
+    """The id of ``raw``'s open transaction and the server's timeline.
 
-    None too when no transaction is open or it has failed (its ``COMMIT``
-    is a ``ROLLBACK``). `NOT_READ` on a server older than PostgreSQL 13.
+    The id is None when the transaction wrote nothing, no transaction is
+    open, or it has failed (its ``COMMIT`` is a ``ROLLBACK``); `NOT_READ` on
+    a server older than PostgreSQL 13. The timeline is the server's (hex),
+    None when unknown.
     """
     if raw.info.transaction_status != TransactionStatus.INTRANS:
-        return None
+        return None, None
     if raw.info.server_version < _MIN_SERVER:
-        return NOT_READ
+        return NOT_READ, None
     with raw.cursor() as cur:
         cur.execute(_XID_SQL, prepare=False)
         row = cur.fetchone()
-    return None if row is None or row[0] is None else str(row[0])
+    if row is None or row[0] is None:
+        return None, None
+    return str(row[0]), None if row[1] is None else str(row[1])
 
 
 def resolve_outcome(
-    reconnect: Reconnect, xid: str, *, seconds: float = RESOLVE_SECONDS
+    reconnect: Reconnect,
+    xid: str,
+    *,
+    timeline: str | None = None,
+    seconds: float = RESOLVE_SECONDS,
 ) -> str | None:
     """Ask a new connection what became of transaction ``xid``.
 
@@ -162,6 +179,12 @@ def resolve_outcome(
     ``seconds``) or None (no connection, or the server does not know the id).
     A server that refuses connections for a moment (starting up after a
     crash) is asked again until ``seconds`` have passed.
+
+    When the answering server is on another ``timeline`` than the one the
+    transaction ran on (a standby was promoted since), its ``committed`` may
+    be another transaction that got the same id on the new timeline: that is
+    None (unknown). Its ``aborted`` stands: either way the transaction is not
+    committed in the history that survived.
     """
     deadline = time.monotonic() + seconds
     status: str | None = None
@@ -174,6 +197,21 @@ def resolve_outcome(
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     conn.rollback()
             status = None if row is None or row[0] is None else str(row[0])
+            answered_on = None if row is None or row[1] is None else str(row[1])
+            if (
+                status == "committed"
+                and timeline is not None
+                and answered_on != timeline
+            ):
+                log.warning(
+                    "transaction %s ran on timeline %s; the server now answering "
+                    "is on %s (a failover): its 'committed' may be another "
+                    "transaction with the same id",
+                    xid,
+                    timeline,
+                    answered_on,
+                )
+                return None
             if status in ("committed", "aborted"):
                 return status
             if status is None:
@@ -227,7 +265,7 @@ def commit_resolving(
         CommitOutcomeUnknown: the connection was lost and the server could
             not say whether the transaction committed.
     """
-    xid = transaction_xid(raw)
+    xid, timeline = transaction_xid(raw)
     journal = current_journal()
     if journal is not None:
         try:
@@ -249,7 +287,7 @@ def commit_resolving(
                 "server (older than PostgreSQL 13) cannot say whether it "
                 "committed: check before running it again"
             ) from exc
-        status = resolve_outcome(reconnect, xid)
+        status = resolve_outcome(reconnect, xid, timeline=timeline)
         if status == "committed":
             log.warning(
                 "the connection was lost while committing %s, and the server "

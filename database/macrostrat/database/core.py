@@ -44,6 +44,7 @@ from .orm import (
     recreate_all,
     update_instance,
 )
+from .replicas import ReadReplicas
 from .retry import RetryPolicy
 from .tenancy import DEFAULT_TENANT_SETTING, TenantValidator
 from .transactions import RollbackMode
@@ -91,7 +92,12 @@ class Database:
         instance_params: default bind parameters for `run_sql`, `run_query` and
             `run_fixtures`; explicit parameters override them.
         metadata: the ``MetaData`` `create_tables` creates (default: a new one).
-        **engine_kwargs: passed to `sqlalchemy.create_engine` for a URL.
+        replicas: hot standbys (URLs or engines) for `read_only` work; see
+            `macrostrat.database.replicas.ReadReplicas`.
+        max_replica_lag: the most replay lag, in seconds, a standby may have
+            to take `read_only` work (else the primary takes it).
+        **engine_kwargs: passed to `sqlalchemy.create_engine` for a URL (and
+            for the standbys' engines).
 
     Raises:
         InvalidOptionError: engine options with an existing engine.
@@ -104,6 +110,8 @@ class Database:
         echo_sql: bool = False,
         instance_params: Mapping[str, Any] | None = None,
         metadata: MetaData | None = None,
+        replicas: Sequence[str | URL | Engine] | None = None,
+        max_replica_lag: float = 10.0,
         **engine_kwargs: Any,
     ) -> None:
         self._owns_engine = False
@@ -121,12 +129,29 @@ class Database:
         # The collaborators: sessions and transaction blocks, and the schema.
         self._sessions = SessionRegistry(self.engine)
         self._reflection = ReflectionState(self)
+        self.replicas: ReadReplicas | None = None
+        if replicas:
+            self.replicas = ReadReplicas(
+                self.engine, replicas, max_lag=max_replica_lag, **engine_kwargs
+            )
 
     def __repr__(self) -> str:
         """``<Database url>``, every secret of the URL masked."""
         from ._redact import redact
 
         return f"<Database {redact(self.engine)}>"
+
+    def read_only(self) -> AbstractContextManager[Connection]:
+        """A connection for read-only work: on a fresh standby if any, else here.
+
+        The block runs in a ``READ ONLY`` transaction (rolled back at the
+        end) on a standby given as ``replicas`` whose replay lag is within
+        ``max_replica_lag``, or on this database when none is (or none was
+        given). See `macrostrat.database.replicas.ReadReplicas`.
+        """
+        if self.replicas is None:
+            return ReadReplicas(self.engine, []).connect()
+        return self.replicas.connect()
 
     @property
     def mapper(self) -> DatabaseMapper | None:
@@ -710,6 +735,8 @@ class Database:
             dispose_engine = self._owns_engine
         if dispose_engine:
             self.engine.dispose()
+            if self.replicas is not None:
+                self.replicas.dispose()
 
     def __enter__(self) -> Database:
         return self

@@ -210,6 +210,7 @@ def create_engine(
     *,
     apply_defaults: bool = True,
     sqlite_transactions: bool = True,
+    server_prepared_statements: bool = True,
     **kwargs: Any,
 ) -> Engine:
     """Create a SQLAlchemy engine for ``db_conn``, or return the one it already has.
@@ -252,6 +253,13 @@ def create_engine(
             (``False`` gives SQLAlchemy's own defaults).
         sqlite_transactions: for a pysqlite URL, install the transaction
             fix described above (URL input only).
+        server_prepared_statements: let psycopg prepare a statement on the
+            server after it ran a few times (its ``prepare_threshold``).
+            ``False`` for PgBouncer older than 1.21 in transaction pooling,
+            where a prepared statement lands on one server connection and the
+            next transaction may run on another ("prepared statement
+            _pg3_0 does not exist"); PgBouncer 1.21+ with
+            ``max_prepared_statements`` and session pooling need nothing.
         **kwargs: passed to `sqlalchemy.create_engine` (URL input only).
 
     Raises:
@@ -262,6 +270,8 @@ def create_engine(
     if database is not None:
         db_conn = database.engine
     if isinstance(db_conn, Engine):
+        if not server_prepared_statements:
+            kwargs = {**kwargs, "server_prepared_statements": False}
         if kwargs:
             raise InvalidOptionError(
                 "engine options cannot be applied to an existing engine "
@@ -275,6 +285,10 @@ def create_engine(
             f"not {type(db_conn).__name__}"
         )
     url, kwargs, moved = secrets_to_connect_args(normalize_url(db_conn), kwargs)
+    if not server_prepared_statements:
+        connect_args = dict(kwargs.get("connect_args") or {})
+        connect_args["prepare_threshold"] = None
+        kwargs = {**kwargs, "connect_args": connect_args}
     if apply_defaults:
         kwargs = engine_defaults(url, kwargs)
     log.debug("creating an engine for %s", redact(url))

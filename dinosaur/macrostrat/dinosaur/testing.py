@@ -30,6 +30,13 @@ Fixtures:
         built by ``scripts/build-test-images``); skips, naming the image and
         how to build it, when the engine does not have it. Never pulls.
 
+    replicated_topology (module): a `Topology` (`local_topology`) of a primary
+        and one synchronous hot standby from local binaries, PostGIS created.
+    pgbouncer_topology (module): a `Topology` of a primary with a real
+        PgBouncer in front in transaction pooling mode, PostGIS created.
+        Both skip, naming what is missing, without local server binaries or
+        ``pgbouncer``.
+
     With ``$MACROSTRAT_REQUIRE_DOCKER=1`` (CI sets it once the engine answers
     and the images were built), ``docker_client`` and ``docker_image`` fail the
     test with the same reason instead of skipping it, so a Docker tier that
@@ -54,6 +61,7 @@ if TYPE_CHECKING:
     from docker import DockerClient
 
     from macrostrat.database import Database
+    from macrostrat.dinosaur.cluster.topology import Topology
 
 __all__ = [
     "BACKEND_ENV",
@@ -75,7 +83,9 @@ __all__ = [
     "empty_database_url",
     "empty_db",
     "module_database_url",
+    "pgbouncer_topology",
     "pytest_addoption",
+    "replicated_topology",
     "require_docker_image",
 ]
 
@@ -355,3 +365,37 @@ def db(module_database_url: str) -> Iterator[Database]:
 def empty_db(empty_database_url: str) -> Iterator[Database]:
     """A `Database` on this test's own fresh PostGIS database."""
     yield from _database(empty_database_url)
+
+
+def _topology_or_skip(**options: object) -> Iterator[Topology]:
+    from macrostrat.dinosaur.cluster._pgbouncer import find_pgbouncer
+    from macrostrat.dinosaur.cluster.topology import local_topology
+    from macrostrat.dinosaur.errors import (
+        BackendUnavailableError,
+        PostgresNotFoundError,
+    )
+
+    try:
+        from macrostrat.dinosaur.cluster import find_postgres_binaries
+
+        find_postgres_binaries()
+        if options.get("pgbouncer"):
+            find_pgbouncer()
+    except PostgresNotFoundError as exc:
+        pytest.skip(f"requires PostgreSQL server binaries on this machine ({exc})")
+    except BackendUnavailableError as exc:
+        pytest.skip(f"requires pgbouncer ({exc})")
+    with local_topology(extensions=("postgis",), **options) as topology:  # type: ignore[arg-type]
+        yield topology
+
+
+@pytest.fixture(scope="module")
+def replicated_topology() -> Iterator[Topology]:
+    """A primary and one synchronous hot standby (local binaries), per module."""
+    yield from _topology_or_skip(standbys=1, synchronous=True)
+
+
+@pytest.fixture(scope="module")
+def pgbouncer_topology() -> Iterator[Topology]:
+    """A primary behind PgBouncer in transaction pooling mode, per module."""
+    yield from _topology_or_skip(standbys=0, pgbouncer="transaction")

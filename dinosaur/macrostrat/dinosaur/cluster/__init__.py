@@ -20,7 +20,9 @@ from macrostrat.database import Database
 
 from ..errors import BackendUnavailableError, PostgresNotFoundError
 from ._binaries import BINDIR_ENV, PostgresBinaries, find_postgres_binaries
+from ._pgbouncer import LocalPgBouncer, PoolMode
 from ._settings import TESTING_SETTINGS, build_postgres_command
+from ._standby import LocalStandby
 from .docker import (
     docker_client_or_none,
     docker_cluster_url,
@@ -28,6 +30,7 @@ from .docker import (
     image_available,
 )
 from .local import RUN_AS_ENV, LocalCluster
+from .topology import Topology, local_topology
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -39,7 +42,11 @@ __all__ = [
     "TESTING_SETTINGS",
     "Backend",
     "LocalCluster",
+    "LocalPgBouncer",
+    "LocalStandby",
+    "PoolMode",
     "PostgresBinaries",
+    "Topology",
     "build_postgres_command",
     "choose_backend",
     "database_cluster",
@@ -47,6 +54,7 @@ __all__ = [
     "docker_engine_available",
     "find_postgres_binaries",
     "image_available",
+    "local_topology",
     "resolve_image",
 ]
 
@@ -153,9 +161,19 @@ def database_cluster(
     driver: str | None = None,
     docker_client: DockerClient | None = None,
     extensions: Iterable[str] = (),
+    standbys: int = 0,
+    pgbouncer: PoolMode | None = None,
+    synchronous: bool = False,
     **kwargs: Any,
 ) -> Iterator[Database]:
     """Start a throwaway PostgreSQL cluster and yield a `Database` connected to it.
+
+    With ``standbys`` or ``pgbouncer`` (local backend only) the cluster is a
+    `local_topology`: a primary with that many hot standbys and/or PgBouncer
+    in front; the `Database` connects through PgBouncer when there is one
+    (with server-side prepared statements off where PgBouncer cannot carry
+    them), else to the primary. Use `local_topology` itself to reach the
+    standbys.
 
     On exit (normal, exception or ``KeyboardInterrupt``) the database's engine is
     disposed and the cluster is stopped and removed: no server process, container
@@ -181,6 +199,10 @@ def database_cluster(
             whatever this says).
         docker_client: (docker) the client to use.
         extensions: extensions to create in ``database``, e.g. ``("postgis",)``.
+        standbys: hot standbys to start beside the primary (local backend).
+        pgbouncer: ``"transaction"`` or ``"session"``: put PgBouncer in front
+            in that pooling mode (local backend).
+        synchronous: with standbys, commits wait for the first one.
         **kwargs: for docker, options of testcontainers' ``PostgresContainer``
             (e.g. ``password``); for local, ``password``, ``run_as``,
             ``start_timeout``, ``version`` or ``binaries``.
@@ -190,8 +212,38 @@ def database_cluster(
         BackendUnavailableError: the chosen backend cannot run here.
         ClusterStartError: the server did not start; carries its log's last lines.
     """
-    chosen = choose_backend(backend, image_tag, context=context)
     extensions = tuple(extensions)
+    if standbys or pgbouncer is not None:
+        if backend == "docker":
+            raise BackendUnavailableError(
+                "standbys and pgbouncer need the local backend (server binaries "
+                "on this machine); the Docker backend runs one server"
+            )
+        if data_volume is not None:
+            raise TypeError("data_volume cannot be combined with standbys or pgbouncer")
+        with local_topology(
+            standbys=standbys,
+            pgbouncer=pgbouncer,
+            synchronous=synchronous,
+            optimize_for_testing=optimize_for_testing,
+            config=config,
+            extensions=extensions,
+            user=user,
+            database=database,
+            in_memory=in_memory,
+            environment=environment,
+            **kwargs,
+        ) as topology:
+            prepared = (
+                topology.pgbouncer is None
+                or topology.pgbouncer.supports_prepared_statements
+            )
+            with Database(
+                topology.url(driver=driver), server_prepared_statements=prepared
+            ) as db:
+                yield db
+        return
+    chosen = choose_backend(backend, image_tag, context=context)
     if chosen == "local":
         unknown = set(kwargs) - _LOCAL_OPTIONS
         if unknown:

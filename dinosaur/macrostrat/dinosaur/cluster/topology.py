@@ -1,0 +1,143 @@
+"""Throwaway topologies from local binaries: a primary, hot standbys, PgBouncer.
+
+`local_topology` starts a primary `LocalCluster` with replication settings,
+``standbys`` hot standbys streaming from it (`LocalStandby`: a base backup,
+a replication slot each, caught up before it is yielded) and, when asked, a
+real PgBouncer in front of the primary (`LocalPgBouncer`), and yields a
+`Topology`. On exit everything is stopped and removed, standbys first. No
+Docker is involved; ``synchronous=True`` makes every commit wait until the
+first standby has it, so a failover to it loses no acknowledged commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from ._pgbouncer import LocalPgBouncer, PoolMode
+from ._standby import REPLICATION_SETTINGS, LocalStandby
+from .local import LocalCluster
+
+__all__ = ["Topology", "local_topology"]
+
+
+@dataclass
+class Topology:
+    """The servers of a `local_topology`.
+
+    Attributes:
+        primary: the primary cluster.
+        standbys: its hot standbys, in order.
+        pgbouncer: PgBouncer in front of the primary, or None.
+    """
+
+    primary: LocalCluster
+    standbys: list[LocalStandby] = field(default_factory=list)
+    pgbouncer: LocalPgBouncer | None = None
+
+    def url(self, *, driver: str | None = None, database: str | None = None) -> str:
+        """Where applications connect: through PgBouncer if there is one, else the primary."""
+        if self.pgbouncer is not None:
+            return self.pgbouncer.url(driver=driver, database=database)
+        return self.primary.url(driver=driver, database=database)
+
+    def multi_host_url(
+        self,
+        *,
+        driver: str | None = None,
+        database: str | None = None,
+        target_session_attrs: str = "read-write",
+    ) -> str:
+        """A libpq multi-host URL listing the primary, then every standby.
+
+        With ``target_session_attrs=read-write`` libpq connects to whichever
+        of them accepts writes: the primary, or a standby once promoted.
+        """
+        primary = self.primary
+        assert primary.port is not None
+        hosts = ",".join(
+            f"127.0.0.1:{server.port}" for server in (primary, *self.standbys)
+        )
+        scheme = f"postgresql+{driver}" if driver else "postgresql"
+        user = quote(primary.user, safe="")
+        password = quote(primary.password, safe="")
+        name = quote(database or primary.database, safe="")
+        return (
+            f"{scheme}://{user}:{password}@{hosts}/{name}"
+            f"?target_session_attrs={quote(target_session_attrs)}"
+        )
+
+    def wait_for_replay(self, timeout: float = 30.0) -> None:
+        """Block until every standby has replayed what the primary wrote so far."""
+        for standby in self.standbys:
+            standby.wait_for_replay(timeout)
+
+
+@contextlib.contextmanager
+def local_topology(
+    *,
+    standbys: int = 1,
+    pgbouncer: PoolMode | None = None,
+    synchronous: bool = False,
+    optimize_for_testing: bool = True,
+    config: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    extensions: tuple[str, ...] = (),
+    pool_size: int = 10,
+    **cluster_options: Any,
+) -> Iterator[Topology]:
+    """Start a primary, ``standbys`` hot standbys and optionally PgBouncer; yield them.
+
+    Parameters:
+        standbys: how many hot standbys to start (0 for none).
+        pgbouncer: ``"transaction"`` or ``"session"`` to put PgBouncer in front
+            of the primary in that pooling mode; None for none.
+        synchronous: make commits wait until the first standby has flushed
+            them (``synchronous_standby_names``, ``synchronous_commit = on``).
+        optimize_for_testing: the testing settings (no fsync...), with the
+            replication settings a standby needs on top.
+        config: more server settings for the primary (standbys copy them), or
+            the path of a settings file.
+        extensions: extensions to create on the primary (standbys replicate them).
+        pool_size: PgBouncer's server connections per database and user.
+        **cluster_options: `LocalCluster` options (``user``, ``database``,
+            ``version``, ``run_as``, ``start_timeout``...).
+    """
+    settings: dict[str, Any] = dict(config) if isinstance(config, Mapping) else {}
+    if config is not None and not isinstance(config, Mapping):
+        cluster_options["config"] = config  # a settings file, included as is
+    if standbys:
+        settings = {**REPLICATION_SETTINGS, **settings}
+        if synchronous:
+            settings["synchronous_commit"] = "on"
+    primary = LocalCluster(
+        optimize_for_testing=optimize_for_testing,
+        extensions=extensions,
+        **cluster_options,
+    )
+    # The testing settings turn replication off; these go on top of them.
+    primary.settings.update({k: str(v) for k, v in settings.items()})
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(primary)
+        topology = Topology(primary)
+        for number in range(1, standbys + 1):
+            standby = LocalStandby(primary, name=f"standby_{number}")
+            if synchronous:
+                # libpq's application_name is what synchronous_standby_names names.
+                standby.settings["cluster_name"] = f"standby_{number}"
+            topology.standbys.append(stack.enter_context(standby))
+        if synchronous and standbys:
+            # Only now: with a synchronous standby named before it exists,
+            # every commit (extensions, base backups' checkpoints) would wait.
+            with primary.connect() as conn:
+                conn.execute("ALTER SYSTEM SET synchronous_standby_names = 'standby_1'")
+                conn.execute("SELECT pg_reload_conf()")
+            topology.standbys[0].wait_until_synchronous()
+        if pgbouncer is not None:
+            topology.pgbouncer = stack.enter_context(
+                LocalPgBouncer(primary, pool_mode=pgbouncer, pool_size=pool_size)
+            )
+        yield topology
