@@ -345,6 +345,30 @@ def test_plan_by_a_role_without_createdb_with_a_target_cluster(
     assert 'create table "public"."planned"' in result.stdout
 
 
+def test_plan_by_a_role_without_createdb_works_by_default(
+    live, role_without_createdb, in_tmp
+):
+    """No option: with local binaries the target is built in a throwaway cluster,
+    so an application role (no CREATEDB) can plan, and the live server gets
+    nothing new. ``--target-cluster live`` asks for the live server: refused."""
+    from macrostrat.dinosaur.cluster import find_postgres_binaries
+    from macrostrat.dinosaur.errors import PostgresNotFoundError
+
+    try:
+        find_postgres_binaries()
+    except PostgresNotFoundError:
+        pytest.skip("requires local PostgreSQL server binaries (the default target)")
+    (in_tmp / "schema.sql").write_text(SCHEMA)
+    args = ["plan", "-d", role_without_createdb, "--schema-file", "schema.sql"]
+    result = run_unchanged(live, args)
+    assert result.exit_code == EXIT_CHANGES, result.output
+    assert 'create table "public"."planned"' in result.stdout
+    refused = run_unchanged(live, [*args, "--target-cluster", "live"])
+    assert refused.exit_code == 1, refused.output
+    assert "cannot create databases (it lacks CREATEDB)" in flat(refused.stderr)
+    no_traceback(refused)
+
+
 def test_target_cluster_and_template_together_is_a_usage_error(live, in_tmp):
     (in_tmp / "schema.sql").write_text(SCHEMA)
     result = run_unchanged(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
 import sys
 import traceback
@@ -48,6 +49,8 @@ __all__ = [
 VERBOSE_KEY = "macrostrat.verbose"
 """The ``ctx.meta`` key set by ``--verbose`` (shared by every context of a command line)."""
 
+log = logging.getLogger(__name__)
+
 CONNECT_TIMEOUT = 10
 """Seconds to wait for a server to answer the preflight connection."""
 
@@ -58,6 +61,7 @@ class ClusterBackend(str, Enum):
     local = "local"
     docker = "docker"
     auto = "auto"
+    live = "live"
 
 
 def is_verbose(ctx: typer.Context | None) -> bool:
@@ -276,12 +280,16 @@ def resolve_target(
                 param_hint="--target-cluster",
             )
         return TargetSource(url=target)
-    if cluster is not None and template:
+    if cluster == ClusterBackend.live.value:
+        cluster = None  # asked for: a throwaway database on the live server
+    elif cluster is not None and template:
         raise typer.BadParameter(
             "--template names a database on the live server; it cannot be used "
             "with --target-cluster",
             param_hint="--template",
         )
+    elif cluster is None and not (template or default_template):
+        cluster = default_target_cluster()
     if files:
         init: DatabaseInitializer | None = files_initializer(files)
     elif initializer:
@@ -297,6 +305,26 @@ def resolve_target(
         cluster=cluster,
         template=None if cluster is not None else (template or default_template),
     )
+
+
+def default_target_cluster() -> str | None:
+    """Where the ideal schema is built when no option says: ``"local"`` or None.
+
+    A throwaway cluster from this machine's server binaries when there are
+    some (then the live database is only read: an application role without
+    ``CREATEDB`` can plan), else a throwaway database on the live server.
+    """
+    from .cluster import find_postgres_binaries
+    from .errors import PostgresNotFoundError
+
+    try:
+        find_postgres_binaries()
+    except PostgresNotFoundError as exc:
+        log.info(
+            "no local server binaries (%s): building the target on the live server", exc
+        )
+        return None
+    return ClusterBackend.local.value
 
 
 def _with_context(init: DatabaseInitializer) -> DatabaseInitializer:

@@ -84,9 +84,10 @@ TargetClusterOpt = Annotated[
     ClusterBackend | None,
     typer.Option(
         "--target-cluster",
-        help="Build the ideal schema in a throwaway cluster (local, docker or "
-        "auto) instead of a throwaway database on the live server (for a role "
-        "without CREATEDB)",
+        help="Where to build the ideal schema: a throwaway cluster (local, "
+        "docker or auto), or live (a throwaway database on the live server, "
+        "which needs CREATEDB). Default: local when this machine has server "
+        "binaries and no --template is given, else live",
         case_sensitive=False,
     ),
 ]
