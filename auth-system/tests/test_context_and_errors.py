@@ -36,6 +36,7 @@ from macrostrat.auth_system.errors import (
     MissingDependencyError,
     OrcidLoginError,
     RequestRefusedError,
+    RevocationStoreError,
     TokenClaimError,
     TooManyLoginAttemptsError,
 )
@@ -227,6 +228,7 @@ MIXINS = {
     OrcidLoginError: AuthSystemError,
     AuthDatabaseError: AuthSystemError,
     LoginThrottleStoreError: AuthDatabaseError,
+    RevocationStoreError: AuthDatabaseError,
 }
 
 

@@ -17,6 +17,7 @@ from macrostrat.auth_system.core import (
     Group,
     GroupMembers,
     LoginThrottleEntry,
+    RevokedToken,
     Token,
     User,
     auth_schema_sql,
@@ -122,7 +123,8 @@ def test_schema_ddl_is_idempotent_and_quotes_odd_names(empty_db, token_key):
             ),
             {"s": odd},
         ).scalar()
-        assert count == 5  # user, group, group_members, token, login_throttle
+        # user, group, group_members, token, login_throttle, revoked_token
+        assert count == 6
         # Nothing landed in the default schema name.
         assert (
             conn.execute(text("SELECT to_regclass('macrostrat_auth.user')")).scalar()
@@ -132,7 +134,7 @@ def test_schema_ddl_is_idempotent_and_quotes_odd_names(empty_db, token_key):
 
 def test_models_match_the_ddl(auth_store):
     assert SCHEMA == "macrostrat_auth"
-    for model in (User, Group, GroupMembers, Token, LoginThrottleEntry):
+    for model in (User, Group, GroupMembers, Token, LoginThrottleEntry, RevokedToken):
         assert model.__table__.schema == SCHEMA
         with auth_store.session() as session:
             session.execute(model.__table__.select().limit(1)).all()

@@ -5,13 +5,13 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Router
 from starlette.testclient import TestClient
 
-from macrostrat.auth_system.core import DatabaseIdentityProvider, User
+from macrostrat.auth_system.core import DatabaseIdentityProvider, RevokedToken, User
 from macrostrat.auth_system.errors import AuthConfigurationError, OrcidLoginError
 from macrostrat.auth_system.legacy import (
     AuthAPI,
@@ -461,7 +461,16 @@ def test_listed_id_is_created_even_with_a_group_allow_list(orcid_app, auth_store
     assert auth_store.get_user_by_sub(ORCID) is not None
 
 
-def test_error_callback_does_not_spend_the_state(client, backend, fake_orcid):
+def _spent_states(auth_store) -> int:
+    with auth_store.session() as session:
+        return session.scalar(select(func.count()).select_from(RevokedToken))
+
+
+def test_error_callback_does_not_spend_the_state(
+    client, backend, fake_orcid, auth_store
+):
+    # With an auth database, spent states are rows of its revoked_token table.
+    assert backend.revocation_store is auth_store.revocation_store
     state = _start(client)
     cookie = client.cookies.get(STATE_COOKIE)
     denied = client.get(f"/auth/orcid/callback?error=access_denied&state={state}")
@@ -469,11 +478,28 @@ def test_error_callback_does_not_spend_the_state(client, backend, fake_orcid):
     no_code = client.get(f"/auth/orcid/callback?state={state}")
     assert no_code.status_code == 400
     assert not backend.revocation_store.is_revoked(f"orcid-state:{state}")
-    assert len(backend.revocation_store) == 0
+    assert _spent_states(auth_store) == 0
     client.cookies.set(STATE_COOKIE, cookie)
     ok = client.get(f"/auth/orcid/callback?code=c&state={state}")
     assert ok.status_code == 303
     assert backend.revocation_store.is_revoked(f"orcid-state:{state}")
+    assert _spent_states(auth_store) == 1
+
+
+def test_a_failing_revocation_store_answers_503_and_logs_nobody_in(
+    client, fake_orcid, auth_store, caplog
+):
+    state = _start(client)
+    with auth_store.database.engine.begin() as conn:
+        conn.execute(text("DROP TABLE macrostrat_auth.revoked_token"))
+    response = client.get(f"/auth/orcid/callback?code=c&state={state}")
+    assert response.status_code == 503
+    assert response.json()["login"] is False
+    assert "revoked_token" not in response.text
+    assert "access_token_cookie" not in response.headers.get("set-cookie", "")
+    assert fake_orcid.requests == []  # the code was never exchanged
+    assert auth_store.get_user_by_sub(ORCID) is None
+    assert "revoked_token" in caplog.text
 
 
 def test_error_parameter_is_quoted_in_messages_and_logs(client, fake_orcid, caplog):

@@ -33,7 +33,9 @@ HTTPException`` keep working::
     ├── OrcidLoginError                       an ORCID login could not be
     │                                         completed (``status_code``)
     └── AuthDatabaseError                     the auth tables could not be used
-        └── LoginThrottleStoreError           the ``login_throttle`` table
+        ├── LoginThrottleStoreError           the ``login_throttle`` table
+        └── RevocationStoreError              the revocation store (the
+                                              ``revoked_token`` table)
 
 `core.main`'s upstream FastAPI cookie scheme (`oauth2_scheme`) raises a
 `RequestRefusedError` that is also ``fastapi.HTTPException``, as upstream's did.
@@ -64,6 +66,7 @@ __all__ = [
     "MissingDependencyError",
     "OrcidLoginError",
     "RequestRefusedError",
+    "RevocationStoreError",
     "TokenClaimError",
     "TooManyLoginAttemptsError",
 ]
@@ -182,7 +185,8 @@ class OrcidLoginError(AuthSystemError):
     ``status_code`` is the HTTP status the callback answers with (400 for a bad
     or missing ``state``, 401 when ORCID refuses, 403 for users not on the
     allow-list, 409 when the iD clashes with an existing account, 502 when the
-    token endpoint cannot be used).
+    token endpoint cannot be used, 503 when the revocation store that records
+    spent states cannot be used).
     """
 
     def __init__(self, message: str, status_code: int = 400) -> None:
@@ -229,4 +233,17 @@ class LoginThrottleStoreError(AuthDatabaseError):
     The database error (never with its SQL parameters in the message) is the
     ``__cause__``. Logins fail closed: the route answers 500 rather than skip
     the throttle.
+    """
+
+
+class RevocationStoreError(AuthDatabaseError):
+    """The revocation store (revoked token ids) could not be read or updated.
+
+    Raised by `macrostrat.auth_system.core.DatabaseRevocationStore` (the
+    ``revoked_token`` table), and by custom stores that cannot be used. The
+    database error (never with its SQL parameters in the message) is the
+    ``__cause__``. Tokens fail closed: a token whose revocation cannot be
+    checked is refused (`InvalidCredentialsError`, 401); a logout or refresh
+    that cannot record its revocation answers 503 (a refresh issues no new
+    tokens); the ORCID callback answers 503.
     """

@@ -15,13 +15,15 @@ tokens come in an ``Authorization: Bearer`` header. See `main` for the rules.
 
 Upstream's modules `main`, `database`, `model` and `schema` keep their
 names; the implementation modules (``_store``, ``_ddl``, ``_tokens``,
-``_identity``, ``_throttle``) are private: import their names from here.
+``_identity``, ``_throttle``, ``_revocations``) are private: import their
+names from here.
 """
 
 from __future__ import annotations
 
 from ._ddl import auth_schema_sql, create_auth_schema
 from ._identity import DatabaseIdentityProvider, DatabaseUser
+from ._revocations import REVOCATION_TABLE, DatabaseRevocationStore
 from ._store import TOKEN_KEY_ENV, AuthDatabase
 from ._throttle import THROTTLE_TABLE, DatabaseThrottleStore
 from ._tokens import generate_api_token, hash_api_token
@@ -48,9 +50,19 @@ from .main import (
     require_scopes,
 )
 from .model import AccessToken, GroupTokenRequest, TokenData, UserInfo
-from .schema import SCHEMA, Base, Group, GroupMembers, LoginThrottleEntry, Token, User
+from .schema import (
+    SCHEMA,
+    Base,
+    Group,
+    GroupMembers,
+    LoginThrottleEntry,
+    RevokedToken,
+    Token,
+    User,
+)
 
 __all__ = [
+    "REVOCATION_TABLE",
     "SCHEMA",
     "THROTTLE_TABLE",
     "TOKEN_KEY_ENV",
@@ -58,12 +70,14 @@ __all__ = [
     "AuthDatabase",
     "Base",
     "DatabaseIdentityProvider",
+    "DatabaseRevocationStore",
     "DatabaseThrottleStore",
     "DatabaseUser",
     "Group",
     "GroupMembers",
     "GroupTokenRequest",
     "LoginThrottleEntry",
+    "RevokedToken",
     "Token",
     "TokenData",
     "User",

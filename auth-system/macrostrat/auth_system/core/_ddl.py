@@ -58,6 +58,14 @@ CREATE TABLE IF NOT EXISTS {schema}.login_throttle (
     locked_until timestamptz,
     PRIMARY KEY (kind, key)
 );
+
+CREATE TABLE IF NOT EXISTS {schema}.revoked_token (
+    jti text PRIMARY KEY,
+    expires_at timestamptz NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS revoked_token_expires_at
+    ON {schema}.revoked_token (expires_at);
 """
 
 

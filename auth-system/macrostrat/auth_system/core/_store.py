@@ -18,6 +18,7 @@ from macrostrat.database import Database
 
 from ..errors import AuthConfigurationError, AuthDatabaseError, InvalidArgumentError
 from ._ddl import check_schema, create_auth_schema
+from ._revocations import DatabaseRevocationStore
 from ._throttle import DatabaseThrottleStore
 from ._tokens import check_token_key, generate_api_token, hash_api_token, token_matches
 from .schema import SCHEMA, Group, GroupMembers, Token, User
@@ -63,6 +64,13 @@ def _check_access_groups(groups: Iterable[str | int]) -> tuple[str | int, ...]:
                 f"access_groups entries are group names or ids; got {group!r}"
             )
     return result
+
+
+_TABLES = ("user", "group", "group_members", "token")
+"""The tables every version of the auth schema has."""
+
+_ADDED_TABLES = ("login_throttle", "revoked_token")
+"""Tables added since the first version, in order (older schemas lack them)."""
 
 
 class AuthDatabase:
@@ -115,12 +123,17 @@ class AuthDatabase:
         create_auth_schema(self.database, self.schema)
 
     def check_schema(self) -> None:
-        """Raise `AuthConfigurationError` unless the auth tables exist."""
-        names = ("user", "group", "group_members", "token", "login_throttle")
+        """Raise `AuthConfigurationError` unless the auth tables exist.
+
+        The message names the missing tables and what to run. A schema that
+        has the original tables but lacks ones added since (``login_throttle``,
+        ``revoked_token``) was created by an earlier version: re-running
+        `create_auth_schema` adds just those. Nothing is created here.
+        """
         with self.database.engine.connect() as conn:
             missing = [
                 name
-                for name in names
+                for name in (*_TABLES, *_ADDED_TABLES)
                 if conn.execute(
                     text(
                         "SELECT to_regclass(format('%I.%I', CAST(:s AS text), CAST(:t AS text)))"
@@ -129,17 +142,32 @@ class AuthDatabase:
                 ).scalar()
                 is None
             ]
-        if missing:
+        if not missing:
+            return
+        fix = (
+            f"run create_auth_schema(db, {self.schema!r}) once (from "
+            "macrostrat.auth_system.core; it only adds missing tables and is "
+            "safe to re-run) or connect with connect_engine(..., "
+            "create_schema=True)"
+        )
+        if not set(missing) & set(_TABLES):
             raise AuthConfigurationError(
-                f"Auth schema {self.schema!r} lacks table(s) {', '.join(missing)}; "
-                "create them with create_auth_schema(db, schema) or "
-                "connect_engine(..., create_schema=True)"
+                f"Auth schema {self.schema!r} was created by an earlier version "
+                f"and lacks the newer table(s) {', '.join(missing)}: {fix}"
             )
+        raise AuthConfigurationError(
+            f"Auth schema {self.schema!r} lacks table(s) {', '.join(missing)}: {fix}"
+        )
 
     @cached_property
     def throttle_store(self) -> DatabaseThrottleStore:
         """The login throttle's counters in this database's ``login_throttle`` table."""
         return DatabaseThrottleStore(self)
+
+    @cached_property
+    def revocation_store(self) -> DatabaseRevocationStore:
+        """Revoked token ids in this database's ``revoked_token`` table."""
+        return DatabaseRevocationStore(self)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -4,7 +4,9 @@
 the whole process (every thread and task sees it, so it reaches requests
 served from worker threads): `get_database`, `get_engine`, the request
 dependencies and `DatabaseIdentityProvider` read it, and login throttles
-without a store of their own count in its ``login_throttle`` table.
+without a store of their own count in its ``login_throttle`` table, and
+backends without a revocation store of their own keep revoked token ids in its
+``revoked_token`` table.
 `use_auth_database` overrides it for the current context only (this thread
 or task and the tasks started from it), for tests and background tasks. See
 `macrostrat.auth_system._slots.ContextSlot`.
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from macrostrat.database import Database
 
 from .._slots import ContextSlot
+from ..legacy._revocations import DEFAULT_REVOCATION_STORE
 from ..legacy._throttle import DEFAULT_STORE
 from ._store import AuthDatabase
 from .schema import SCHEMA, Base, Token
@@ -50,10 +53,13 @@ def set_auth_database(store: AuthDatabase | None) -> None:
     """Make ``store`` the auth database of the whole process (None forgets it).
 
     Login throttles without a store of their own then count in its
-    ``login_throttle`` table (in memory again after None).
+    ``login_throttle`` table, and backends without a revocation store of
+    their own keep revoked token ids in its ``revoked_token`` table (both in
+    memory, per process, again after None).
     """
     _AUTH_DATABASE.set(store)
     DEFAULT_STORE.set(store.throttle_store if store is not None else None)
+    DEFAULT_REVOCATION_STORE.set(store.revocation_store if store is not None else None)
 
 
 def get_auth_database() -> AuthDatabase:
@@ -70,14 +76,20 @@ def use_auth_database(store: AuthDatabase | None) -> Iterator[AuthDatabase | Non
 
     Takes precedence over the process-wide auth database (`connect_engine`,
     `set_auth_database`) in this thread or task and the tasks it starts, for
-    the request dependencies, `DatabaseIdentityProvider` and the login
-    throttle's default store alike. None means "no auth database" there.
+    the request dependencies, `DatabaseIdentityProvider`, the login
+    throttle's default store and the backends' default revocation store
+    alike. None means "no auth database" there.
 
     Parameters:
         store: the auth database for this context, or None.
     """
     throttle_store = store.throttle_store if store is not None else None
-    with _AUTH_DATABASE.override(store), DEFAULT_STORE.override(throttle_store):
+    revocations = store.revocation_store if store is not None else None
+    with (
+        _AUTH_DATABASE.override(store),
+        DEFAULT_STORE.override(throttle_store),
+        DEFAULT_REVOCATION_STORE.override(revocations),
+    ):
         yield store
 
 
@@ -96,10 +108,14 @@ def connect_engine(
         schema: the schema holding the auth tables.
         token_key: the API-token HMAC key (default ``$MACROSTRAT_AUTH_TOKEN_KEY``).
         access_groups: group names or ids that `has_access` accepts.
-        create_schema: create missing tables instead of failing.
+        create_schema: create missing tables (`create_auth_schema`) instead
+            of failing; without it nothing is created.
 
     Raises:
-        AuthConfigurationError: bad settings, or the tables are missing.
+        AuthConfigurationError: bad settings, or tables are missing (the
+            message names them and says what to run; a database created by
+            an earlier version lacks the newer tables, such as
+            ``revoked_token``).
     """
     store = AuthDatabase(
         uri, schema=schema, token_key=token_key, access_groups=access_groups

@@ -1,5 +1,5 @@
 """SQLAlchemy models of the auth schema (users, groups, members, API tokens,
-login throttle counters).
+login throttle counters, revoked token ids).
 
 The models name the schema ``macrostrat_auth``; `AuthDatabase` maps that name
 to the configured schema with SQLAlchemy's ``schema_translate_map``, so the same
@@ -20,6 +20,7 @@ __all__ = [
     "Group",
     "GroupMembers",
     "LoginThrottleEntry",
+    "RevokedToken",
     "Token",
     "User",
 ]
@@ -123,3 +124,19 @@ class LoginThrottleEntry(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RevokedToken(Base):
+    """A revoked JWT id (``jti``), refused until ``expires_at``.
+
+    Written by `macrostrat.auth_system.core.DatabaseRevocationStore` on
+    logout, on refresh (the rotated refresh token) and for spent ORCID login
+    states (``orcid-state:<state>``). Rows whose ``expires_at`` has passed
+    mean nothing and are pruned.
+    """
+
+    __tablename__ = "revoked_token"
+    __table_args__ = {"schema": SCHEMA}
+
+    jti: Mapped[str] = mapped_column(Text, primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

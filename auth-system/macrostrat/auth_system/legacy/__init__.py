@@ -34,7 +34,7 @@ from ._throttle import (
     ThrottleStore,
 )
 from .api import AuthAPI, UnauthorizedResponse
-from .backend import JWTBackend, RevocationStore
+from .backend import BaseRevocationStore, JWTBackend, RevocationStore
 from .context import (
     create_backend,
     get_backend,
@@ -51,6 +51,7 @@ __all__ = [
     "AuthAPI",
     "AuthenticationError",
     "AuthenticationMiddleware",
+    "BaseRevocationStore",
     "BaseUser",
     "IdentityProvider",
     "JWTBackend",

@@ -11,7 +11,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, Router
 
-from ..errors import InvalidRequestError, TooManyLoginAttemptsError
+from ..errors import (
+    InvalidRequestError,
+    RevocationStoreError,
+    TooManyLoginAttemptsError,
+)
 from ._passwords import DUMMY_HASH, verify_password
 from ._throttle import ThrottleAttempt
 from .backend import JWTBackend
@@ -197,20 +201,33 @@ async def login(request: Request) -> JSONResponse:
     )
 
 
+_STORE_DOWN = "the session store is unavailable; try again later"
+
+
 async def logout(request: Request) -> JSONResponse:
     """Revoke the request's tokens server-side and delete the login cookies.
 
     A cross-site request (see `JWTBackend.cross_site_reason`) is refused with
-    403 and changes nothing, so another site cannot log the browser out.
+    403 and changes nothing, so another site cannot log the browser out. If
+    the revocation store cannot be used, the cookies are deleted all the same
+    but the answer is 503 (the tokens could not be revoked server-side).
     """
     backend = get_backend()
     refused = _refused(request, backend, "logout")
     if refused is not None:
         return refused
-    backend.revoke_request_tokens(request)
+    answer = UnauthorizedResponse(status_code=200)
+    try:
+        await run_in_threadpool(backend.revoke_request_tokens, request)
+    except RevocationStoreError as err:
+        log.error(
+            "Logout from %s could not revoke its tokens: %s",
+            backend.client_address(request),
+            err,
+        )
+        answer = UnauthorizedResponse(status_code=503, message=_STORE_DOWN)
     return backend.logout(
-        UnauthorizedResponse(status_code=200),
-        refresh_path=backend.refresh_path_for(request, "/logout"),
+        answer, refresh_path=backend.refresh_path_for(request, "/logout")
     )
 
 
@@ -221,17 +238,28 @@ async def refresh(request: Request) -> JSONResponse:
     again answers 401. The user is looked up again, so role changes apply and
     deleted users cannot refresh. A cross-site request (see
     `JWTBackend.cross_site_reason`) is refused with 403 before the token is
-    read, so it neither rotates nor revokes anything.
+    read, so it neither rotates nor revokes anything. A refresh token whose
+    revocation cannot be checked answers 401; one that cannot be revoked
+    (the revocation store fails) answers 503 and no new tokens are issued.
     """
     backend = get_backend()
     refused = _refused(request, backend, "refresh")
     if refused is not None:
         return refused
     try:
-        payload = backend.get_payload(request, "refresh")
+        payload = await run_in_threadpool(backend.get_payload, request, "refresh")
     except AuthenticationError:
         return UnauthorizedResponse()
-    backend.revocation_store.revoke(str(payload["jti"]), int(payload["exp"]))
+    store = backend.revocation_store
+    try:
+        await run_in_threadpool(store.revoke, str(payload["jti"]), int(payload["exp"]))
+    except RevocationStoreError as err:
+        log.error(
+            "Refresh from %s refused: the old token could not be revoked: %s",
+            backend.client_address(request),
+            err,
+        )
+        return UnauthorizedResponse(status_code=503, message=_STORE_DOWN)
     identity = payload["identity"]
     user = await run_in_threadpool(get_identity_provider().get_user, identity)
     if user is None:
@@ -248,7 +276,7 @@ async def refresh(request: Request) -> JSONResponse:
 async def status(request: Request) -> JSONResponse:
     """``{login: true, username}`` for a valid access token, else the 200 unauthorized body."""
     try:
-        identity = get_backend().get_identity(request, "access")
+        identity = await run_in_threadpool(get_backend().get_identity, request)
     except AuthenticationError:
         return UnauthorizedResponse(status_code=200)
     return JSONResponse({"login": True, "username": identity})

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import heapq
 import logging
-import threading
 import time
 import uuid
 import warnings
@@ -20,6 +18,7 @@ from starlette.authentication import (
     SimpleUser,
     UnauthenticatedUser,
 )
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
@@ -28,6 +27,7 @@ from ..errors import (
     InvalidArgumentError,
     InvalidCallError,
     InvalidCredentialsError,
+    RevocationStoreError,
     TokenClaimError,
 )
 from ._request_checks import (
@@ -36,9 +36,21 @@ from ._request_checks import (
     is_state_changing,
     parse_trusted_proxies,
 )
+from ._revocations import (
+    DEFAULT_REVOCATION_STORE,
+    BaseRevocationStore,
+    RevocationStore,
+)
 from ._throttle import LoginThrottle
 
-__all__ = ["JWTBackend", "RevocationStore", "day", "hour", "month"]
+__all__ = [
+    "BaseRevocationStore",
+    "JWTBackend",
+    "RevocationStore",
+    "day",
+    "hour",
+    "month",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,73 +64,6 @@ TokenType = Literal["access", "refresh"]
 REQUIRED_CLAIMS = ("iat", "nbf", "exp", "type", "identity", "jti")
 
 _R = TypeVar("_R", bound=Response)
-
-
-class RevocationStore:
-    """An in-process store of revoked token ids (``jti``), pruned on expiry.
-
-    Entries are kept in a dict and in a heap ordered by expiry, so pruning
-    expired entries costs O(log n) per entry removed. The store holds at most
-    ``max_entries`` ids: beyond that the entries closest to expiry are evicted
-    first (a token evicted that way becomes usable again for the little time it
-    has left, so size the cap well above the number of logouts and refreshes
-    expected in a refresh lifetime).
-
-    Revocations are per process. Replace the store with a shared one
-    (database, Redis) when several processes serve the same application:
-    subclass and override `revoke` and `is_revoked`.
-
-    Parameters:
-        max_entries: the most revoked ids kept (a positive integer).
-    """
-
-    def __init__(self, max_entries: int = 100_000) -> None:
-        if not _is_int(max_entries) or max_entries <= 0:
-            raise AuthConfigurationError("max_entries must be a positive integer.")
-        self.max_entries = max_entries
-        self._revoked: dict[str, int] = {}
-        self._heap: list[tuple[int, str]] = []
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._revoked)
-
-    def _pop_soonest(self) -> None:
-        expires_at, jti = heapq.heappop(self._heap)
-        if self._revoked.get(jti) == expires_at:
-            del self._revoked[jti]
-
-    def _prune(self, now: int) -> None:
-        while self._heap and self._heap[0][0] <= now:
-            self._pop_soonest()
-        while len(self._revoked) > self.max_entries:
-            self._pop_soonest()
-
-    def revoke(self, jti: str, expires_at: int) -> None:
-        """Mark ``jti`` as revoked until ``expires_at`` (a Unix time).
-
-        Expired entries are dropped first; then, if the store is over
-        ``max_entries``, the entries expiring soonest.
-        """
-        now = int(time.time())
-        expires_at = int(expires_at)
-        with self._lock:
-            if expires_at > now and self._revoked.get(jti, -1) < expires_at:
-                self._revoked[jti] = expires_at
-                heapq.heappush(self._heap, (expires_at, jti))
-            self._prune(now)
-            # Stale heap items (re-revoked ids) are dropped when the heap has
-            # grown well beyond the live entries.
-            if len(self._heap) > 2 * len(self._revoked) + 64:
-                self._heap = [(v, k) for k, v in self._revoked.items()]
-                heapq.heapify(self._heap)
-
-    def is_revoked(self, jti: str) -> bool:
-        """Whether ``jti`` has been revoked (and has not expired)."""
-        with self._lock:
-            expires_at = self._revoked.get(jti)
-        return expires_at is not None and expires_at > time.time()
 
 
 def _as_key(encode_key: str | bytes | None) -> str | bytes:
@@ -174,8 +119,11 @@ class JWTBackend(AuthenticationBackend):
             mounted, e.g. ``/auth``), so browsers send the refresh token only
             to ``/login``, ``/logout``, ``/refresh`` and their siblings.
         cookie_domain: the cookie ``Domain``, or None for host-only cookies.
-        revocation_store: where revoked token ids are kept (per process unless
-            a shared store is given).
+        revocation_store: where revoked token ids are kept. By default (None)
+            the ``revoked_token`` table of the current auth database when one
+            is configured (`macrostrat.auth_system.core.connect_engine`;
+            shared by every process on it), else this backend's own
+            `RevocationStore` (per process). A store given here always wins.
         trusted_origins: other origins (``https://app.example.org``) allowed
             to make cookie-authenticated state-changing requests (``/login``,
             ``/logout``, ``/refresh``, ``POST``/``PUT``/``DELETE`` routes);
@@ -200,7 +148,7 @@ class JWTBackend(AuthenticationBackend):
         cookie_path: str = "/",
         refresh_cookie_path: str | None = None,
         cookie_domain: str | None = None,
-        revocation_store: RevocationStore | None = None,
+        revocation_store: BaseRevocationStore | None = None,
         trusted_origins: Iterable[str] = (),
         trusted_proxies: Iterable[str] = (),
         login_throttle: LoginThrottle | bool = True,
@@ -240,9 +188,8 @@ class JWTBackend(AuthenticationBackend):
         self.refresh_cookie_path = refresh_cookie_path
         self.trusted_origins = origins
         self.cookie_domain = cookie_domain
-        self.revocation_store = (
-            revocation_store if revocation_store is not None else RevocationStore()
-        )
+        self._local_revocations = RevocationStore()
+        self.revocation_store = revocation_store  # None: the default
         self.trusted_proxies = parse_trusted_proxies(trusted_proxies)
         if isinstance(login_throttle, bool):
             login_throttle = LoginThrottle(enabled=login_throttle)
@@ -252,6 +199,32 @@ class JWTBackend(AuthenticationBackend):
                 f"{type(login_throttle).__name__}"
             )
         self.login_throttle = login_throttle
+
+    @property
+    def revocation_store(self) -> BaseRevocationStore:
+        """The revocation store in use now.
+
+        The store given to the backend, else `DEFAULT_REVOCATION_STORE` (the
+        current auth database's ``revoked_token`` table, when one is
+        configured), else the backend's own in-process `RevocationStore`.
+        Assigning a store makes it the backend's own choice; assigning None
+        returns to the default.
+        """
+        if self._revocation_store is not None:
+            return self._revocation_store
+        default = DEFAULT_REVOCATION_STORE.current()
+        if default is not None:
+            return default
+        return self._local_revocations
+
+    @revocation_store.setter
+    def revocation_store(self, store: BaseRevocationStore | None) -> None:
+        if store is not None and not isinstance(store, BaseRevocationStore):
+            raise AuthConfigurationError(
+                "revocation_store must be a BaseRevocationStore (such as "
+                f"RevocationStore) or None; got {type(store).__name__}"
+            )
+        self._revocation_store = store
 
     # Encoding and decoding
 
@@ -311,8 +284,25 @@ class JWTBackend(AuthenticationBackend):
             InvalidCredentialsError: (Starlette's `AuthenticationError`) the
                 token is malformed, badly signed, expired, revoked, of another
                 type or lacks a claim. PyJWT's error is the ``__cause__``; the
-                message does not repeat it.
+                message does not repeat it. Also when the revocation store
+                cannot be used (fail closed): its `RevocationStoreError` is
+                the ``__cause__``, and the refusal is logged as an error.
         """
+        payload = self._verify(token, type)
+        jti = str(payload["jti"])
+        try:
+            revoked = self.revocation_store.is_revoked(jti)
+        except RevocationStoreError as err:
+            log.error("Refused a %s token: %s", type, err)
+            raise InvalidCredentialsError(
+                "Token revocation could not be checked"
+            ) from err
+        if revoked:
+            raise InvalidCredentialsError("Token has been revoked")
+        return payload
+
+    def _verify(self, token: str, type: TokenType) -> dict[str, Any]:
+        """`decode_token` without the revocation check."""
         try:
             payload = self._decode(token)
         except jwt.PyJWTError as err:
@@ -330,8 +320,6 @@ class JWTBackend(AuthenticationBackend):
         roles = payload.get("roles", [])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise InvalidCredentialsError("Token roles are invalid")
-        if self.revocation_store.is_revoked(str(payload["jti"])):
-            raise InvalidCredentialsError("Token has been revoked")
         return payload
 
     # Requests and responses
@@ -422,7 +410,10 @@ class JWTBackend(AuthenticationBackend):
         stored in the token at login or refresh; nobody gets ``admin`` unless
         the identity provider gave them that role. A state-changing request
         from another site (see `refuses_cookie`) that carries the access cookie
-        gets public credentials, so ``@requires(...)`` routes refuse it.
+        gets public credentials, so ``@requires(...)`` routes refuse it. So
+        does a token whose revocation cannot be checked (see `decode_token`).
+        A revocation store that waits on I/O (``blocking``) is asked from a
+        worker thread, off the event loop.
 
         Parameters:
             conn: the request (Starlette's name for it).
@@ -449,8 +440,16 @@ class JWTBackend(AuthenticationBackend):
                 reason,
             )
             return AuthCredentials(["public"]), UnauthenticatedUser()
+        has_token = bool(
+            conn.cookies.get(self.cookie_name("access"))
+            or conn.headers.get("Authorization")
+        )
         try:
-            payload = self.get_payload(conn, "access")
+            if has_token and self.revocation_store.blocking:
+                # The store waits on I/O (a database): off the event loop.
+                payload = await run_in_threadpool(self.get_payload, conn, "access")
+            else:
+                payload = self.get_payload(conn, "access")
         except AuthenticationError as err:
             log.debug("Request is not authenticated: %s", _describe(err))
             return AuthCredentials(["public"]), UnauthenticatedUser()
@@ -531,16 +530,25 @@ class JWTBackend(AuthenticationBackend):
         return response
 
     def revoke_request_tokens(self, request: HTTPConnection) -> None:
-        """Revoke the request's valid access and refresh tokens server-side."""
+        """Revoke the request's valid access and refresh tokens server-side.
+
+        Tokens that are missing, malformed, badly signed or expired are
+        skipped; one already revoked is revoked again (harmless).
+
+        Raises:
+            RevocationStoreError: the revocation store could not be used (the
+                tokens may not be revoked).
+        """
+        store = self.revocation_store
         for type in ("access", "refresh"):
             token = request.cookies.get(self.cookie_name(type))
             if not token and type == "refresh":
                 continue
             try:
-                payload = self.get_payload(request, type)
+                payload = self._verify(self.get_token(request, type), type)
             except AuthenticationError:
                 continue
-            self.revocation_store.revoke(str(payload["jti"]), int(payload["exp"]))
+            store.revoke(str(payload["jti"]), int(payload["exp"]))
 
     def logout(self, response: _R, *, refresh_path: str | None = None) -> _R:
         """Delete both cookies on ``response`` and return it.

@@ -15,6 +15,7 @@ from ..errors import (
     AuthNotConfiguredError,
     AuthSystemError,
     OrcidLoginError,
+    RevocationStoreError,
 )
 from ..legacy.backend import JWTBackend
 from ..legacy.context import get_backend, get_identity_provider
@@ -148,12 +149,13 @@ def OrcidAPI(
       (303) to ``settings.success_redirect``. Failures answer JSON
       ``{login: false, username: null, message}``.
 
-    A ``state`` is accepted once: it is revoked in the backend's
-    `RevocationStore` once its signature, expiry and the callback's ``code``
-    check out. With ``allowed_groups``, access is decided before any user is
-    created (an unknown iD cannot be in a group yet, so it is refused). An
-    iD that clashes with an existing account (``AuthSystemError`` from the
-    provider) answers 409.
+    A ``state`` is accepted once: it is revoked in the backend's revocation
+    store (shared by every process when an auth database is configured) once
+    its signature, expiry and the callback's ``code`` check out; if that
+    store cannot be used the callback answers 503. With ``allowed_groups``,
+    access is decided before any user is created (an unknown iD cannot be in
+    a group yet, so it is refused). An iD that clashes with an existing
+    account (``AuthSystemError`` from the provider) answers 409.
 
     Parameters:
         settings: the ORCID client configuration.
@@ -205,7 +207,8 @@ def OrcidAPI(
                 _param(request, "state"),
             )
             jti = f"orcid-state:{state}"
-            if backend.revocation_store.is_revoked(jti):
+            store = backend.revocation_store
+            if await run_in_threadpool(store.is_revoked, jti):
                 raise OrcidLoginError("ORCID login state was already used")
             error = _param(request, "error")
             if error:
@@ -216,7 +219,7 @@ def OrcidAPI(
             if not code:
                 raise OrcidLoginError("ORCID callback has no code parameter")
             # Spent only once its signature, freshness and parameters check out.
-            backend.revocation_store.revoke(jti, expires)
+            await run_in_threadpool(store.revoke, jti, expires)
             identity = await run_in_threadpool(exchange_code, settings, code)
             users = provider if provider is not None else get_identity_provider()
             user = await run_in_threadpool(
@@ -227,6 +230,13 @@ def OrcidAPI(
             return _failure(err, backend)
         except AuthConfigurationError:
             raise
+        except RevocationStoreError as err:
+            # Fail closed: a state that cannot be checked or spent is refused.
+            log.error("ORCID login refused: %s", err)
+            return _failure(
+                OrcidLoginError("ORCID login is unavailable; try again later", 503),
+                backend,
+            )
         except AuthSystemError as err:
             # E.g. the iD is already some local account's username.
             log.warning("ORCID login conflict: %s", err)
