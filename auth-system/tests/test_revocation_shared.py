@@ -249,6 +249,34 @@ def test_refresh_rotation_on_one_instance_spends_the_old_token_on_the_other(two)
     assert set(_rows(a.db)) == {_jti(old[REFRESH]), _jti(new[REFRESH])}
 
 
+def test_a_refresh_token_presented_twice_at_once_rotates_once(two, monkeypatch):
+    """Both processes checked the token before either revoked it: one wins.
+
+    The check is made to pass on both (as in that race); the revocation
+    itself (one upsert) tells the second it was not first, and it is refused.
+    """
+    a, b = two
+    tokens = a.login()
+    b.use({REFRESH: tokens[REFRESH]})
+    for instance in (a, b):
+        monkeypatch.setattr(
+            type(instance.db.revocation_store), "is_revoked", lambda self, jti: False
+        )
+    assert a.post("/auth/refresh").status_code == 200
+    assert b.post("/auth/refresh").status_code == 401
+    assert set(_rows(a.db)) == {_jti(tokens[REFRESH])}
+
+
+def test_revoke_says_which_call_was_first(make_instance):
+    """The database store and the in-process one agree on ``first``."""
+    db = make_instance().db
+    now = int(time.time())
+    for store in (db.revocation_store, RevocationStore()):
+        assert store.revoke("once", now + 100) is True
+        assert store.revoke("once", now + 200) is False
+        assert store.revoke("gone", now - 5) is False  # nothing to revoke
+
+
 def test_in_process_stores_given_explicitly_stay_per_instance(make_instance):
     """The contrast: an explicit store wins over the database, and is per process."""
     store_a, store_b = RevocationStore(), RevocationStore()

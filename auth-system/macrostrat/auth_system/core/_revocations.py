@@ -45,6 +45,7 @@ SELECT %(jti)s, {_EXPIRES}
 WHERE {_EXPIRES} > now()
 ON CONFLICT (jti) DO UPDATE SET
     expires_at = greatest(t.expires_at, excluded.expires_at)
+RETURNING (xmax = 0) AS first
 """
 
 _IS_REVOKED = """
@@ -131,14 +132,21 @@ class DatabaseRevocationStore(BaseRevocationStore):
                 f"{REVOCATION_TABLE} could not be used: {message}"
             ) from err
 
-    def revoke(self, jti: str, expires_at: int) -> None:
+    def revoke(self, jti: str, expires_at: int) -> bool:
         """See `BaseRevocationStore.revoke`; may prune expired rows afterwards.
+
+        Of two processes revoking the same id at once, exactly one is told it
+        was first (the row's insert); the other waits for it and is not.
 
         Raises:
             RevocationStoreError: the table could not be used.
         """
         with self._transaction() as raw:
-            raw.execute(self._revoke, {"jti": str(jti), "expires_at": int(expires_at)})
+            row = raw.execute(
+                self._revoke, {"jti": str(jti), "expires_at": int(expires_at)}
+            ).fetchone()
+        # No row: the expiry had passed, nothing to keep (nor to refresh).
+        first = bool(row is not None and row[0])
         if self._prune_due():
             try:
                 removed = self.prune()
@@ -147,6 +155,7 @@ class DatabaseRevocationStore(BaseRevocationStore):
             else:
                 if removed:
                     log.debug("Pruned %d expired token revocations", removed)
+        return first
 
     def is_revoked(self, jti: str) -> bool:
         """See `BaseRevocationStore.is_revoked`.

@@ -48,11 +48,14 @@ class BaseRevocationStore(ABC):
     blocking: ClassVar[bool] = True
 
     @abstractmethod
-    def revoke(self, jti: str, expires_at: int) -> None:
+    def revoke(self, jti: str, expires_at: int) -> bool | None:
         """Mark ``jti`` as revoked until ``expires_at`` (a Unix time).
 
         An id revoked again keeps the later expiry; an ``expires_at`` already
-        past needs nothing kept.
+        past needs nothing kept. Returns True when this call revoked it
+        first, False when it was already revoked (a refresh token presented
+        twice: only the first rotation may issue new tokens); None from a
+        store that cannot tell.
         """
 
     @abstractmethod
@@ -108,15 +111,17 @@ class RevocationStore(BaseRevocationStore):
         while len(self._revoked) > self.max_entries:
             self._pop_soonest()
 
-    def revoke(self, jti: str, expires_at: int) -> None:
+    def revoke(self, jti: str, expires_at: int) -> bool:
         """Mark ``jti`` as revoked until ``expires_at`` (a Unix time).
 
         Expired entries are dropped first; then, if the store is over
-        ``max_entries``, the entries expiring soonest.
+        ``max_entries``, the entries expiring soonest. Returns True when this
+        call revoked it first (see `BaseRevocationStore.revoke`).
         """
         now = int(time.time())
         expires_at = int(expires_at)
         with self._lock:
+            first = self._revoked.get(jti, -1) <= now and expires_at > now
             if expires_at > now and self._revoked.get(jti, -1) < expires_at:
                 self._revoked[jti] = expires_at
                 heapq.heappush(self._heap, (expires_at, jti))
@@ -126,6 +131,7 @@ class RevocationStore(BaseRevocationStore):
             if len(self._heap) > 2 * len(self._revoked) + 64:
                 self._heap = [(v, k) for k, v in self._revoked.items()]
                 heapq.heapify(self._heap)
+        return first
 
     def is_revoked(self, jti: str) -> bool:
         """Whether ``jti`` has been revoked (and has not expired)."""

@@ -241,6 +241,9 @@ async def refresh(request: Request) -> JSONResponse:
     read, so it neither rotates nor revokes anything. A refresh token whose
     revocation cannot be checked answers 401; one that cannot be revoked
     (the revocation store fails) answers 503 and no new tokens are issued.
+    When the same token is presented twice at once (two processes both
+    checked it before either revoked it), the store says which revocation was
+    first, and only that request gets new tokens; the other answers 401.
     """
     backend = get_backend()
     refused = _refused(request, backend, "refresh")
@@ -252,7 +255,9 @@ async def refresh(request: Request) -> JSONResponse:
         return UnauthorizedResponse()
     store = backend.revocation_store
     try:
-        await run_in_threadpool(store.revoke, str(payload["jti"]), int(payload["exp"]))
+        first = await run_in_threadpool(
+            store.revoke, str(payload["jti"]), int(payload["exp"])
+        )
     except RevocationStoreError as err:
         log.error(
             "Refresh from %s refused: the old token could not be revoked: %s",
@@ -260,6 +265,14 @@ async def refresh(request: Request) -> JSONResponse:
             err,
         )
         return UnauthorizedResponse(status_code=503, message=_STORE_DOWN)
+    if first is False:
+        # Presented twice at once (two processes both checked it before either
+        # revoked it): only the first rotation issues new tokens.
+        log.warning(
+            "Refresh from %s refused: the refresh token was already used",
+            backend.client_address(request),
+        )
+        return UnauthorizedResponse()
     identity = payload["identity"]
     user = await run_in_threadpool(get_identity_provider().get_user, identity)
     if user is None:
