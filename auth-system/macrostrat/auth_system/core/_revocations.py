@@ -16,18 +16,17 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, ClassVar, Protocol, cast
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, Protocol
 
 import psycopg
 from psycopg import sql
-from sqlalchemy.exc import SQLAlchemyError
 
 from macrostrat.database import Database
 
 from ..errors import AuthConfigurationError, RevocationStoreError
 from ..legacy._revocations import BaseRevocationStore
+from ._transactions import table_transaction
 
 __all__ = ["REVOCATION_TABLE", "DatabaseRevocationStore"]
 
@@ -111,26 +110,17 @@ class DatabaseRevocationStore(BaseRevocationStore):
     def __repr__(self) -> str:
         return f"<DatabaseRevocationStore {self.auth_database!r}>"
 
-    @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+    def _transaction(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         """A psycopg connection in one transaction, committed on success.
 
         Database errors become `RevocationStoreError` (the driver's primary
         message only; the error is the ``__cause__``).
         """
-        try:
-            with self.auth_database.database.engine.begin() as conn:
-                # SQLAlchemy types the DBAPI connection as Any | None; with
-                # the psycopg dialect it is a psycopg connection.
-                yield cast(psycopg.Connection[Any], conn.connection.driver_connection)
-        except (SQLAlchemyError, psycopg.Error) as err:
-            cause = getattr(err, "orig", err)
-            diag = getattr(cause, "diag", None)
-            message = getattr(diag, "message_primary", None) or type(err).__name__
-            raise RevocationStoreError(
-                f"Revoked-token table {self.auth_database.schema}."
-                f"{REVOCATION_TABLE} could not be used: {message}"
-            ) from err
+        return table_transaction(
+            self.auth_database.database,
+            RevocationStoreError,
+            f"Revoked-token table {self.auth_database.schema}.{REVOCATION_TABLE}",
+        )
 
     def revoke(self, jti: str, expires_at: int) -> bool:
         """See `BaseRevocationStore.revoke`; may prune expired rows afterwards.

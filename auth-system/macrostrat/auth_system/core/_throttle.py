@@ -11,13 +11,12 @@ so the servers' clocks do not matter. The schema name is quoted with
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, Protocol, cast
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
-from sqlalchemy.exc import SQLAlchemyError
 
 from macrostrat.database import Database
 
@@ -29,6 +28,7 @@ from ..legacy._throttle import (
     ThrottlePolicy,
     ThrottleStore,
 )
+from ._transactions import table_transaction
 
 __all__ = ["THROTTLE_TABLE", "AuthTables", "DatabaseThrottleStore"]
 
@@ -133,26 +133,17 @@ class DatabaseThrottleStore(ThrottleStore):
     def __repr__(self) -> str:
         return f"<DatabaseThrottleStore {self.auth_database!r}>"
 
-    @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+    def _transaction(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         """A psycopg connection in one transaction, committed on success.
 
         Database errors become `LoginThrottleStoreError` (the driver's primary
         message only; the error is the ``__cause__``).
         """
-        try:
-            with self.auth_database.database.engine.begin() as conn:
-                # SQLAlchemy types the DBAPI connection as Any | None; with
-                # the psycopg dialect it is a psycopg connection.
-                yield cast(psycopg.Connection[Any], conn.connection.driver_connection)
-        except (SQLAlchemyError, psycopg.Error) as err:
-            cause = getattr(err, "orig", err)
-            diag = getattr(cause, "diag", None)
-            message = getattr(diag, "message_primary", None) or type(err).__name__
-            raise LoginThrottleStoreError(
-                f"Login throttle table {self.auth_database.schema}."
-                f"{THROTTLE_TABLE} could not be used: {message}"
-            ) from err
+        return table_transaction(
+            self.auth_database.database,
+            LoginThrottleStoreError,
+            f"Login throttle table {self.auth_database.schema}.{THROTTLE_TABLE}",
+        )
 
     def begin(
         self, keys: Sequence[ThrottleKey], policy: ThrottlePolicy
