@@ -7,73 +7,134 @@ applies a plan in one transaction under ``lock_timeout``, refusing unsafe
 hazards unless allowed by name; `MigrationManager` adds hand-written
 `SchemaMigration` steps and checks convergence.
 
-Every public name is imported lazily, on first use, so that importing the
-package (or its pytest plugin) stays cheap.
+Every public name is imported explicitly below, where type checkers see it.
+The errors and hazards (standard library only) are imported with the package.
+The names of the modules that load the database stack (SQLAlchemy, psycopg,
+``results``, `macrostrat.database`) are imported for type checkers under
+``TYPE_CHECKING`` and at run time on first use, from `_DEFERRED`: importing the
+package, or its pytest plugin `macrostrat.dinosaur.testing` (loaded by every
+pytest run of an application), loads none of that stack. Docker and
+testcontainers (the ``docker`` extra) are imported only inside the functions
+that need them.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import version as _version
-from typing import Any
+from typing import TYPE_CHECKING
 
-_LAZY: dict[str, str] = {
-    "AutoMigration": "diff",
-    "Condition": "manager",
-    "ConvergenceError": "errors",
-    "DatabaseInitializer": "diff",
-    "Hazard": "hazards",
-    "MigrationError": "errors",
-    "MigrationManager": "manager",
-    "MigrationStatementError": "errors",
-    "MigrationStatus": "manager",
-    "PlannedStatement": "hazards",
-    "SchemaMigration": "manager",
-    "SchemaMigrationError": "errors",
-    "UNSAFE_HAZARDS": "hazards",
-    "UnsafeMigrationError": "errors",
-    "_create_migration": "diff",
-    "_target_db": "legacy",
-    "apply_plan": "apply",
-    "check_convergence": "diff",
-    "classify_statements": "hazards",
-    "column_exists": "manager",
-    "column_type_is": "manager",
-    "create_migration": "diff",
-    "create_schema_clone": "legacy",
-    "database_cluster": "cluster",
-    "db_migration": "legacy",
-    "dump_schema": "legacy",
-    "dump_schema_containerized": "legacy",
-    "format_plan": "diff",
-    "has_column": "legacy",
-    "has_table": "legacy",
-    "inspect_schema": "diff",
-    "needs_migration": "diff",
-    "order_migrations": "manager",
-    "parse_hazards": "hazards",
-    "refused_statements": "apply",
-    "strip_psql_meta_commands": "legacy",
-    "table_exists": "manager",
-    "target_database": "diff",
-    "temp_database": "legacy",
-    "update_schema": "manager",
-    "use_concurrent_indexes": "apply",
-    "wait_for_cluster": "upgrade_cluster",
-    "wait_for_ready": "upgrade_cluster",
-}
-"""Public name -> the submodule that defines it (imported on first use)."""
+from .errors import (
+    ConvergenceError,
+    MigrationError,
+    MigrationStatementError,
+    SchemaMigrationError,
+    UnsafeMigrationError,
+)
+from .hazards import (
+    UNSAFE_HAZARDS,
+    Hazard,
+    PlannedStatement,
+    classify_statements,
+    parse_hazards,
+)
 
-_INCIDENTAL: dict[str, tuple[str, str]] = {
-    "Database": ("macrostrat.database", "Database"),
-    "Migration": ("results.dbdiff", "Migration"),
-    "check_for_drop": ("results.dbdiff.statements", "check_for_drop"),
-    "cmd": ("macrostrat.utils", "cmd"),
-    "connection_args": ("macrostrat.database.utils", "connection_args"),
-    "get_inspector": ("results.schemainspect", "get_inspector"),
-    "run_sql": ("macrostrat.database", "run_sql"),
+if TYPE_CHECKING:
+    # Not in __all__ (so ``X as X`` re-exports them): the names upstream's
+    # module happened to import, which callers reach through it, and
+    # upstream's private helpers `_create_migration` and `_target_db`.
+    from results.dbdiff import Migration as Migration
+    from results.dbdiff.statements import check_for_drop as check_for_drop
+    from results.schemainspect import get_inspector as get_inspector
+
+    from macrostrat.database import Database as Database
+    from macrostrat.database import run_sql as run_sql
+    from macrostrat.database.utils import connection_args as connection_args
+    from macrostrat.utils import cmd as cmd
+
+    from .apply import apply_plan, refused_statements, use_concurrent_indexes
+    from .cluster import database_cluster
+    from .diff import (
+        AutoMigration,
+        DatabaseInitializer,
+        check_convergence,
+        create_migration,
+        format_plan,
+        inspect_schema,
+        needs_migration,
+        target_database,
+    )
+    from .diff import _create_migration as _create_migration
+    from .legacy import _target_db as _target_db
+    from .legacy import (
+        create_schema_clone,
+        db_migration,
+        dump_schema,
+        dump_schema_containerized,
+        has_column,
+        has_table,
+        strip_psql_meta_commands,
+        temp_database,
+    )
+    from .manager import (
+        Condition,
+        MigrationManager,
+        MigrationStatus,
+        SchemaMigration,
+        column_exists,
+        column_type_is,
+        order_migrations,
+        table_exists,
+        update_schema,
+    )
+    from .upgrade_cluster import wait_for_cluster, wait_for_ready
+
+_DEFERRED: dict[str, tuple[str, ...]] = {
+    # the imports under TYPE_CHECKING above, module by module (a test checks
+    # that the two agree)
+    ".apply": ("apply_plan", "refused_statements", "use_concurrent_indexes"),
+    ".cluster": ("database_cluster",),
+    ".diff": (
+        "AutoMigration",
+        "DatabaseInitializer",
+        "_create_migration",
+        "check_convergence",
+        "create_migration",
+        "format_plan",
+        "inspect_schema",
+        "needs_migration",
+        "target_database",
+    ),
+    ".legacy": (
+        "_target_db",
+        "create_schema_clone",
+        "db_migration",
+        "dump_schema",
+        "dump_schema_containerized",
+        "has_column",
+        "has_table",
+        "strip_psql_meta_commands",
+        "temp_database",
+    ),
+    ".manager": (
+        "Condition",
+        "MigrationManager",
+        "MigrationStatus",
+        "SchemaMigration",
+        "column_exists",
+        "column_type_is",
+        "order_migrations",
+        "table_exists",
+        "update_schema",
+    ),
+    ".upgrade_cluster": ("wait_for_cluster", "wait_for_ready"),
+    "macrostrat.database": ("Database", "run_sql"),
+    "macrostrat.database.utils": ("connection_args",),
+    "macrostrat.utils": ("cmd",),
+    "results.dbdiff": ("Migration",),
+    "results.dbdiff.statements": ("check_for_drop",),
+    "results.schemainspect": ("get_inspector",),
 }
-"""Names upstream's module happened to import and callers reach through it
-(not in ``__all__``): name -> (module, attribute), imported on first use."""
+"""Module -> the names imported from it on first use (relative: ours)."""
 
 __version__ = _version("macrostrat.dinosaur")
 
@@ -122,24 +183,20 @@ __all__ = [
     "wait_for_ready",
 ]
 
+if not TYPE_CHECKING:
+    # Run time only: type checkers see the imports above, and an unknown name
+    # stays an error for them.
+    _MODULE_OF = {name: mod for mod, names in _DEFERRED.items() for name in names}
 
-def __getattr__(name: str) -> Any:
-    # Lazy, so that importing the package (e.g. for the pytest plugin
-    # macrostrat.dinosaur.testing) loads neither SQLAlchemy nor psycopg nor
-    # results until a migration or cluster name is used.
-    from importlib import import_module
+    def __getattr__(name: str) -> object:
+        from importlib import import_module
 
-    module = _LAZY.get(name)
-    if module is not None:
-        value = getattr(import_module(f".{module}", __name__), name)
-    elif name in _INCIDENTAL:
-        path, attr = _INCIDENTAL[name]
-        value = getattr(import_module(path), attr)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
+        module = _MODULE_OF.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(import_module(module, __name__), name)
+        globals()[name] = value
+        return value
 
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | set(_INCIDENTAL))
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(_MODULE_OF))

@@ -1,13 +1,12 @@
-"""What the ``dinosaur`` command line checks before it creates anything, and its errors.
+"""What the ``dinosaur`` command line checks before it creates anything.
 
 `resolve_target` turns ``--target``, ``--schema-file``, ``--initializer`` and
 ``--target-cluster`` into a `TargetSource` (a usage error for a bad
 combination, a module that cannot be imported, ...). `preflight` then connects
 to the databases involved and checks what the command will need (the role's
 ``CREATEDB`` privilege, the template, a valid ``lock_timeout``), so that a
-mistake is reported before a throwaway database or cluster exists.
-`reported_errors` turns the failures of a command into a short message on
-standard error and exit status 1, with the traceback only in verbose mode.
+mistake is reported before a throwaway database or cluster exists. The
+errors are reported by `macrostrat.dinosaur._cli_report`.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import importlib
 import logging
 import os
 import sys
-import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -26,28 +24,21 @@ from typing import Any
 
 import typer
 
+from ._cli_report import describe_error, expected_errors
 from .diff import DatabaseInitializer, conninfo, target_database
 from .errors import (
     DatabaseUnavailableError,
-    DinosaurError,
     MigrationError,
     MissingPrivilegeError,
 )
 
 __all__ = [
-    "VERBOSE_KEY",
     "ClusterBackend",
     "TargetSource",
     "build_target",
-    "describe_error",
-    "is_verbose",
     "preflight",
-    "reported_errors",
     "resolve_target",
 ]
-
-VERBOSE_KEY = "macrostrat.verbose"
-"""The ``ctx.meta`` key set by ``--verbose`` (shared by every context of a command line)."""
 
 log = logging.getLogger(__name__)
 
@@ -62,88 +53,6 @@ class ClusterBackend(str, Enum):
     docker = "docker"
     auto = "auto"
     live = "live"
-
-
-def is_verbose(ctx: typer.Context | None) -> bool:
-    """Whether the command line asked for tracebacks.
-
-    True when ``--verbose`` set `VERBOSE_KEY` in the context's ``meta``, or
-    when a context object up the chain has a true ``verbose`` attribute (an
-    application of ``macrostrat.app_frame`` run with ``--verbose``).
-    """
-    if ctx is None:
-        return False
-    if ctx.meta.get(VERBOSE_KEY):
-        return True
-    current: typer.Context | None = ctx
-    while current is not None:
-        if getattr(current.obj, "verbose", False) is True:
-            return True
-        current = current.parent
-    return False
-
-
-def describe_error(exc: BaseException) -> str:
-    """The message of ``exc`` without SQLAlchemy's wrapping (``[SQL: …]``, links)."""
-    from sqlalchemy.exc import DBAPIError
-
-    from macrostrat.database.errors import MacrostratDatabaseError
-
-    if (
-        isinstance(exc, DBAPIError)
-        and not isinstance(exc, MacrostratDatabaseError)
-        and exc.orig is not None
-    ):
-        exc = exc.orig
-    return str(exc).strip() or type(exc).__name__
-
-
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    """Failures reported as a message (anything else is a bug: its traceback shows)."""
-    import psycopg
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from macrostrat.database.errors import MacrostratDatabaseError
-
-    return (
-        DinosaurError,
-        MacrostratDatabaseError,
-        psycopg.Error,
-        SQLAlchemyError,
-        OSError,
-    )
-
-
-def report(ctx: typer.Context | None, exc: BaseException, message: str) -> None:
-    """Print ``Error: message`` on standard error, after the traceback in verbose mode."""
-    if is_verbose(ctx):
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-    typer.echo(f"Error: {message}", err=True)
-
-
-@contextlib.contextmanager
-def reported_errors(
-    ctx: typer.Context | None, codes: Sequence[tuple[type[BaseException], int]] = ()
-) -> Iterator[None]:
-    """Report the failures of a command's block and exit instead of a traceback.
-
-    Usage errors (``typer.BadParameter`` and Click's other exceptions) and
-    exits pass through, so Click prints them with exit status 2. Database,
-    migration and file errors print ``Error: <message>`` on standard error
-    (the traceback first in verbose mode, see `is_verbose`) and exit with
-    status 1, or with the status ``codes`` gives for the first class the error
-    is an instance of. Other exceptions are bugs and propagate.
-
-    Parameters:
-        ctx: the command's context.
-        codes: ``(error class, exit status)`` pairs checked first.
-    """
-    try:
-        yield
-    except _expected_errors() as exc:
-        code = next((c for cls, c in codes if isinstance(exc, cls)), 1)
-        report(ctx, exc, describe_error(exc))
-        raise typer.Exit(code) from exc
 
 
 # -- where the ideal schema comes from ----------------------------------------
@@ -226,7 +135,8 @@ def load_initializer(spec: str) -> DatabaseInitializer:
             f"{spec} is a {type(found).__name__}, not a function",
             param_hint="--initializer",
         )
-    return found
+    initializer: DatabaseInitializer = found
+    return initializer
 
 
 def files_initializer(files: Sequence[Path]) -> DatabaseInitializer:
@@ -329,7 +239,7 @@ def default_target_cluster() -> str | None:
 
 def _with_context(init: DatabaseInitializer) -> DatabaseInitializer:
     """``init``, with its database and file errors prefixed by what was being done."""
-    expected = _expected_errors()
+    expected = expected_errors()
 
     def build(db: Any) -> None:
         try:
@@ -360,10 +270,10 @@ def build_target(live: str, source: TargetSource) -> Iterator[Any]:
         return
     from macrostrat.database import Database
 
-    from .cluster import database_cluster
+    from .cluster import check_backend, database_cluster
 
     with database_cluster(
-        backend=source.cluster,  # type: ignore[arg-type]
+        backend=check_backend(source.cluster),
         optimize_for_testing=True,
         database="dinosaur_target",
     ) as cluster_db:

@@ -268,13 +268,21 @@ def read_catalog(conninfo: str) -> Catalog:
     return cat
 
 
+def _catalog_oid(conn: psycopg.Connection[Any], catalog: str) -> int:
+    """The OID of the system catalog ``catalog`` (``pg_class``...)."""
+    row = conn.execute("SELECT %s::regclass::oid", (catalog,)).fetchone()
+    if row is None:  # a SELECT without FROM returns one row
+        raise RuntimeError(f"no OID for {catalog}")
+    return int(row[0])
+
+
 def _read(conn: psycopg.Connection[Any], cat: Catalog) -> None:
-    pg_class = conn.execute("SELECT 'pg_class'::regclass::oid").fetchone()[0]  # type: ignore[index]
-    pg_type = conn.execute("SELECT 'pg_type'::regclass::oid").fetchone()[0]  # type: ignore[index]
-    pg_constraint = conn.execute("SELECT 'pg_constraint'::regclass::oid").fetchone()[0]  # type: ignore[index]
+    pg_class = _catalog_oid(conn, "pg_class")
+    pg_type = _catalog_oid(conn, "pg_type")
+    pg_constraint = _catalog_oid(conn, "pg_constraint")
     direct: dict[tuple[int, int], str | None] = {}
     via: dict[tuple[int, int], tuple[int, int]] = {}
-    for classid, objid, key, rel, elem in conn.execute(_OBJECTS):  # type: ignore[arg-type]
+    for classid, objid, key, rel, elem in conn.execute(_OBJECTS):
         if rel is not None:
             via[(classid, objid)] = (pg_class, rel)
         elif elem is not None:
@@ -288,7 +296,7 @@ def _read(conn: psycopg.Connection[Any], cat: Catalog) -> None:
         return direct.get((classid, objid))
 
     for classid, objid, refclassid, refobjid, deptype, is_sequence in conn.execute(
-        _DEPENDS  # type: ignore[arg-type]
+        _DEPENDS
     ):
         if is_sequence and deptype in ("a", "i") and refclassid == pg_class:
             # a sequence owned by a column: ALTER SEQUENCE ... OWNED BY
@@ -302,16 +310,16 @@ def _read(conn: psycopg.Connection[Any], cat: Catalog) -> None:
         referenced = key_of(refclassid, refobjid)
         if dependent and referenced and dependent != referenced:
             cat.depends.setdefault(dependent, set()).add(referenced)
-    for child, parent in conn.execute(_INHERITS):  # type: ignore[arg-type]
+    for child, parent in conn.execute(_INHERITS):
         cat.partition_parent[child] = parent
         cat.depends.setdefault(child, set()).add(parent)
-    for schema, rel, kind, tuples in conn.execute(_RELATIONS):  # type: ignore[arg-type]
+    for schema, rel, kind, tuples in conn.execute(_RELATIONS):
         prefix = "index:" if kind in ("i", "I") else "rel:"
         key = f"{prefix}{schema}.{rel}"
         cat.relkinds[key] = kind
         if kind in ("r", "p", "m"):
             cat.row_estimates[key] = int(tuples)
-    for row in conn.execute(_CONSTRAINTS):  # type: ignore[arg-type]
+    for row in conn.execute(_CONSTRAINTS):
         schema, table, name, contype, _relkind, inherited, definition, _valid, index = (
             row
         )
@@ -327,11 +335,11 @@ def _read(conn: psycopg.Connection[Any], cat: Catalog) -> None:
         cat.constraint_types[ident] = contype
         if inherited:
             cat.inherited_constraints.add(ident)
-    for index, table in conn.execute(_INDEXES):  # type: ignore[arg-type]
+    for index, table in conn.execute(_INDEXES):
         cat.owners[index] = table
-    for schema, table, name in conn.execute(_TRIGGERS):  # type: ignore[arg-type]
+    for schema, table, name in conn.execute(_TRIGGERS):
         cat.cloned_triggers.add((schema, table, name))
-    for row in conn.execute(_DOMAINS):  # type: ignore[arg-type]
+    for row in conn.execute(_DOMAINS):
         schema, name, base, collation, default, not_null, checks = row
         d = Domain(
             schema=schema,

@@ -113,7 +113,7 @@ def fix_partitioned(statements: Sequence[str], target: Catalog) -> list[str]:
         target: the catalog of the target database.
     """
     drop_index: set[str] = set()
-    out: list[str | None] = []
+    out: list[str] = []
     for raw in statements:
         text = _strip_comments(raw)
         m = _ADD_USING_INDEX.match(text)
@@ -153,7 +153,6 @@ def fix_partitioned(statements: Sequence[str], target: Catalog) -> list[str]:
         out.append(raw)
     result: list[str] = []
     for raw in out:
-        assert raw is not None
         m = _CREATE_INDEX.match(_strip_comments(raw))
         if m:
             table = _norm_name(m.group(3))
@@ -166,7 +165,7 @@ def fix_partitioned(statements: Sequence[str], target: Catalog) -> list[str]:
 
 
 def _domain_create(d: Domain) -> str:
-    parts = [
+    parts: list[sql.Composable] = [
         sql.SQL("create domain {}.{} as {}").format(
             sql.Identifier(d.schema), sql.Identifier(d.name), sql.SQL(d.base_type)
         )

@@ -17,6 +17,10 @@ Each statement is read for the objects it creates, drops and changes
 
 A dependency cycle (which the catalogs cannot produce between statements of a
 correct plan) is broken by taking the earliest remaining statement.
+
+Longer than 400 lines because the statement reader (`describe`, mostly the
+patterns of the statements ``results`` writes) and the sort it feeds are one
+algorithm: each pattern yields the keys the sort orders by.
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ def _run(
 ) -> None:
     try:
         # No parameters: the text is sent as is (``%`` needs no escaping).
-        conn.execute(statement.sql)  # type: ignore[arg-type]
+        conn.execute(statement.sql)
     except psycopg.Error as exc:
         raise MigrationStatementError(statement.sql, index, exc) from exc
 

@@ -37,14 +37,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ._cli_support import (
-    VERBOSE_KEY,
-    ClusterBackend,
-    build_target,
-    preflight,
-    reported_errors,
-    resolve_target,
-)
+from ._cli_report import VERBOSE_KEY, reported_errors
+from ._cli_support import ClusterBackend, build_target, preflight, resolve_target
 from .apply import use_concurrent_indexes
 from .diff import AutoMigration, DatabaseInitializer, format_plan
 from .errors import UnsafeMigrationError

@@ -20,6 +20,8 @@ derives from it so that existing ``except`` clauses keep working::
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "BackendUnavailableError",
     "ClusterError",
@@ -88,7 +90,9 @@ class UnsafeMigrationError(MigrationError):
         hazards: every hazard that would have to be allowed, sorted by name.
     """
 
-    def __init__(self, refused: list) -> None:
+    # The pairs are typed loosely so that the error root imports nothing of the
+    # package (a statement is a `hazards.PlannedStatement`, a hazard a `Hazard`).
+    def __init__(self, refused: list[tuple[Any, tuple[Any, ...]]]) -> None:
         self.refused = refused
         self.hazards = sorted({h.value for _, hs in refused for h in hs})
         lines = [

@@ -148,7 +148,7 @@ def _dump_in_image(image_name: str, args: list[str], password: str | None) -> st
         ) from exc
     client = docker.from_env()
     try:
-        output = client.containers.run(
+        output: bytes = client.containers.run(
             image_name,
             args,
             network_mode="host",
@@ -247,17 +247,17 @@ def create_schema_clone(
 
     schema = strip_psql_meta_commands(dump_schema(engine, image_name=image_name))
     if cluster is not None:
-        from .cluster import database_cluster
+        from .cluster import check_backend, database_cluster
 
         with database_cluster(
-            backend=cluster,  # type: ignore[arg-type]
+            backend=check_backend(cluster),
             optimize_for_testing=True,
             database="dinosaur_clone",
         ) as cluster_db:
             url = cluster_db.engine.url
             cluster_db.cleanup()
             with psycopg.connect(conninfo(url), autocommit=True) as conn:
-                conn.execute(schema)  # type: ignore[arg-type]
+                conn.execute(schema)
             from macrostrat.database import create_engine
 
             clone = create_engine(url)
@@ -274,7 +274,7 @@ def create_schema_clone(
         db_url, replace=replace_existing, option="replace_existing"
     ) as clone:
         with psycopg.connect(conninfo(clone), autocommit=True) as conn:
-            conn.execute(schema)  # type: ignore[arg-type]
+            conn.execute(schema)
         yield clone
 
 

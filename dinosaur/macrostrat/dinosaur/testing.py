@@ -44,6 +44,10 @@ Fixtures:
 
 Options:
     --teardown: also drop the template database at the end of the session.
+
+Longer than 400 lines because a plugin is the one module named in
+``pytest_plugins``: its fixtures and the helpers they share (template
+creation, clones, the Docker checks) live together, documented above.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ import os
 import secrets
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
@@ -307,12 +311,12 @@ def database_url() -> Iterator[str]:
             pytest.PytestWarning,
             stacklevel=1,
         )
-    from macrostrat.dinosaur.cluster import database_cluster
+    from macrostrat.dinosaur.cluster import check_backend, database_cluster
 
     image = os.environ.get("POSTGRES_IMAGE")
     with database_cluster(
         image,
-        backend=database_url_backend(),  # type: ignore[arg-type]
+        backend=check_backend(database_url_backend()),
         optimize_for_testing=True,
         extensions=("postgis",),
     ) as cluster_db:
@@ -367,7 +371,7 @@ def empty_db(empty_database_url: str) -> Iterator[Database]:
     yield from _database(empty_database_url)
 
 
-def _topology_or_skip(**options: object) -> Iterator[Topology]:
+def _topology_or_skip(**options: Any) -> Iterator[Topology]:
     from macrostrat.dinosaur.cluster._pgbouncer import find_pgbouncer
     from macrostrat.dinosaur.cluster.topology import local_topology
     from macrostrat.dinosaur.errors import (
@@ -385,7 +389,7 @@ def _topology_or_skip(**options: object) -> Iterator[Topology]:
         pytest.skip(f"requires PostgreSQL server binaries on this machine ({exc})")
     except BackendUnavailableError as exc:
         pytest.skip(f"requires pgbouncer ({exc})")
-    with local_topology(extensions=("postgis",), **options) as topology:  # type: ignore[arg-type]
+    with local_topology(extensions=("postgis",), **options) as topology:
         yield topology
 
 

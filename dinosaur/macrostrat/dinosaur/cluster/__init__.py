@@ -48,6 +48,7 @@ __all__ = [
     "PostgresBinaries",
     "Topology",
     "build_postgres_command",
+    "check_backend",
     "choose_backend",
     "database_cluster",
     "docker_client_or_none",
@@ -61,6 +62,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Backend = Literal["auto", "local", "docker"]
+
+_BACKENDS: dict[str, Backend] = {"auto": "auto", "local": "local", "docker": "docker"}
 
 DEFAULT_IMAGE = "postgis/postgis:15-3.3"
 """The image the Docker backend runs when none is named and ``$POSTGRES_IMAGE`` is unset."""
@@ -83,6 +86,18 @@ def _local_available() -> PostgresNotFoundError | None:
     return None
 
 
+def check_backend(name: str) -> Backend:
+    """``name`` as a `Backend` (e.g. from an option or the environment).
+
+    Raises:
+        ValueError: ``name`` is not one of ``auto``, ``local``, ``docker``.
+    """
+    backend = _BACKENDS.get(name)
+    if backend is None:
+        raise ValueError(f"backend must be 'auto', 'local' or 'docker', not {name!r}")
+    return backend
+
+
 def choose_backend(
     backend: str = "auto",
     image_tag: str | None = None,
@@ -103,12 +118,9 @@ def choose_backend(
         BackendUnavailableError: ``auto`` found neither; the message names the
             three ways to get a database.
     """
-    if backend not in ("auto", "local", "docker"):
-        raise ValueError(
-            f"backend must be 'auto', 'local' or 'docker', not {backend!r}"
-        )
-    if backend != "auto":
-        return backend  # type: ignore[return-value]
+    checked = check_backend(backend)
+    if checked != "auto":
+        return checked
     client = docker_client_or_none()
     if client is not None:
         image = resolve_image(image_tag)

@@ -44,7 +44,7 @@ def find_pgbouncer() -> Path:
         BackendUnavailableError: none found (the message says how to install it).
     """
     named = os.environ.get(PGBOUNCER_ENV)
-    candidates = [named] if named else []
+    candidates: list[str | None] = [named] if named else []
     candidates += [shutil.which("pgbouncer"), "/usr/sbin/pgbouncer"]
     for candidate in candidates:
         if candidate and os.access(candidate, os.X_OK):
@@ -228,7 +228,7 @@ class LocalPgBouncer:
         with psycopg.connect(
             self.url(database="pgbouncer"), autocommit=True, prepare_threshold=None
         ) as conn:
-            cur = conn.execute(command)  # type: ignore[arg-type]
+            cur = conn.execute(command)
             return cur.fetchall() if cur.description else []
 
     def stop(self) -> None:

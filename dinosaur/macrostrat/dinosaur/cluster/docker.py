@@ -329,7 +329,7 @@ def docker_cluster_url(
     env.setdefault("POSTGRES_HOST_AUTH_METHOD", "scram-sha-256")
     env.setdefault("PGDATA", DATA_DIR)
 
-    class _Container(PostgresContainer):  # type: ignore[misc]
+    class _Container(PostgresContainer):
         def _connect(self) -> None:
             # testcontainers would poll psql inside the container for two
             # minutes even when the server exited or refuses the password;

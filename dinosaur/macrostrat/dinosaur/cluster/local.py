@@ -5,6 +5,11 @@
 free loopback port, and removes everything again on `LocalCluster.stop`.  When
 this process runs as root, the server runs as an unprivileged user that owns
 the data directory, since PostgreSQL refuses to run as root.
+
+Longer than 400 lines because it is one class's lifecycle: directories,
+``initdb``, settings, a start retried on a taken port, readiness, stop, and a
+finalizer for a server its owner forgot, with the account switching that
+running as root needs.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -32,6 +37,9 @@ from ..errors import ClusterError, ClusterStartError
 from ._binaries import PostgresBinaries, find_postgres_binaries
 from ._extensions import create_extensions
 from ._settings import TESTING_SETTINGS, render_setting
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["RUN_AS_ENV", "LocalCluster"]
 
@@ -176,7 +184,7 @@ class LocalCluster:
         self.base: Path | None = None
         self.port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
     # -- public properties -------------------------------------------------
 
@@ -239,14 +247,14 @@ class LocalCluster:
 
     # -- lifecycle ---------------------------------------------------------
 
-    def __enter__(self) -> LocalCluster:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> LocalCluster:
+    def start(self) -> Self:
         """Create the cluster if needed, start the server and wait until it answers."""
         if self.base is not None:
             raise ClusterError("the cluster was already started")

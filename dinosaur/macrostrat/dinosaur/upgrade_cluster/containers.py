@@ -55,7 +55,10 @@ def containers_using_volume(
     client: DockerClient, name: str, *, running_only: bool = True
 ) -> list[Container]:
     """The containers that mount volume ``name`` (running ones by default)."""
-    return client.containers.list(all=not running_only, filters={"volume": name})
+    found: list[Container] = client.containers.list(
+        all=not running_only, filters={"volume": name}
+    )
+    return found
 
 
 def require_volume_unused(client: DockerClient, name: str) -> None:
@@ -122,7 +125,7 @@ def run_helper(
     try:
         container.start()
         status = container.wait(timeout=3600)
-        output = container.logs(stdout=True, stderr=True).decode(errors="replace")
+        output: str = container.logs(stdout=True, stderr=True).decode(errors="replace")
     except docker.errors.DockerException as exc:
         raise DatabaseUpgradeError(f"helper command {command} failed: {exc}") from exc
     finally:
@@ -255,7 +258,7 @@ class ClusterContainer:
     @property
     def name(self) -> str:
         """The container's name (its host name on the upgrade network)."""
-        return self.container.name
+        return str(self.container.name)
 
     def put_file(self, directory: str, name: str, data: bytes) -> None:
         """Write ``data`` to ``directory/name`` in the container (owner uid 999)."""
@@ -320,7 +323,8 @@ class ClusterContainer:
 
     def logs(self, tail: int = 30) -> str:
         """The last ``tail`` lines of the container's log."""
-        return self.container.logs(tail=tail).decode(errors="replace")
+        log_bytes: bytes = self.container.logs(tail=tail)
+        return log_bytes.decode(errors="replace")
 
     def stop(self, timeout: int = 120) -> None:
         """Shut the server down cleanly and remove the container.

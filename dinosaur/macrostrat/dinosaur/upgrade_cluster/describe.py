@@ -138,5 +138,5 @@ def count_database_tables(db: Database) -> int:
         return int(
             conn.execute(
                 text(f"SELECT count(*) FROM ({USER_TABLES_SQL}) AS t")
-            ).scalar()
+            ).scalar_one()
         )

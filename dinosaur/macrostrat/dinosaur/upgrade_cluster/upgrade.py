@@ -276,7 +276,8 @@ def upgrade_database_cluster(
     suffix = secrets.token_hex(4)
     network = client.networks.create(f"{volume}-upgrade-{suffix}", internal=True)
     new_password = password or secrets.token_urlsafe(24)
-    source = target = None
+    source: ClusterContainer | None = None
+    target: ClusterContainer | None = None
     result = UpgradeResult(volume, current, target_version)
     try:
         source = start_cluster_container(
@@ -344,10 +345,10 @@ def upgrade_database_cluster(
             cluster.stop()
         source = target = None
     except BaseException:
-        for cluster in (source, target):
-            if cluster is not None:
+        for leftover in (source, target):
+            if leftover is not None:
                 with contextlib.suppress(Exception):
-                    cluster.container.remove(force=True)
+                    leftover.container.remove(force=True)
         with contextlib.suppress(Exception):
             client.volumes.get(new_volume).remove(force=True)
         raise

@@ -105,4 +105,5 @@ def get_unused_port() -> int:
     """A TCP port that was free a moment ago (another process may take it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
