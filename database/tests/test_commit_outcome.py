@@ -403,3 +403,107 @@ def test_bulk_load_unknown_outcome(
     assert "the load into loaded" in str(info.value)
     assert not isinstance(info.value, BulkLoadError)
     assert count(ledger, "loaded") == 1000  # it had committed: "unknown" was honest
+
+
+# -- engines made elsewhere, AUTOCOMMIT -----------------------------------------
+
+
+def test_an_engine_made_elsewhere_gets_the_same_truth(
+    ledger: str, cut_proxy: Any
+) -> None:
+    """``Database(engine)`` with SQLAlchemy's own engine: a committed unit runs once."""
+    from sqlalchemy import create_engine
+
+    proxy = cut_proxy(ledger, on_commit="after")
+    engine = create_engine(proxy.url(ledger).set(drivername="postgresql+psycopg"))
+    db = Database(engine)
+    calls = []
+
+    def work(d: Database) -> None:
+        calls.append(1)
+        insert_one(d)
+
+    try:
+        db.run_with_retry(work, base_delay=0)
+    finally:
+        engine.dispose()
+    assert len(calls) == 1
+    assert count(ledger) == 1
+
+
+def test_retry_refuses_a_statement_on_an_autocommit_connection(ledger: str) -> None:
+    db = Database(ledger)
+
+    @postgres_retry
+    def unit() -> None:
+        with db.engine.connect().execution_options(
+            isolation_level="AUTOCOMMIT"
+        ) as conn:
+            conn.execute(_text("INSERT INTO ledger (note) VALUES ('auto')"))
+
+    with pytest.raises(UnsafeRetryError, match="AUTOCOMMIT"):
+        unit()
+    assert count(ledger) == 0
+    # outside a retried unit it is ordinary
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(_text("INSERT INTO ledger (note) VALUES ('auto')"))
+    assert count(ledger) == 1
+    db.engine.dispose()
+
+
+def test_savepoint_releases_are_not_counted_as_commits(ledger: str) -> None:
+    """``session.commit()`` inside a block and ``savepoint()`` are RELEASEs."""
+    db = Database(ledger)
+
+    def work(d: Database) -> None:
+        insert_one(d, "a")
+        d.session.commit()  # a RELEASE SAVEPOINT inside the block
+        with d.savepoint():
+            insert_one(d, "b")
+        insert_one(d, "c")
+
+    db.run_with_retry(work, base_delay=0)
+    assert count(ledger) == 3
+    db.engine.dispose()
+
+
+def test_another_driver_says_unknown_rather_than_retrying(
+    ledger: str, cut_proxy: Any
+) -> None:
+    """psycopg2: the id is not read, so a lost COMMIT is unknown, never re-run."""
+    pytest.importorskip("psycopg2", reason="requires the psycopg2 driver")
+    proxy = cut_proxy(ledger, on_commit="after")
+    db = Database(proxy.url(ledger).set(drivername="postgresql+psycopg2"))
+    calls = []
+
+    def work(d: Database) -> None:
+        calls.append(1)
+        insert_one(d)
+
+    try:
+        with pytest.raises(CommitOutcomeUnknown, match="psycopg2"):
+            db.run_with_retry(work, base_delay=0)
+    finally:
+        db.engine.dispose()
+    assert len(calls) == 1
+    assert count(ledger) == 1  # it had committed: "unknown" was the truth
+
+
+def test_bulk_load_refused_at_commit_says_so(ledger: str) -> None:
+    """A deferred constraint fails at COMMIT: the message says COMMIT was sent."""
+    with psycopg.connect(_plain(ledger), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE parent (id int PRIMARY KEY);"
+            "CREATE TABLE child (id int, parent int REFERENCES parent "
+            "DEFERRABLE INITIALLY DEFERRED)"
+        )
+    db = Database(ledger)
+    try:
+        with pytest.raises(BulkLoadError) as info:
+            copy_rows(db, "child", [(1, 99)])
+    finally:
+        db.engine.dispose()
+    message = str(info.value)
+    assert "the server refused the COMMIT and rolled the transaction back" in message
+    assert "never sent" not in message
+    assert count(ledger, "child") == 0

@@ -163,14 +163,23 @@ def test_a_reused_transaction_id_after_failover_is_not_taken_for_ours(
     with psycopg.connect(primary.url(), autocommit=True) as conn:
         conn.execute("ALTER SYSTEM SET synchronous_standby_names = ''")
         conn.execute("SELECT pg_reload_conf()")
+        # Reloads are asynchronous: wait until the standby has really gone
+        # and the primary no longer waits for it.
+        deadline = time.monotonic() + 30
+        while conn.execute("SELECT count(*) FROM pg_stat_replication").fetchone() != (
+            0,
+        ) or conn.execute("SHOW synchronous_standby_names").fetchone() != ("",):
+            assert time.monotonic() < deadline, "the standby did not disconnect"
+            time.sleep(0.05)
         conn.execute("CREATE TABLE mine (v int)")
     # Ours: committed on the primary only (the standby is cut off).
     with psycopg.connect(primary.url()) as conn:
         conn.execute("INSERT INTO mine VALUES (1)")
-        xid, timeline = transaction_xid(conn)
+        xid, history = transaction_xid(conn)
         conn.commit()
     assert xid is not None
-    assert timeline == "00000001"
+    assert history is not None
+    assert history.endswith("/00000001")
     proc = primary._proc
     proc.send_signal(signal.SIGQUIT)
     proc.wait(10)
@@ -192,6 +201,41 @@ def test_a_reused_transaction_id_after_failover_is_not_taken_for_ours(
         with psycopg.connect(standby.url(), autocommit=True) as conn:
             yield conn
 
-    # Without the timeline the answer would be a lie; with it, unknown.
+    # Without the history the answer would be a lie; with it, unknown.
     assert resolve_outcome(reconnect, str(xid), seconds=0.5) == "committed"
-    assert resolve_outcome(reconnect, str(xid), timeline=timeline, seconds=0.5) is None
+    assert resolve_outcome(reconnect, str(xid), history=history, seconds=0.5) is None
+
+
+def test_another_cluster_on_the_same_timeline_is_not_taken_for_ours(
+    topology: Any,
+) -> None:
+    """A different cluster behind the address (same timeline 1, another
+    system identifier) that committed the same id is not our transaction."""
+    from contextlib import contextmanager
+
+    from macrostrat.database._commit import resolve_outcome, transaction_xid
+    from macrostrat.dinosaur.cluster import LocalCluster
+
+    with psycopg.connect(topology.primary.url()) as conn:
+        conn.execute("CREATE TABLE mine (v int)")
+        conn.execute("INSERT INTO mine VALUES (1)")
+        xid, history = transaction_xid(conn)
+        conn.commit()
+    assert xid is not None
+    with LocalCluster(optimize_for_testing=True) as other:
+        with psycopg.connect(other.url(), autocommit=True) as conn:
+            conn.execute("CREATE TABLE others (v int)")
+            while int(
+                conn.execute("SELECT pg_current_xact_id()::text").fetchone()[0]
+            ) < int(xid):  # type: ignore[index]
+                conn.execute("INSERT INTO others VALUES (1)")
+
+        @contextmanager
+        def reconnect() -> Any:
+            with psycopg.connect(other.url(), autocommit=True) as conn:
+                yield conn
+
+        assert resolve_outcome(reconnect, str(xid), seconds=0.5) == "committed"
+        assert (
+            resolve_outcome(reconnect, str(xid), history=history, seconds=0.5) is None
+        )

@@ -49,6 +49,17 @@ def test_reads_go_to_a_fresh_standby(replicated: Database) -> None:
 def test_read_only_work_cannot_write(replicated: Database) -> None:
     with pytest.raises(DBAPIError, match="read-only"), replicated.read_only() as conn:
         conn.execute(text("INSERT INTO reading VALUES (1)"))
+    # not after a commit inside the block either
+    plain = Database(replicated.engine)
+
+    def commit_then_write() -> None:
+        with plain.read_only() as conn:
+            conn.execute(text("SELECT 1"))
+            conn.commit()
+            conn.execute(text("INSERT INTO reading VALUES (1)"))
+
+    with pytest.raises(DBAPIError, match="read-only"):
+        commit_then_write()
     # on the primary too: a database without standbys reads there, read-only
     plain = Database(replicated.engine)
     with plain.read_only() as conn:
@@ -104,3 +115,39 @@ def test_an_unreachable_standby_falls_back_to_the_primary(
     assert db.replicas is not None
     assert db.replicas.lag(0) is None
     db.cleanup(dispose_engine=True)
+
+
+def test_an_application_role_sees_a_caught_up_standby_as_fresh(
+    replicated_topology: Any,
+) -> None:
+    """Lag needs no privilege: a role without pg_read_all_stats, an idle
+    primary for longer than the bound, and the standby is still fresh."""
+    topo = replicated_topology
+    with psycopg.connect(topo.primary.url(), autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS app_reader")
+        conn.execute("CREATE ROLE app_reader LOGIN PASSWORD 'reader'")
+        conn.execute("GRANT SELECT ON reading TO app_reader")
+    topo.wait_for_replay()
+
+    def as_reader(url: str) -> str:
+        from sqlalchemy import make_url
+
+        return (
+            make_url(url)
+            .set(username="app_reader", password="reader")
+            .render_as_string(hide_password=False)
+        )
+
+    db = Database(
+        as_reader(topo.primary.url()),
+        replicas=[as_reader(s.url()) for s in topo.standbys],
+        max_replica_lag=0.5,
+    )
+    try:
+        time.sleep(1.0)  # the primary idles past the bound
+        with db.read_only() as conn:
+            assert _where(conn) is True
+        assert db.replicas is not None
+        assert db.replicas.lag(0) == 0.0
+    finally:
+        db.cleanup(dispose_engine=True)

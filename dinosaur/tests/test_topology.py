@@ -72,6 +72,16 @@ def test_synchronous_standby_and_promotion() -> None:
         with psycopg.connect(topo.standbys[0].url(), autocommit=True) as conn:
             topo.wait_for_replay()
             assert conn.execute("SELECT count(*) FROM t").fetchone() == (1,)
+        # A standby added later does not inherit the primary's ALTER SYSTEM
+        # synchronous_standby_names (promoted, it would wait forever).
+        from macrostrat.dinosaur.cluster import LocalStandby
+
+        with (
+            LocalStandby(topo.primary, name="late") as late,
+            psycopg.connect(late.url(), autocommit=True) as conn,
+        ):
+            shown = conn.execute("SHOW synchronous_standby_names").fetchone()
+        assert shown == ("",)
         topo.primary.stop()
         topo.standbys[0].promote()
         with psycopg.connect(topo.multi_host_url(), autocommit=True) as conn:

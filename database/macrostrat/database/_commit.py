@@ -30,9 +30,11 @@ writes is refused before it is sent (`UnsafeRetryError`).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,15 +65,23 @@ Reconnect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 RESOLVE_SECONDS = 5.0
 """How long to keep asking while the server is unreachable or the commit runs."""
 
-# The timeline (the first 8 hex digits of the current WAL file's name) tells
-# whether the server that answers is on the history the transaction ran on:
-# a promoted standby starts a new one, and may hand out the same ids again.
+# Which history a server is on: its system identifier (one per initdb, kept
+# by its standbys) and its timeline (the first 8 hex digits of the current
+# WAL file's name; a promoted standby starts a new one, and may hand out the
+# same transaction ids again). Read once per connection: neither changes
+# while a connection lasts.
 _TIMELINE = (
     "CASE WHEN pg_is_in_recovery() THEN NULL "
     "ELSE left(pg_walfile_name(pg_current_wal_lsn()), 8) END"
 )
-_XID_SQL = f"SELECT pg_current_xact_id_if_assigned()::text, {_TIMELINE}"
-_STATUS_SQL = f"SELECT pg_xact_status(%s::xid8), {_TIMELINE}"
+_HISTORY = (
+    f"(SELECT system_identifier::text FROM pg_control_system()) || '/' || ({_TIMELINE})"
+)
+_XID_SQL = "SELECT pg_current_xact_id_if_assigned()::text"
+_STATUS_SQL = "SELECT pg_xact_status(%s::xid8)"
+_HISTORY_SQL = f"SELECT {_HISTORY}"
+_TIMELINE_ONLY_SQL = f"SELECT '?/' || ({_TIMELINE})"
+_MAY_READ_SYSTEM_SQL = "SELECT has_function_privilege('pg_control_system()', 'EXECUTE')"
 _MIN_SERVER = 130000  # pg_current_xact_id_if_assigned and xid8: PostgreSQL 13
 
 
@@ -85,7 +95,7 @@ class _NotRead:
 NOT_READ = _NotRead()
 
 
-@dataclass
+@dataclass(eq=False)  # journals are told apart by identity, never by contents
 class CommitJournal:
     """The commits that wrote, made in this thread while the journal is open.
 
@@ -144,15 +154,39 @@ def lost_connection(raw: psycopg.Connection[Any], exc: BaseException) -> bool:
     return bool(raw.closed or raw.broken)
 
 
+_histories: weakref.WeakKeyDictionary[psycopg.Connection[Any], str | None] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _history(raw: psycopg.Connection[Any], cur: psycopg.Cursor[Any]) -> str | None:
+    """The history (system identifier/timeline) ``raw`` is on, read once.
+
+    Runs inside the caller's transaction, so nothing here may fail: the
+    system identifier is read only when the role may call
+    ``pg_control_system()``.
+    """
+    if raw not in _histories:
+        cur.execute(_MAY_READ_SYSTEM_SQL, prepare=False)
+        row = cur.fetchone()
+        cur.execute(
+            _HISTORY_SQL if row is not None and row[0] else _TIMELINE_ONLY_SQL,
+            prepare=False,
+        )
+        row = cur.fetchone()
+        _histories[raw] = None if row is None or row[0] is None else str(row[0])
+    return _histories[raw]
+
+
 def transaction_xid(
     raw: psycopg.Connection[Any],
 ) -> tuple[str | _NotRead | None, str | None]:
-    """The id of ``raw``'s open transaction and the server's timeline.
+    """The id of ``raw``'s open transaction and the history its server is on.
 
-    The id is None when the transaction wrote nothing, no transaction is
-    open, or it has failed (its ``COMMIT`` is a ``ROLLBACK``); `NOT_READ` on
-    a server older than PostgreSQL 13. The timeline is the server's (hex),
-    None when unknown.
+    The id is None when the transaction has none (it wrote no rows), no
+    transaction is open, or it has failed (its ``COMMIT`` is a
+    ``ROLLBACK``); `NOT_READ` on a server older than PostgreSQL 13. The
+    history is ``"<system identifier>/<timeline>"``, None when unknown.
     """
     if raw.info.transaction_status != TransactionStatus.INTRANS:
         return None, None
@@ -161,16 +195,31 @@ def transaction_xid(
     with raw.cursor() as cur:
         cur.execute(_XID_SQL, prepare=False)
         row = cur.fetchone()
-    if row is None or row[0] is None:
-        return None, None
-    return str(row[0]), None if row[1] is None else str(row[1])
+        if row is None or row[0] is None:
+            return None, None
+        return str(row[0]), _history(raw, cur)
+
+
+def _answering_history(cur: psycopg.Cursor[Any], known: str | None) -> str | None:
+    """The history of the server ``cur`` is on, in the form ``known`` has."""
+    if known is not None and known.startswith("?/"):
+        cur.execute(_TIMELINE_ONLY_SQL, prepare=False)
+    else:
+        cur.execute(_MAY_READ_SYSTEM_SQL, prepare=False)
+        row = cur.fetchone()
+        cur.execute(
+            _HISTORY_SQL if row is not None and row[0] else _TIMELINE_ONLY_SQL,
+            prepare=False,
+        )
+    row = cur.fetchone()
+    return None if row is None or row[0] is None else str(row[0])
 
 
 def resolve_outcome(
     reconnect: Reconnect,
     xid: str,
     *,
-    timeline: str | None = None,
+    history: str | None = None,
     seconds: float = RESOLVE_SECONDS,
 ) -> str | None:
     """Ask a new connection what became of transaction ``xid``.
@@ -180,11 +229,13 @@ def resolve_outcome(
     A server that refuses connections for a moment (starting up after a
     crash) is asked again until ``seconds`` have passed.
 
-    When the answering server is on another ``timeline`` than the one the
-    transaction ran on (a standby was promoted since), its ``committed`` may
-    be another transaction that got the same id on the new timeline: that is
-    None (unknown). Its ``aborted`` stands: either way the transaction is not
-    committed in the history that survived.
+    ``history`` is ``"<system identifier>/<timeline>"`` of the server the
+    transaction ran on. When the answering server is on another one (a
+    standby promoted since starts a new timeline; another cluster behind the
+    same address has another identifier), its ``committed`` may be another
+    transaction that got the same id: that is None (unknown). Its
+    ``aborted`` stands: either way the transaction is not committed in the
+    history that answers.
     """
     deadline = time.monotonic() + seconds
     status: str | None = None
@@ -194,21 +245,17 @@ def resolve_outcome(
                 with conn.cursor() as cur:
                     cur.execute(_STATUS_SQL, (xid,), prepare=False)
                     row = cur.fetchone()
+                    status = None if row is None or row[0] is None else str(row[0])
+                    answered_on = _answering_history(cur, history)
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     conn.rollback()
-            status = None if row is None or row[0] is None else str(row[0])
-            answered_on = None if row is None or row[1] is None else str(row[1])
-            if (
-                status == "committed"
-                and timeline is not None
-                and answered_on != timeline
-            ):
+            if status == "committed" and history is not None and answered_on != history:
                 log.warning(
-                    "transaction %s ran on timeline %s; the server now answering "
-                    "is on %s (a failover): its 'committed' may be another "
-                    "transaction with the same id",
+                    "transaction %s ran on %s; the server now answering is on %s "
+                    "(a failover, or another cluster): its 'committed' may be "
+                    "another transaction with the same id",
                     xid,
-                    timeline,
+                    history,
                     answered_on,
                 )
                 return None
@@ -265,7 +312,7 @@ def commit_resolving(
         CommitOutcomeUnknown: the connection was lost and the server could
             not say whether the transaction committed.
     """
-    xid, timeline = transaction_xid(raw)
+    xid, history = transaction_xid(raw)
     journal = current_journal()
     if journal is not None:
         try:
@@ -279,7 +326,12 @@ def commit_resolving(
         if not lost_connection(raw, exc):
             raise
         if xid is None:
-            _mark(exc, "no-writes", "the transaction wrote nothing; nothing was lost")
+            _mark(
+                exc,
+                "no-writes",
+                "the transaction had no id (it wrote no rows); it may still have "
+                "sent a NOTIFY or used sequence values",
+            )
             raise
         if isinstance(xid, _NotRead):
             raise CommitOutcomeUnknown(
@@ -287,7 +339,7 @@ def commit_resolving(
                 "server (older than PostgreSQL 13) cannot say whether it "
                 "committed: check before running it again"
             ) from exc
-        status = resolve_outcome(reconnect, xid, timeline=timeline)
+        status = resolve_outcome(reconnect, xid, history=history)
         if status == "committed":
             log.warning(
                 "the connection was lost while committing %s, and the server "
@@ -338,17 +390,31 @@ def psycopg_reconnect(raw: psycopg.Connection[Any]) -> Reconnect:
     return reconnect
 
 
-def engine_reconnect(engine: Any) -> Reconnect:
+def engine_reconnect(
+    engine: Any, url: Any = None, connect_args: Mapping[str, Any] | None = None
+) -> Reconnect:
     """A `Reconnect` that opens a new connection the way ``engine`` does.
 
-    Not from ``engine``'s pool, which may be exhausted by the very
+    Never from ``engine``'s pool, which may be exhausted by the very
     connections waiting on their commits (or hold ones to a server that has
-    gone): a pool of its own with the same creation arguments
-    (``Pool.recreate``), discarded afterwards.
+    gone). With ``url`` (secrets included) the connection is opened directly
+    with ``connect_args`` and a connect timeout of `RESOLVE_SECONDS`, so an
+    unreachable host cannot hold the answer back much longer than that;
+    without it (an engine made elsewhere), from a pool of its own with the
+    engine's creation arguments (``Pool.recreate``), with the engine's own
+    timeout.
     """
 
     @contextmanager
-    def reconnect() -> Iterator[psycopg.Connection[Any]]:
+    def direct() -> Iterator[psycopg.Connection[Any]]:
+        cargs, cparams = engine.dialect.create_connect_args(url)
+        params = {**cparams, **(connect_args or {})}
+        params.setdefault("connect_timeout", max(1, math.ceil(RESOLVE_SECONDS)))
+        with psycopg.connect(*cargs, **params) as conn:
+            yield conn
+
+    @contextmanager
+    def pooled() -> Iterator[psycopg.Connection[Any]]:
         pool = engine.pool.recreate()
         try:
             proxy = pool.connect()
@@ -359,27 +425,40 @@ def engine_reconnect(engine: Any) -> Reconnect:
         finally:
             pool.dispose()
 
-    return reconnect
+    return direct if url is not None else pooled
 
 
-def install_commit_resolution(engine: Any) -> None:
-    """Make every commit on ``engine`` go through `commit_resolving`.
+def install_commit_resolution(
+    engine: Any, url: Any = None, connect_args: Mapping[str, Any] | None = None
+) -> None:
+    """Make every commit on PostgreSQL ``engine`` tell the truth about its outcome.
 
-    Only for the psycopg (3) dialect; other engines are left alone. The
-    dialect belongs to this engine alone, so other engines are unaffected.
+    With psycopg (3), commits go through `commit_resolving`. With another
+    PostgreSQL driver (psycopg2...), the id cannot be read the same way: a
+    connection lost during ``COMMIT`` raises `CommitOutcomeUnknown`, and
+    inside a retried unit every commit counts as one that wrote. Two-phase
+    commits count as writes too. Inside a retried unit, a statement on a
+    connection in ``AUTOCOMMIT`` (it commits on its own) is refused with
+    `UnsafeRetryError`. A dialect is wrapped once (``execution_options()``
+    copies share it); other databases are left alone.
+
+    Parameters:
+        engine: the engine.
+        url: its URL with every secret (see `engine_reconnect`).
+        connect_args: the driver options it was made with.
     """
     dialect = engine.dialect
-    if getattr(dialect, "driver", None) != "psycopg" or getattr(
+    if getattr(dialect, "name", None) != "postgresql" or getattr(
         dialect, "_macrostrat_commit", False
     ):
         return
     original: Callable[[Any], None] = dialect.do_commit
-    reconnect = engine_reconnect(engine)
+    reconnect = engine_reconnect(engine, url, connect_args)
 
     def do_commit(dbapi_connection: Any) -> None:
         raw = getattr(dbapi_connection, "driver_connection", dbapi_connection)
         if not isinstance(raw, psycopg.Connection):
-            original(dbapi_connection)
+            _commit_other_driver(dialect, dbapi_connection, original)
             return
         try:
             commit_resolving(raw, lambda: original(dbapi_connection), reconnect)
@@ -389,8 +468,63 @@ def install_commit_resolution(engine: Any) -> None:
         if raw.closed or raw.broken:  # committed, as the server said
             _invalidate(dbapi_connection)
 
+    original_twophase = dialect.do_commit_twophase
+
+    def do_commit_twophase(connection: Any, xid: Any, *args: Any, **kw: Any) -> None:
+        journal = current_journal()
+        if journal is not None:
+            journal.check("?")
+        original_twophase(connection, xid, *args, **kw)
+        if journal is not None:
+            journal.record("?")
+
     dialect.do_commit = do_commit
+    dialect.do_commit_twophase = do_commit_twophase
     dialect._macrostrat_commit = True
+    from sqlalchemy import event
+
+    event.listen(engine, "before_cursor_execute", _refuse_autocommit_in_retry)
+
+
+def _commit_other_driver(
+    dialect: Any, dbapi_connection: Any, original: Callable[[Any], None]
+) -> None:
+    """Commit on a driver whose transaction id is not read: never claim more."""
+    journal = current_journal()
+    if journal is not None:
+        try:
+            journal.check("?")
+        except UnsafeRetryError:
+            dbapi_connection.rollback()
+            raise
+    try:
+        original(dbapi_connection)
+    except Exception as exc:
+        if dialect.is_disconnect(exc, dbapi_connection, None):
+            _invalidate(dbapi_connection)
+            raise CommitOutcomeUnknown(
+                "the connection was lost while committing the transaction, and "
+                f"with the {dialect.driver} driver its id was not read: the work "
+                "may or may not be committed; check before running it again"
+            ) from exc
+        raise
+    if journal is not None:
+        journal.record("?")
+
+
+def _refuse_autocommit_in_retry(
+    conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, many: Any
+) -> None:
+    """Inside a retried unit, refuse statements that commit on their own."""
+    journal = current_journal()
+    if journal is None or not journal.strict:
+        return
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        raise UnsafeRetryError(
+            "a statement on a connection in AUTOCOMMIT commits on its own: inside "
+            "a retried unit of work a re-run could commit it twice. Run it in "
+            "the unit's transaction (db.transaction()); it was not run"
+        )
 
 
 def _invalidate(dbapi_connection: Any) -> None:

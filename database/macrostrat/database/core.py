@@ -735,8 +735,8 @@ class Database:
             dispose_engine = self._owns_engine
         if dispose_engine:
             self.engine.dispose()
-            if self.replicas is not None:
-                self.replicas.dispose()
+        if self.replicas is not None:
+            self.replicas.dispose()  # only the standby engines it made
 
     def __enter__(self) -> Database:
         return self

@@ -278,6 +278,8 @@ def create_engine(
                 f"(got {', '.join(sorted(kwargs))}); create the engine with them, "
                 "or pass a URL instead"
             )
+        # An engine made elsewhere commits with the same truth about outcomes.
+        install_commit_resolution(db_conn)
         return db_conn
     if not isinstance(db_conn, (str, URL)):
         raise TypeError(
@@ -301,5 +303,9 @@ def create_engine(
         and kwargs.get("isolation_level") != "AUTOCOMMIT"
     ):
         install_transaction_fix(engine)
-    install_commit_resolution(engine)
+    install_commit_resolution(
+        engine,
+        connection_url(engine),
+        kwargs.get("connect_args"),
+    )
     return engine

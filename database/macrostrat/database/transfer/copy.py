@@ -159,12 +159,19 @@ def _transaction(
         except psycopg.Error as exc:
             log.debug("rolling back after a failed %s: %s", what, exc)
         raise
-    commit_resolving(
-        conn,
-        (lambda: conn.execute("COMMIT")) if conn.autocommit else conn.commit,
-        reconnect,
-        what=what,
-    )
+    try:
+        commit_resolving(
+            conn,
+            (lambda: conn.execute("COMMIT")) if conn.autocommit else conn.commit,
+            reconnect,
+            what=what,
+        )
+    except psycopg.Error as exc:
+        if not hasattr(exc, "commit_outcome"):
+            # The server answered the COMMIT with an error (a deferred
+            # constraint, a serialization failure): it rolled back.
+            exc.commit_outcome = "refused"  # type: ignore[attr-defined]
+        raise
 
 
 def _split_table(table: str, schema: str | None) -> sql.Identifier:
@@ -321,11 +328,19 @@ def _load_error(
     """
     lost = conn.closed or conn.broken
     state = "the connection was lost" if lost else "the load failed"
-    if getattr(exc, "commit_outcome", None) == "aborted":
+    outcome = getattr(exc, "commit_outcome", None)
+    if outcome == "aborted":
         fate = (
             "the server reports the transaction aborted, so the table holds "
             "none of these rows"
         )
+    elif outcome == "refused":
+        fate = (
+            "the server refused the COMMIT and rolled the transaction back, so "
+            "the table holds none of these rows"
+        )
+    elif outcome == "no-writes":
+        fate = "the transaction had written no rows, so there was nothing to keep"
     elif own is False and not lost:
         fate = (
             "it was rolled back to its savepoint (the enclosing transaction "

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
@@ -30,6 +31,8 @@ from .local import LocalCluster, _free_port, _tail
 __all__ = ["PGBOUNCER_ENV", "LocalPgBouncer", "PoolMode", "find_pgbouncer"]
 
 log = logging.getLogger(__name__)
+
+_START_ATTEMPTS = 3
 
 PoolMode = Literal["session", "transaction"]
 
@@ -105,6 +108,7 @@ class LocalPgBouncer:
         self.base: Path | None = None
         self.port: int | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
     @property
     def supports_prepared_statements(self) -> bool:
@@ -174,20 +178,34 @@ class LocalPgBouncer:
             raise ClusterError("the cluster PgBouncer would forward to is not running")
         self.base = Path(tempfile.mkdtemp(prefix="macrostrat-pgbouncer-"))
         self.base.chmod(0o700)
+        self._finalizer = weakref.finalize(self, _finalize, None, self.base)
         try:
-            self.port = _free_port()
-            ini = self._write_files()
-            with (self.base / "stdout.log").open("ab") as out:
-                self._proc = subprocess.Popen(
-                    [str(self.executable), str(ini)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=str(self.base),
-                    start_new_session=True,
-                    **self.cluster._user_kwargs(),
+            for attempt in range(1, _START_ATTEMPTS + 1):
+                self.port = _free_port()
+                ini = self._write_files()
+                with (self.base / "stdout.log").open("ab") as out:
+                    self._proc = subprocess.Popen(
+                        [str(self.executable), str(ini)],
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        cwd=str(self.base),
+                        start_new_session=True,
+                        **self.cluster._user_kwargs(),
+                    )
+                self._finalizer.detach()
+                self._finalizer = weakref.finalize(
+                    self, _finalize, self._proc, self.base
                 )
-            self._wait_ready()
+                try:
+                    self._wait_ready()
+                    break
+                except ClusterStartError as exc:
+                    # Another process took the free port in the meantime.
+                    if attempt < _START_ATTEMPTS and "in use" in (exc.log_tail or ""):
+                        _terminate(self._proc)
+                        continue
+                    raise
         except BaseException:
             self.stop()
             raise
@@ -232,17 +250,31 @@ class LocalPgBouncer:
             return cur.fetchall() if cur.description else []
 
     def stop(self) -> None:
-        """Stop PgBouncer and remove its directory (idempotent)."""
+        """Stop PgBouncer at once and remove its directory (idempotent)."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                proc.wait(5)
-        if self.base is not None:
-            shutil.rmtree(self.base, ignore_errors=True)
-            self.base = None
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        _finalize(proc, self.base)
+        self.base = None
+
+
+def _terminate(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM is PgBouncer's immediate shutdown (SIGINT waits for clients)."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait(5)
+
+
+def _finalize(proc: subprocess.Popen[bytes] | None, base: Path | None) -> None:
+    """Stop the process and remove the directory; also at exit or collection."""
+    _terminate(proc)
+    if base is not None:
+        shutil.rmtree(base, ignore_errors=True)

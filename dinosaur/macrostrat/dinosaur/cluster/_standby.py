@@ -74,8 +74,10 @@ class LocalStandby(LocalCluster):
         self.settings.update(primary.settings)
         self.settings["hot_standby"] = "on"
         # Promoted, a standby with the primary's synchronous_standby_names would
-        # wait for a standby of its own at every COMMIT, forever.
-        self.settings.pop("synchronous_standby_names", None)
+        # wait for a standby of its own at every COMMIT, forever. The base
+        # backup copies the primary's ALTER SYSTEM file too: a command-line
+        # setting overrides it.
+        self.settings["synchronous_standby_names"] = ""
 
     def _initdb(self) -> None:
         """A base backup of the primary, with the recovery settings and a slot."""
