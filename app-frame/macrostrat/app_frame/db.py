@@ -11,6 +11,9 @@ runs or its help is shown; without them the commands say what to install.
 In dry-run mode the commands that only read the database
 (`READ_ONLY_COMMANDS`) run; every other one is refused with a
 `DatabaseCommandError` when it would run (its `--help` still works).
+
+About 470 lines, mostly the command definitions and their help; each command's
+work is in `macrostrat.dinosaur` or `macrostrat.database.transfer`.
 """
 
 from __future__ import annotations

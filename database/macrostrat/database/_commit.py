@@ -25,6 +25,11 @@ that is open), and the COPY helpers commit through `commit_resolving`.
 The module also keeps the per-thread *commit journal* the retry helpers use
 to refuse work that commits on its own: inside a journal, a second commit that
 writes is refused before it is sent (`UnsafeRetryError`).
+
+One module of about 540 lines: reading a transaction's id and history, asking
+the server, the per-thread journal the retry helpers read and the wrapping of
+each engine's commit are one mechanism whose parts must agree on what counts as
+a write.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The `mono` command line: install, changeset, version, status, build, publish."""
+"""The `mono` command line: install, changeset, version, status, build, publish.
+
+About 540 lines, most of them the Typer options and help texts of the `mono`
+commands; the work is done in the modules each command calls.
+"""
 
 from __future__ import annotations
 

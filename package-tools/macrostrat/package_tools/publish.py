@@ -24,6 +24,9 @@ released version (`index_check.check_index`, as `mono status --check` does).
 
 Running it again after a failure picks up where it stopped. Nothing in the
 working tree is changed or committed.
+
+About 480 lines: building, checking and uploading are one ordered procedure
+with its all-or-nothing rules; the per-package decision lives in `decision.py`.
 """
 
 from __future__ import annotations
