@@ -6,7 +6,9 @@ database per test, through `/auth/login` on a real Starlette app.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -348,6 +350,91 @@ def test_store_without_its_table_fails_closed(empty_db, token_key):
     assert "carol" not in str(info.value)
 
 
+# An identity provider that raises: the attempt is taken back, not counted.
+
+
+def _user_database_down(token_key: str) -> DatabaseIdentityProvider:
+    """A provider whose user database is down (nothing listens on its port)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql://nobody@127.0.0.1:{port}/users"
+    return DatabaseIdentityProvider(AuthDatabase(url, token_key=token_key))
+
+
+def _server_error(response) -> None:
+    """The server's own 500: no traceback, no driver message for the client."""
+    assert response.status_code == 500, response.text
+    assert response.text == "Internal Server Error"
+
+
+def test_a_user_database_outage_locks_no_account_and_no_address(
+    app, users, auth_store, token_key, caplog
+):
+    down = _user_database_down(token_key)
+    calls: list[str] = []
+    real_get_user = down.get_user
+
+    def get_user(username: str):
+        calls.append(username)
+        return real_get_user(username)
+
+    down.get_user = get_user  # type: ignore[method-assign]
+    client = TestClient(
+        app,
+        base_url="https://testserver",
+        client=("127.0.0.1", 50000),
+        raise_server_exceptions=False,
+    )
+    caplog.set_level(logging.WARNING, logger="macrostrat.auth_system.legacy.api")
+    set_identity_provider(down)
+    # More than the account limit (5) for one account, then more than the
+    # address limit (20) across accounts: each is the server's 500, never 429.
+    for _ in range(6):
+        _server_error(_login(client, password=RIGHT))
+    for i in range(21):
+        _server_error(_login(client, f"user{i}"))
+    assert len(calls) == 27  # the provider was asked every time
+    assert _rows(auth_store) == {}  # nothing counted, nothing locked
+    assert "could not be checked" in caplog.text
+
+    set_identity_provider(users)  # the user database is back
+    assert _login(client, password=RIGHT).status_code == 200
+    down.store.database.engine.dispose()
+
+
+def test_a_failed_hash_upgrade_after_the_right_password_is_not_counted(app, auth_store):
+    salt = "qrstuvwxyz012345"
+    digest = hashlib.pbkdf2_hmac("sha256", RIGHT.encode(), salt.encode(), 1000)
+    legacy_hash = f"pbkdf2:sha256:1000${salt}${digest.hex()}"
+    auth_store.set_password_hash("carol", legacy_hash)
+    # Saving the upgraded hash fails in the database itself.
+    statement = sql.SQL(
+        "CREATE FUNCTION {schema}.refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'users are read-only'; END $$; "
+        "CREATE TRIGGER refuse BEFORE UPDATE ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION {schema}.refuse()"
+    ).format(
+        schema=sql.Identifier(auth_store.schema),
+        table=sql.Identifier(auth_store.schema, "user"),
+    )
+    with auth_store.database.engine.begin() as conn:
+        conn.connection.driver_connection.execute(statement)
+    client = TestClient(
+        app,
+        base_url="https://testserver",
+        client=("127.0.0.1", 50000),
+        raise_server_exceptions=False,
+    )
+    for _ in range(6):
+        _server_error(_login(client, password=RIGHT))
+    assert _rows(auth_store) == {}
+    with auth_store.database.engine.begin() as conn:
+        conn.execute(text(f'DROP TRIGGER refuse ON {auth_store.schema}."user"'))
+    assert _login(client, password=RIGHT).status_code == 200
+    assert _rows(auth_store) == {}
+
+
 def test_the_database_store_is_used_when_an_auth_database_is_configured(
     backend, auth_store
 ):
@@ -557,6 +644,27 @@ def test_memory_store_window_and_address_refund():
     assert store.prune(policy) == 0
     clock.now += 10_000
     assert store.prune(policy) == 1
+
+
+def test_memory_store_takes_back_abandoned_attempts():
+    clock = Clock()
+    store = MemoryThrottleStore(clock=clock)
+    policy = ThrottlePolicy(account_limit=2, address_limit=2)
+    keys = [("account", "carol"), ("address", "192.0.2.1")]
+    first = store.begin(keys, policy)
+    second = store.begin(keys, policy)  # reaches both limits: locks both
+    with pytest.raises(TooManyLoginAttemptsError):
+        store.begin(keys, policy)
+    store.abandoned(second)  # lifts the locks it set; one failure each
+    third = store.begin(keys, policy)  # locks again
+    store.abandoned(third)
+    store.abandoned(first)
+    assert len(store) == 0  # nothing left counted
+    throttle = LoginThrottle(store=store)
+    throttle.abandoned(None)  # throttling off: nothing to do
+    attempt = throttle.begin("Carol", "192.0.2.1")
+    throttle.abandoned(attempt)
+    assert len(store) == 0
 
 
 def test_memory_store_is_bounded():

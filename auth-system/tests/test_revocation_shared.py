@@ -47,6 +47,7 @@ from macrostrat.auth_system.errors import (
     AuthConfigurationError,
     AuthNotConfiguredError,
     InvalidCredentialsError,
+    LoginThrottleStoreError,
     RequestRefusedError,
     RevocationStoreError,
 )
@@ -56,9 +57,11 @@ from macrostrat.auth_system.legacy import (
     BaseRevocationStore,
     JWTBackend,
     RevocationStore,
+    ThrottlePolicy,
     use_backend,
     use_identity_provider,
 )
+from macrostrat.database.errors import CommitOutcomeUnknown
 
 ACCESS = "access_token_cookie"
 REFRESH = "refresh_token_cookie"
@@ -435,6 +438,70 @@ def test_a_refresh_that_cannot_revoke_the_old_token_issues_nothing(two):
     b.use({REFRESH: tokens[REFRESH]})
     assert b.post("/auth/refresh").status_code == 200
     assert a.post("/auth/refresh").status_code == 401
+
+
+def _lose_commits(
+    db: AuthDatabase, monkeypatch: pytest.MonkeyPatch, *, reads_too: bool = False
+) -> None:
+    """Make ``db``'s engine end commits in `CommitOutcomeUnknown`.
+
+    What a `macrostrat.database` engine raises when the connection is lost
+    during ``COMMIT`` and the server cannot say what became of the
+    transaction (that path is tested in the database package). Only
+    transactions that wrote, unless ``reads_too``: one that wrote nothing has
+    nothing to lose. The transaction is rolled back, which the client cannot
+    know.
+    """
+    dialect = db.database.engine.dialect
+    real = dialect.do_commit
+
+    def do_commit(dbapi_connection: Any) -> None:
+        raw = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+        row = raw.execute("SELECT pg_current_xact_id_if_assigned()::text").fetchone()
+        if row[0] is None and not reads_too:
+            real(dbapi_connection)
+            return
+        raise CommitOutcomeUnknown(
+            "the connection was lost while committing, and it is still in progress",
+            xid=row[0],
+            status="in progress",
+        )
+
+    monkeypatch.setattr(dialect, "do_commit", do_commit)
+
+
+def test_a_commit_with_an_unknown_outcome_answers_503_or_401_never_500(
+    two, monkeypatch
+):
+    a, b = two
+    tokens = a.login()
+    b.use(tokens)
+    _lose_commits(a.db, monkeypatch)
+
+    refresh = a.post("/auth/refresh")
+    assert refresh.status_code == 503  # fails closed: no new tokens
+    assert "set-cookie" not in refresh.headers
+    assert a.tokens() == tokens
+    logout = a.post("/auth/logout")
+    assert logout.status_code == 503
+    assert "outcome" not in logout.text  # the client is told nothing more
+    assert a.client.cookies.get(ACCESS) is None
+
+    # The store's error says the outcome is unknown, not that it failed.
+    with pytest.raises(RevocationStoreError, match="outcome is unknown") as info:
+        a.db.revocation_store.revoke("x", int(time.time()) + 60)
+    assert isinstance(info.value.__cause__, CommitOutcomeUnknown)
+    assert "could not" not in str(info.value)
+    assert "revoked_token" in str(info.value)
+    # The login throttle fails closed with its own error.
+    with pytest.raises(LoginThrottleStoreError, match="outcome is unknown"):
+        a.db.throttle_store.begin([("account", "carol")], ThrottlePolicy())
+
+    # A revocation check whose commit is lost: the token is refused (401).
+    assert b.get("/private").status_code == 200
+    _lose_commits(b.db, monkeypatch, reads_too=True)
+    assert b.get("/private").status_code == 401
+    assert b.post("/auth/refresh").status_code == 401
 
 
 # Wiring.

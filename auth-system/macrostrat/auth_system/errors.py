@@ -245,5 +245,9 @@ class RevocationStoreError(AuthDatabaseError):
     ``__cause__``. Tokens fail closed: a token whose revocation cannot be
     checked is refused (`InvalidCredentialsError`, 401); a logout or refresh
     that cannot record its revocation answers 503 (a refresh issues no new
-    tokens); the ORCID callback answers 503.
+    tokens); the ORCID callback answers 503. When the connection was lost
+    during ``COMMIT`` and the server could not say what became of it (the
+    cause is `macrostrat.database.errors.CommitOutcomeUnknown`), the message
+    says the outcome is unknown: the revocation may or may not have been
+    kept, and the routes answer as for a failure.
     """

@@ -179,12 +179,24 @@ class DatabaseThrottleStore(ThrottleStore):
         """See `ThrottleStore.succeeded`."""
         with self._transaction() as raw:
             for (kind, key), marker in zip(attempt.keys, attempt.markers, strict=True):
-                params = {"kind": kind, "key": key}
                 if kind == ACCOUNT:
-                    raw.execute(self._clear, params)
+                    raw.execute(self._clear, {"kind": kind, "key": key})
                 else:
-                    raw.execute(self._uncount, {**params, "marker": marker})
-                    raw.execute(self._drop_empty, params)
+                    self._take_back(raw, (kind, key), marker)
+
+    def abandoned(self, attempt: ThrottleAttempt) -> None:
+        """See `ThrottleStore.abandoned`; one transaction for every key."""
+        with self._transaction() as raw:
+            for key, marker in zip(attempt.keys, attempt.markers, strict=True):
+                self._take_back(raw, key, marker)
+
+    def _take_back(
+        self, raw: psycopg.Connection[Any], key: ThrottleKey, marker: object
+    ) -> None:
+        """Uncount one attempt of ``key`` (lifting the lock it set); drop an empty row."""
+        params = {"kind": key[0], "key": key[1]}
+        raw.execute(self._uncount, {**params, "marker": marker})
+        raw.execute(self._drop_empty, params)
 
     def reset(self, kind: str, key: str) -> None:
         """See `ThrottleStore.reset`."""

@@ -11,6 +11,12 @@
 2. A failure leaves the count in place. A success calls
    `LoginThrottle.succeeded`, which clears the account's counter and takes
    the attempt back from the address's counter.
+3. An attempt whose password could not be checked (the identity provider
+   raised: its database is down, or saving an upgraded hash failed) calls
+   `LoginThrottle.abandoned`, which takes the attempt back from both
+   counters, so an outage does not lock accounts or addresses. Such an
+   attempt told the client nothing about the password beyond what a success
+   would have.
 
 Counting: a counter holds ``failures`` since ``first_failure``. When it
 reaches its limit (``account_limit`` or ``address_limit``) the key is locked
@@ -177,6 +183,17 @@ class ThrottleStore(ABC):
         """
 
     @abstractmethod
+    def abandoned(self, attempt: ThrottleAttempt) -> None:
+        """Take back an attempt whose password could not be checked.
+
+        Every counter of the attempt is uncounted (as `succeeded` does for
+        addresses), lifting a lock this attempt set.
+
+        Parameters:
+            attempt: what `begin` returned for the login.
+        """
+
+    @abstractmethod
     def reset(self, kind: str, key: str) -> None:
         """Forget the counter ``(kind, key)`` (an administrator's unlock)."""
 
@@ -265,17 +282,28 @@ class MemoryThrottleStore(ThrottleStore):
             for (kind, key), marker in zip(attempt.keys, attempt.markers, strict=True):
                 if kind == ACCOUNT:
                     self._counters.pop((kind, key), None)
-                    continue
-                counter = self._counters.get((kind, key))
-                if counter is None:
-                    continue
-                counter.failures = max(counter.failures - 1, 0)
-                if marker is not None and counter.locked_until == marker:
-                    counter.locked_until = None
-                if counter.failures == 0 and (
-                    counter.locked_until is None or counter.locked_until <= now
-                ):
-                    del self._counters[(kind, key)]
+                else:
+                    self._uncount((kind, key), marker, now)
+
+    def abandoned(self, attempt: ThrottleAttempt) -> None:
+        """See `ThrottleStore.abandoned`."""
+        with self._lock:
+            now = self._clock()
+            for key, marker in zip(attempt.keys, attempt.markers, strict=True):
+                self._uncount(key, marker, now)
+
+    def _uncount(self, key: ThrottleKey, marker: object, now: float) -> None:
+        """Take one attempt back from ``key``, lifting the lock it set (``marker``)."""
+        counter = self._counters.get(key)
+        if counter is None:
+            return
+        counter.failures = max(counter.failures - 1, 0)
+        if marker is not None and counter.locked_until == marker:
+            counter.locked_until = None
+        if counter.failures == 0 and (
+            counter.locked_until is None or counter.locked_until <= now
+        ):
+            del self._counters[key]
 
     def reset(self, kind: str, key: str) -> None:
         """See `ThrottleStore.reset`."""
@@ -453,6 +481,18 @@ class LoginThrottle:
         """Settle a successful login counted by `begin` (None: nothing to do)."""
         if attempt is not None:
             attempt.store.succeeded(attempt)
+
+    def abandoned(self, attempt: ThrottleAttempt | None) -> None:
+        """Take back an attempt counted by `begin` whose password could not be checked.
+
+        For a login whose identity provider raised (None: nothing to do); see
+        `ThrottleStore.abandoned`.
+
+        Raises:
+            LoginThrottleStoreError: the store's database could not be used.
+        """
+        if attempt is not None:
+            attempt.store.abandoned(attempt)
 
     def _maybe_prune(self, store: ThrottleStore) -> None:
         now = time.monotonic()

@@ -17,7 +17,7 @@ from ..errors import (
     TooManyLoginAttemptsError,
 )
 from ._passwords import DUMMY_HASH, verify_password
-from ._throttle import ThrottleAttempt
+from ._throttle import LoginThrottle, ThrottleAttempt
 from .backend import JWTBackend
 from .context import get_backend, get_identity_provider
 from .identity import BaseUser, IdentityProvider
@@ -114,6 +114,30 @@ def _check_password(
     return user
 
 
+async def _take_back(
+    throttle: LoginThrottle, attempt: ThrottleAttempt | None, username: str, client: str
+) -> None:
+    """Uncount a login whose password could not be checked (the provider raised).
+
+    A failure to uncount is logged, never raised: the provider's error is the
+    one the request fails with.
+    """
+    log.warning(
+        "Login for %r from %s could not be checked; the attempt is not counted",
+        username[:200],
+        client,
+    )
+    try:
+        await run_in_threadpool(throttle.abandoned, attempt)
+    except Exception:
+        log.error(
+            "Login throttle could not take back the attempt for %r from %s",
+            username[:200],
+            client,
+            exc_info=True,
+        )
+
+
 def _locked_kinds(attempt: ThrottleAttempt | None) -> list[str]:
     """The counters (``account``, ``address``) that ``attempt`` locked."""
     if attempt is None:
@@ -136,7 +160,10 @@ async def login(request: Request) -> JSONResponse:
     bodies answer 422 (413 over `MAX_LOGIN_BODY_BYTES`) before anything is
     looked up. The backend's `LoginThrottle` answers 429 with ``Retry-After``
     while the account or the client address is locked, before any password
-    hashing and whether or not the account exists.
+    hashing and whether or not the account exists. When the identity
+    provider raises (its database is down, or saving an upgraded hash
+    fails), the attempt is taken back from the throttle's counters and the
+    error propagates (the server answers 500).
     """
     backend = get_backend()
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -171,12 +198,18 @@ async def login(request: Request) -> JSONResponse:
         )
         response.headers["Retry-After"] = str(err.retry_after)
         return response
-    provider = get_identity_provider()
-    # The provider may query a database and hashing takes tens of
-    # milliseconds: both run in a worker thread, off the event loop.
-    user = await run_in_threadpool(
-        _check_password, provider, username, password, _legacy_pepper(backend)
-    )
+    try:
+        provider = get_identity_provider()
+        # The provider may query a database and hashing takes tens of
+        # milliseconds: both run in a worker thread, off the event loop.
+        user = await run_in_threadpool(
+            _check_password, provider, username, password, _legacy_pepper(backend)
+        )
+    except Exception:
+        # Not a wrong password: an outage must not lock accounts. The error
+        # then answers as it always did (the server's 500, no details).
+        await _take_back(throttle, attempt, username, client)
+        raise
     if user is None:
         log.info("Failed login for %r from %s", username[:200], client)
         locked = _locked_kinds(attempt)
