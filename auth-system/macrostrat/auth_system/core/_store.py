@@ -1,4 +1,8 @@
-"""`AuthDatabase`: users, groups and API tokens stored in PostgreSQL."""
+"""`AuthDatabase`: users, groups and API tokens stored in PostgreSQL.
+
+About 410 lines: `AuthDatabase` is the one owner of the auth tables' SQL for
+users, groups and tokens.
+"""
 
 from __future__ import annotations
 

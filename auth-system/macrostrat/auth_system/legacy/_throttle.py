@@ -30,6 +30,10 @@ else `DEFAULT_STORE`, which `macrostrat.auth_system.core` fills with the
 `set_auth_database`, `use_auth_database`), shared by every process on that
 database; otherwise a `MemoryThrottleStore`, which is per process (each worker
 counts on its own).
+
+About 510 lines: the policy, the store interface and the in-memory store must
+agree on the one counting rule (counted before the password check, taken back
+on success or failure to decide).
 """
 
 from __future__ import annotations
