@@ -102,6 +102,7 @@ __all__ = [
     "TransactionError",
     "TransferError",
     "UnsafeRetryError",
+    "describe_error",
 ]
 
 
@@ -644,3 +645,23 @@ def add_note(exc: BaseException, note: str) -> None:
     add = getattr(exc, "add_note", None)
     if add is not None:
         add(note)
+
+
+def describe_error(exc: BaseException) -> str:
+    """The message of ``exc`` for a person, without SQLAlchemy's wrapping.
+
+    A SQLAlchemy ``DBAPIError`` that is not one of ours shows the driver's
+    message (no ``[SQL: …]`` block or background link); anything else its
+    own text, or its class name when it has none. Used by the command-line
+    programs' short error reports.
+
+    Parameters:
+        exc: the error.
+    """
+    if (
+        isinstance(exc, _sa.DBAPIError)
+        and not isinstance(exc, MacrostratDatabaseError)
+        and exc.orig is not None
+    ):
+        exc = exc.orig
+    return str(exc).strip() or type(exc).__name__

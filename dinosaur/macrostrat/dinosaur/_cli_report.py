@@ -12,9 +12,10 @@ import contextlib
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 import typer
+
+from macrostrat.utils.cli import VERBOSE_KEY, is_verbose
 
 from .errors import DinosaurError
 
@@ -27,43 +28,12 @@ __all__ = [
     "reported_errors",
 ]
 
-VERBOSE_KEY = "macrostrat.verbose"
-"""The ``ctx.meta`` key set by ``--verbose`` (shared by every context of a command line)."""
-
-
-def is_verbose(ctx: typer.Context | None) -> bool:
-    """Whether the command line asked for tracebacks.
-
-    True when ``--verbose`` set `VERBOSE_KEY` in the context's ``meta``, or
-    when a context object up the chain has a true ``verbose`` attribute (an
-    application of ``macrostrat.app_frame`` run with ``--verbose``).
-    """
-    if ctx is None:
-        return False
-    if ctx.meta.get(VERBOSE_KEY):
-        return True
-    # The parents are Click's contexts (Typer vendors Click), not typer.Context.
-    current: Any = ctx
-    while current is not None:
-        if getattr(current.obj, "verbose", False) is True:
-            return True
-        current = current.parent
-    return False
-
 
 def describe_error(exc: BaseException) -> str:
-    """The message of ``exc`` without SQLAlchemy's wrapping (``[SQL: …]``, links)."""
-    from sqlalchemy.exc import DBAPIError
+    """`macrostrat.database.errors.describe_error`, imported when first needed."""
+    from macrostrat.database.errors import describe_error as describe
 
-    from macrostrat.database.errors import MacrostratDatabaseError
-
-    if (
-        isinstance(exc, DBAPIError)
-        and not isinstance(exc, MacrostratDatabaseError)
-        and exc.orig is not None
-    ):
-        exc = exc.orig
-    return str(exc).strip() or type(exc).__name__
+    return describe(exc)
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:

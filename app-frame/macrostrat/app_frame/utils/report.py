@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.theme import Theme
 
+from macrostrat.utils.cli import is_verbose
+
 from ..errors import ApplicationError
 
 if TYPE_CHECKING:
@@ -17,15 +19,6 @@ __all__ = ["ERROR_THEME", "report_application_error"]
 
 ERROR_THEME = Theme({"danger": "bold red", "details": "dim"})
 """Styles for [`ApplicationError.render`][macrostrat.utils.exc.ApplicationError.render]."""
-
-
-def _is_verbose(ctx: ClickContext | None) -> bool:
-    while ctx is not None:
-        app = ctx.obj
-        if getattr(app, "verbose", False):
-            return True
-        ctx = ctx.parent
-    return False
 
 
 def report_application_error(
@@ -42,7 +35,7 @@ def report_application_error(
         ctx: The Typer (Click) context the error was raised in.
         verbose: Force verbose mode on or off; `None` asks the context.
     """
-    show_traceback = _is_verbose(ctx) if verbose is None else bool(verbose)
+    show_traceback = is_verbose(ctx) if verbose is None else bool(verbose)
     console = Console(stderr=True, theme=ERROR_THEME)
     if show_traceback:
         console.print_exception()

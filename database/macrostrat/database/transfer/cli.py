@@ -40,9 +40,11 @@ except ImportError as exc:
 
 import psycopg
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from ..errors import MacrostratDatabaseError
+from macrostrat.utils.cli import VERBOSE_KEY, is_verbose
+
+from ..errors import MacrostratDatabaseError, describe_error
 from .dump_database import pg_dump_to_file_sync
 from .move_tables import move_tables_sync
 from .restore_database import pg_restore_from_file_sync
@@ -62,9 +64,6 @@ PROGRAM = "macrostrat-db-transfer"
 DATABASE_ENV = "MACROSTRAT_DATABASE_URL"
 TARGET_ENV = "MACROSTRAT_TARGET_DATABASE_URL"
 """Environment variable holding ``move``'s target URL when none is given."""
-
-VERBOSE_KEY = "macrostrat.verbose"
-"""The ``ctx.meta`` key ``--verbose`` sets (shared with the ``dinosaur`` command line)."""
 
 _FAILURES: tuple[type[BaseException], ...] = (
     MacrostratDatabaseError,
@@ -86,31 +85,6 @@ def _database_option(bound: bool) -> Any:
     return typer.Option(
         None, "--database", "-d", help=f"Database URL {where}", show_default=False
     )
-
-
-def _is_verbose(ctx: typer.Context | None) -> bool:
-    """``--verbose`` was given, here or by an application (``ctx.obj.verbose``)."""
-    if ctx is None:
-        return False
-    if ctx.meta.get(VERBOSE_KEY):
-        return True
-    current: Any = ctx
-    while current is not None:
-        if getattr(current.obj, "verbose", False) is True:
-            return True
-        current = current.parent
-    return False
-
-
-def _describe(exc: BaseException) -> str:
-    """The message of ``exc``, without SQLAlchemy's wrapping of a driver error."""
-    if (
-        isinstance(exc, DBAPIError)
-        and not isinstance(exc, MacrostratDatabaseError)
-        and exc.orig is not None
-    ):
-        exc = exc.orig
-    return str(exc).strip() or type(exc).__name__
 
 
 def _checked_url(url: str, param_hint: str) -> str:
@@ -262,11 +236,11 @@ def create_cli(database_url: str | Callable[[], str] | None = None) -> typer.Typ
         return _checked_url(database_url_option(value, database_url), "--database")
 
     def fail(ctx: typer.Context, exc: BaseException) -> typer.Exit:
-        if _is_verbose(ctx):
+        if is_verbose(ctx):
             traceback.print_exception(
                 type(exc), exc, exc.__traceback__, file=sys.stderr
             )
-        typer.echo(f"Error: {_describe(exc)}", err=True)
+        typer.echo(f"Error: {describe_error(exc)}", err=True)
         return typer.Exit(1)
 
     @app.command("dump")
