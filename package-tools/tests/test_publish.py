@@ -292,7 +292,7 @@ def test_the_plan_passes_the_timeout_to_every_query(
             else frozenset()
         )
 
-    monkeypatch.setattr("macrostrat.package_tools.decision.published_files", fake)
+    monkeypatch.setattr("macrostrat.package_tools._decision.published_files", fake)
     plan = plan_publish(ws, out_dir="dist", check_url=index.check_url, timeout=4)
     assert [i.action for i in plan.items] == [
         Action.PUBLISHED,

@@ -23,7 +23,7 @@ from macrostrat.package_tools import (
     raise_floor,
     write_changeset,
 )
-from macrostrat.package_tools.pyproject import edit_pyproject
+from macrostrat.package_tools._pyproject import edit_pyproject
 
 DATE = "2030-05-06"
 

@@ -31,8 +31,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._pyproject import read_text
 from .errors import ChangesetError, WorkspaceError
-from .pyproject import read_text
 from .workspace import Bump, Workspace
 
 __all__ = [

@@ -19,8 +19,8 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from ._pyproject import load_toml
 from .errors import WorkspaceError
-from .pyproject import load_toml
 from .workspace import _member_dirs
 
 __all__ = ["PackageConfig", "get_local_dependencies", "load_pkg_config"]

@@ -33,10 +33,10 @@ from packaging.version import InvalidVersion, Version
 
 from macrostrat.utils import GitError, git_has_changes
 
+from ._decision import Action, decide, upload_env_for
 from ._git import head_commit, is_repository, tag_commit
 from ._process import Command
 from .build import Built, check_wheels, find_artifacts
-from .decision import Action, decide, upload_env_for
 from .dependencies import _project_field, load_pkg_config
 from .errors import CommandError, PublishError, WorkspaceError
 from .index import DEFAULT_CHECK_URL, DEFAULT_TIMEOUT

@@ -26,7 +26,7 @@ Running it again after a failure picks up where it stopped. Nothing in the
 working tree is changed or committed.
 
 About 480 lines: building, checking and uploading are one ordered procedure
-with its all-or-nothing rules; the per-package decision lives in `decision.py`.
+with its all-or-nothing rules; the per-package decision lives in `_decision.py`.
 """
 
 from __future__ import annotations
@@ -41,11 +41,12 @@ from pathlib import Path
 
 from macrostrat.utils import GitError, git_has_changes
 
+from ._decision import Action, PublishItem, decide, upload_env_for
 from ._git import head_commit, is_repository, tag_commit
 from ._process import Command
+from ._pyproject import read_text
 from .build import Built, build_command, build_packages, check_wheels
 from .changelog import find_section
-from .decision import Action, PublishItem, decide, upload_env_for
 from .errors import CommandError, PublishError
 from .index import (
     DEFAULT_CHECK_URL,
@@ -60,7 +61,6 @@ from .legacy_publish import package_exists as package_exists
 from .legacy_publish import prepare_module as prepare_module
 from .legacy_publish import publish_module as publish_module
 from .legacy_publish import publish_skip_classifier as publish_skip_classifier
-from .pyproject import read_text
 from .workspace import Package, Workspace, load_workspace
 
 __all__ = [

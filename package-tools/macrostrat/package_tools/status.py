@@ -32,12 +32,12 @@ from packaging.version import InvalidVersion, Version
 
 from ._git import tags
 from ._process import run_command
+from ._pyproject import read_text
 from .changelog import Section, find_section
 from .changesets import load_changesets
 from .errors import ChangesetError, CommandError, IndexQueryError, VersioningError
 from .index import DEFAULT_TIMEOUT
 from .index_check import IndexCheck, check_index
-from .pyproject import read_text
 from .versioning import VersionPlan, floor_problem, plan_versions
 from .workspace import PRIVATE_CLASSIFIER, Package, Workspace
 

@@ -36,10 +36,10 @@ from packaging.version import Version
 
 from ._files import FileTransaction
 from ._process import run_command
+from ._pyproject import edit_pyproject, read_text
 from .changelog import find_section, update_changelog
 from .changesets import Changeset, load_changesets
 from .errors import VersioningError
-from .pyproject import edit_pyproject, read_text
 from .workspace import Bump, Package, Workspace
 
 __all__ = [

@@ -15,8 +15,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from ._pyproject import load_toml
 from .errors import WorkspaceError
-from .pyproject import load_toml
 
 __all__ = [
     "PRIVATE_CLASSIFIER",
