@@ -702,3 +702,35 @@ def test_errors_for_an_unreachable_server_hold_no_secret(
         text = _all_text(exc)
         for secret in secrets:
             assert secret not in text, text
+
+
+def test_a_tools_standard_error_is_masked_in_errors_and_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A program that prints a URL with a password: not in ToolError, not logged."""
+    import sys
+
+    from macrostrat.database.errors import ToolError
+    from macrostrat.database.transfer._process import Tool
+
+    secret = "s3cr3t-pw"
+    script = (
+        "import sys; print('could not connect to "
+        f"postgresql://u:{secret}@h/db', file=sys.stderr); sys.exit(3)"
+    )
+
+    async def run() -> None:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, stderr=asyncio.subprocess.PIPE
+        )
+        tool = Tool(name="probe", step="test", process=proc)
+        assert proc.stderr is not None
+        tool.stderr_task = asyncio.ensure_future(tool._collect(proc.stderr))
+        await tool.finish()
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(ToolError) as info:
+        asyncio.run(run())
+    assert secret not in str(info.value)
+    assert secret not in info.value.stderr
+    assert "could not connect" in info.value.stderr
+    assert secret not in caplog.text

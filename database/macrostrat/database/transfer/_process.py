@@ -44,8 +44,8 @@ class Tool:
 
     @property
     def stderr(self) -> str:
-        """The end of the program's standard error so far."""
-        return self._stderr.decode("utf-8", errors="replace")
+        """The end of the program's standard error so far, connection strings masked."""
+        return redact_text(self._stderr.decode("utf-8", errors="replace"))
 
     async def _collect(self, stream: asyncio.StreamReader) -> str:
         while True:
@@ -55,7 +55,11 @@ class Tool:
             self._stderr += line
             if len(self._stderr) > _STDERR_KEEP:
                 del self._stderr[: len(self._stderr) - _STDERR_KEEP]
-            log.info("%s: %s", self.name, line.decode("utf-8", "replace").rstrip())
+            log.info(
+                "%s: %s",
+                self.name,
+                redact_text(line.decode("utf-8", "replace").rstrip()),
+            )
         return self.stderr
 
     def _release(self) -> None:
