@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import text
 
 from macrostrat.database import (
     Database,
@@ -87,14 +88,8 @@ def through(ledger: str, cut_proxy: Any) -> Iterator[Callable[..., Database]]:
 
 
 def insert_one(db: Database, note: str = "x") -> str:
-    db.session.execute(_text("INSERT INTO ledger (note) VALUES (:n)"), {"n": note})
+    db.session.execute(text("INSERT INTO ledger (note) VALUES (:n)"), {"n": note})
     return note
-
-
-def _text(statement: str) -> Any:
-    from sqlalchemy import text
-
-    return text(statement)
 
 
 # -- db.transaction() --------------------------------------------------------
@@ -160,7 +155,7 @@ def test_read_only_transaction_costs_no_id(through: Callable[..., Database]) -> 
     """A transaction that wrote nothing has no id: its lost commit loses nothing."""
     db = through(on_commit="after")
     with pytest.raises(Exception) as info, db.transaction():
-        db.session.execute(_text("SELECT 1"))
+        db.session.execute(text("SELECT 1"))
     chain = [info.value, info.value.__cause__, getattr(info.value, "orig", None)]
     assert "no-writes" in [getattr(e, "commit_outcome", None) for e in chain]
     assert is_transient_error(info.value)
@@ -319,7 +314,7 @@ def test_retry_refuses_a_second_writing_commit(ledger: str) -> None:
         with db.transaction():
             insert_one(db, "first")
         with db.transaction():
-            db.session.execute(_text("SELECT 1"))  # read-only: allowed
+            db.session.execute(text("SELECT 1"))  # read-only: allowed
         with db.transaction():
             insert_one(db, "second")
 
@@ -439,14 +434,14 @@ def test_retry_refuses_a_statement_on_an_autocommit_connection(ledger: str) -> N
         with db.engine.connect().execution_options(
             isolation_level="AUTOCOMMIT"
         ) as conn:
-            conn.execute(_text("INSERT INTO ledger (note) VALUES ('auto')"))
+            conn.execute(text("INSERT INTO ledger (note) VALUES ('auto')"))
 
     with pytest.raises(UnsafeRetryError, match="AUTOCOMMIT"):
         unit()
     assert count(ledger) == 0
     # outside a retried unit it is ordinary
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(_text("INSERT INTO ledger (note) VALUES ('auto')"))
+        conn.execute(text("INSERT INTO ledger (note) VALUES ('auto')"))
     assert count(ledger) == 1
     db.engine.dispose()
 

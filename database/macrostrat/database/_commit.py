@@ -164,22 +164,29 @@ _histories: weakref.WeakKeyDictionary[psycopg.Connection[Any], str | None] = (
 )
 
 
-def _history(raw: psycopg.Connection[Any], cur: psycopg.Cursor[Any]) -> str | None:
-    """The history (system identifier/timeline) ``raw`` is on, read once.
+def _read_history(
+    cur: psycopg.Cursor[Any], *, timeline_only: bool = False
+) -> str | None:
+    """The history (system identifier/timeline) of the server ``cur`` is on.
 
-    Runs inside the caller's transaction, so nothing here may fail: the
+    May run inside the caller's transaction, so nothing here may fail: the
     system identifier is read only when the role may call
-    ``pg_control_system()``.
+    ``pg_control_system()`` (otherwise, or with ``timeline_only``, it is
+    ``"?"``).
     """
-    if raw not in _histories:
+    if not timeline_only:
         cur.execute(_MAY_READ_SYSTEM_SQL, prepare=False)
         row = cur.fetchone()
-        cur.execute(
-            _HISTORY_SQL if row is not None and row[0] else _TIMELINE_ONLY_SQL,
-            prepare=False,
-        )
-        row = cur.fetchone()
-        _histories[raw] = None if row is None or row[0] is None else str(row[0])
+        timeline_only = row is None or not row[0]
+    cur.execute(_TIMELINE_ONLY_SQL if timeline_only else _HISTORY_SQL, prepare=False)
+    row = cur.fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def _history(raw: psycopg.Connection[Any], cur: psycopg.Cursor[Any]) -> str | None:
+    """The history ``raw``'s server is on, read once per connection."""
+    if raw not in _histories:
+        _histories[raw] = _read_history(cur)
     return _histories[raw]
 
 
@@ -203,21 +210,6 @@ def transaction_xid(
         if row is None or row[0] is None:
             return None, None
         return str(row[0]), _history(raw, cur)
-
-
-def _answering_history(cur: psycopg.Cursor[Any], known: str | None) -> str | None:
-    """The history of the server ``cur`` is on, in the form ``known`` has."""
-    if known is not None and known.startswith("?/"):
-        cur.execute(_TIMELINE_ONLY_SQL, prepare=False)
-    else:
-        cur.execute(_MAY_READ_SYSTEM_SQL, prepare=False)
-        row = cur.fetchone()
-        cur.execute(
-            _HISTORY_SQL if row is not None and row[0] else _TIMELINE_ONLY_SQL,
-            prepare=False,
-        )
-    row = cur.fetchone()
-    return None if row is None or row[0] is None else str(row[0])
 
 
 def resolve_outcome(
@@ -251,7 +243,10 @@ def resolve_outcome(
                     cur.execute(_STATUS_SQL, (xid,), prepare=False)
                     row = cur.fetchone()
                     status = None if row is None or row[0] is None else str(row[0])
-                    answered_on = _answering_history(cur, history)
+                    answered_on = _read_history(
+                        cur,
+                        timeline_only=history is not None and history.startswith("?/"),
+                    )
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     conn.rollback()
             if status == "committed" and history is not None and answered_on != history:
