@@ -444,3 +444,26 @@ def test_the_installed_program_reports_without_a_traceback(tmp_path):
     assert down.returncode == 1
     assert down.stderr.startswith("Error: cannot connect to the live database")
     assert "Traceback" not in down.stderr
+
+
+def test_dry_run_cluster_live_rehearses_on_the_live_server(
+    live, database_template, in_tmp
+):
+    """``--dry-run-cluster live`` is the default place: a clone on the live server."""
+    (in_tmp / "schema.sql").write_text(SCHEMA)
+    result = runner.invoke(
+        create_cli(template=database_template),
+        [
+            "apply",
+            "--database",
+            live,
+            "--schema-file",
+            "schema.sql",
+            "--dry-run-cluster",
+            "live",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "dry run on a schema-only clone converged" in result.stdout
+    with psycopg.connect(conninfo(live)) as conn:
+        assert conn.execute("SELECT to_regclass('planned')").fetchone()[0] is not None

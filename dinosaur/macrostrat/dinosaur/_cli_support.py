@@ -47,7 +47,10 @@ CONNECT_TIMEOUT = 10
 
 
 class ClusterBackend(str, Enum):
-    """The backends ``--dry-run-cluster`` and ``--target-cluster`` accept."""
+    """The backends ``--dry-run-cluster`` and ``--target-cluster`` accept.
+
+    ``live`` means a throwaway database on the live server itself.
+    """
 
     local = "local"
     docker = "docker"

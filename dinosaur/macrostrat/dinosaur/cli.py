@@ -258,8 +258,9 @@ def create_cli(
             ClusterBackend | None,
             typer.Option(
                 "--dry-run-cluster",
-                help="Rehearse on a throwaway cluster (local, docker or auto) "
-                "instead of the live server",
+                help="Rehearse on a schema-only clone in a throwaway cluster "
+                "(local, docker or auto), or live: on the live server (the "
+                "default, which needs CREATEDB)",
                 case_sensitive=False,
             ),
         ] = None,
@@ -267,7 +268,11 @@ def create_cli(
         """Apply the plan in one transaction, then check convergence."""
         from .legacy import create_schema_clone
 
-        rehearsal_cluster = dry_run_cluster.value if dry_run_cluster else None
+        rehearsal_cluster = (
+            None
+            if dry_run_cluster in (None, ClusterBackend.live)
+            else dry_run_cluster.value
+        )
         with reported_errors(ctx, codes=((UnsafeMigrationError, EXIT_UNSAFE),)):
             live = live_url(database)
             try:
