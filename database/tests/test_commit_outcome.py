@@ -306,6 +306,24 @@ def test_retry_refuses_run_sql_that_commits_statement_by_statement(
     db.engine.dispose()
 
 
+def test_retry_refusal_of_run_sql_commits_no_pending_session_work(
+    ledger: str,
+) -> None:
+    """The session's open transaction is not committed before run_sql refuses."""
+    db = Database(ledger)
+
+    @postgres_retry
+    def unit() -> None:
+        insert_one(db, "pending")  # the default session's open transaction
+        db.run_sql("INSERT INTO ledger (note) VALUES ('a')")
+
+    with pytest.raises(UnsafeRetryError, match="nothing was run or committed"):
+        unit()
+    db.session.rollback()
+    assert count(ledger) == 0
+    db.engine.dispose()
+
+
 def test_retry_refuses_a_second_writing_commit(ledger: str) -> None:
     db = Database(ledger)
 

@@ -10,7 +10,8 @@ parameters into the call's:
   outside one, the default session, whose open transaction (pending ORM
   work, an earlier ``run_query``) is committed first, so that each statement
   commits on its own as with ``psql`` (upstream committed the session after
-  every statement).
+  every statement).  Inside a retried unit of work (a strict commit journal)
+  that is refused before anything is committed: `UnsafeRetryError`.
 * `query_session` (``run_query``): the current session, and whether the
   statement joins a transaction in progress (a block's, or the session's ORM
   work) rather than committing on its own.
@@ -23,7 +24,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from .._commit import current_journal
 from .._connectable import DatabaseLike
+from ..errors import UnsafeRetryError
 
 __all__ = ["merge_instance_params", "query_session", "runner_session"]
 
@@ -32,6 +35,16 @@ def runner_session(db: DatabaseLike) -> Session:
     """The session ``db.run_sql`` and ``db.run_fixtures`` run in (see the module docstring)."""
     if db.in_transaction_block():
         return db.session
+    journal = current_journal()
+    if journal is not None and journal.strict:
+        # refused before the session's pending work is committed
+        raise UnsafeRetryError(
+            "run_sql() outside a transaction commits on its own (statement "
+            "by statement, or its atomic block, after committing the session's "
+            "pending work): inside a retried unit of work a re-run could commit "
+            "it twice. Call it inside db.transaction() (run_with_retry opens "
+            "one); nothing was run or committed"
+        )
     session = db.session
     if session.in_transaction():
         session.commit()
