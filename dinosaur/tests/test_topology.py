@@ -110,7 +110,8 @@ def test_database_cluster_through_pgbouncer(mode: str) -> None:
     assert port is not None
 
 
-def test_topologies_need_the_local_backend() -> None:
-    cluster = database_cluster(standbys=1, backend="docker")
-    with pytest.raises(BackendUnavailableError, match="local backend"):
+@pytest.mark.parametrize("backend", ["local", "docker"])
+def test_topologies_refuse_a_data_volume(backend: str) -> None:
+    cluster = database_cluster(standbys=1, backend=backend, data_volume="kept")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="data_volume cannot be combined"):
         cluster.__enter__()

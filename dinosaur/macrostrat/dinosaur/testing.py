@@ -36,11 +36,16 @@ Fixtures:
         PgBouncer in front in transaction pooling mode, PostGIS created.
         Both skip, naming what is missing, without local server binaries or
         ``pgbouncer``.
+    docker_replicated_topology / docker_pgbouncer_topology (module): the same
+        two as a `DockerTopology` (`docker_topology`): containers from the
+        ``docker_image`` on a network of their own. They skip (or fail) as
+        ``docker_client`` and ``docker_image`` do, and when the image has no
+        ``pgbouncer`` (``scripts/build-test-images`` installs it).
 
     With ``$MACROSTRAT_REQUIRE_DOCKER=1`` (CI sets it once the engine answers
-    and the images were built), ``docker_client`` and ``docker_image`` fail the
-    test with the same reason instead of skipping it, so a Docker tier that
-    silently stopped working cannot pass.
+    and the images were built), ``docker_client``, ``docker_image`` and the
+    Docker topologies fail the test with the same reason instead of skipping
+    it, so a Docker tier that silently stopped working cannot pass.
 
 Options:
     --teardown: also drop the template database at the end of the session.
@@ -65,6 +70,7 @@ if TYPE_CHECKING:
     from docker import DockerClient
 
     from macrostrat.database import Database
+    from macrostrat.dinosaur.cluster import DockerTopology
     from macrostrat.dinosaur.cluster.topology import Topology
 
 __all__ = [
@@ -83,6 +89,8 @@ __all__ = [
     "db",
     "docker_client",
     "docker_image",
+    "docker_pgbouncer_topology",
+    "docker_replicated_topology",
     "drop_database_if_exists",
     "empty_database_url",
     "empty_db",
@@ -403,3 +411,42 @@ def replicated_topology() -> Iterator[Topology]:
 def pgbouncer_topology() -> Iterator[Topology]:
     """A primary behind PgBouncer in transaction pooling mode, per module."""
     yield from _topology_or_skip(standbys=0, pgbouncer="transaction")
+
+
+def _docker_topology_or_skip(
+    client: DockerClient, image: str, **options: Any
+) -> Iterator[DockerTopology]:
+    from macrostrat.dinosaur.cluster import docker_topology
+    from macrostrat.dinosaur.errors import BackendUnavailableError
+
+    started = False
+    try:
+        with docker_topology(
+            image=image, docker_client=client, extensions=("postgis",), **options
+        ) as topology:
+            started = True
+            yield topology
+    except BackendUnavailableError as exc:
+        if started:
+            raise
+        _docker_unusable(f"requires a docker topology from image {image} ({exc})")
+
+
+@pytest.fixture(scope="module")
+def docker_replicated_topology(
+    docker_client: DockerClient, docker_image: str
+) -> Iterator[DockerTopology]:
+    """A primary and one synchronous hot standby in containers, per module."""
+    yield from _docker_topology_or_skip(
+        docker_client, docker_image, standbys=1, synchronous=True
+    )
+
+
+@pytest.fixture(scope="module")
+def docker_pgbouncer_topology(
+    docker_client: DockerClient, docker_image: str
+) -> Iterator[DockerTopology]:
+    """A primary behind a PgBouncer container in transaction pooling mode, per module."""
+    yield from _docker_topology_or_skip(
+        docker_client, docker_image, standbys=0, pgbouncer="transaction"
+    )

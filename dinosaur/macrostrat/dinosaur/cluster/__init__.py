@@ -6,6 +6,10 @@ binaries on this machine (no Docker); the ``docker`` backend needs a Docker
 engine and the ``docker`` extra; ``auto`` prefers Docker when an engine answers
 and the image is there (present locally, or buildable from ``context``), and
 otherwise uses local binaries, logging why; it never pulls unasked.
+
+Topologies (a primary, hot standbys, PgBouncer) come from both backends:
+`local_topology` and `docker_topology` yield a `Topology` and a
+`DockerTopology`, both `TopologyLike`.
 """
 
 from __future__ import annotations
@@ -20,14 +24,28 @@ from macrostrat.database import Database
 
 from ..errors import BackendUnavailableError, PostgresNotFoundError
 from ._binaries import BINDIR_ENV, PostgresBinaries, find_postgres_binaries
-from ._pgbouncer import LocalPgBouncer, PoolMode
+from ._docker_pgbouncer import DockerPgBouncer
+from ._docker_servers import TOPOLOGY_LABEL, DockerServer
+from ._docker_standby import DockerStandby
+from ._docker_topology import DockerTopology, docker_topology
+from ._pgbouncer import LocalPgBouncer, find_pgbouncer
+from ._roles import (
+    PoolerLike,
+    PoolMode,
+    ServerLike,
+    StandbyLike,
+    TopologyLike,
+    check_topology_options,
+)
 from ._settings import TESTING_SETTINGS, build_postgres_command
 from ._standby import LocalStandby
 from .docker import (
+    DEFAULT_IMAGE,
     docker_client_or_none,
     docker_cluster_url,
     docker_engine_available,
     image_available,
+    resolve_image,
 )
 from .local import RUN_AS_ENV, LocalCluster
 from .topology import Topology, local_topology
@@ -35,24 +53,41 @@ from .topology import Topology, local_topology
 if TYPE_CHECKING:
     from docker import DockerClient
 
+    def _both_are_topologies(
+        local: Topology, docker: DockerTopology
+    ) -> tuple[TopologyLike, TopologyLike]:
+        """mypy checks here that both backends' topologies keep the shared interface."""
+        return local, docker
+
+
 __all__ = [
     "BINDIR_ENV",
     "DEFAULT_IMAGE",
     "RUN_AS_ENV",
     "TESTING_SETTINGS",
+    "TOPOLOGY_LABEL",
     "Backend",
+    "DockerPgBouncer",
+    "DockerServer",
+    "DockerStandby",
+    "DockerTopology",
     "LocalCluster",
     "LocalPgBouncer",
     "LocalStandby",
     "PoolMode",
+    "PoolerLike",
     "PostgresBinaries",
+    "ServerLike",
+    "StandbyLike",
     "Topology",
+    "TopologyLike",
     "build_postgres_command",
     "check_backend",
     "choose_backend",
     "database_cluster",
     "docker_client_or_none",
     "docker_engine_available",
+    "docker_topology",
     "find_postgres_binaries",
     "image_available",
     "local_topology",
@@ -65,17 +100,9 @@ Backend = Literal["auto", "local", "docker"]
 
 _BACKENDS: dict[str, Backend] = {"auto": "auto", "local": "local", "docker": "docker"}
 
-DEFAULT_IMAGE = "postgis/postgis:15-3.3"
-"""The image the Docker backend runs when none is named and ``$POSTGRES_IMAGE`` is unset."""
-
 _LOCAL_OPTIONS = frozenset(
     {"password", "run_as", "start_timeout", "version", "binaries"}
 )
-
-
-def resolve_image(image_tag: str | None = None) -> str:
-    """The Docker image to run: ``image_tag``, else ``$POSTGRES_IMAGE``, else `DEFAULT_IMAGE`."""
-    return image_tag or os.environ.get("POSTGRES_IMAGE") or DEFAULT_IMAGE
 
 
 def _local_available() -> PostgresNotFoundError | None:
@@ -156,6 +183,39 @@ def choose_backend(
     return "local"
 
 
+def _topology_backend(
+    backend: str,
+    image_tag: str | None,
+    context: str | os.PathLike[str] | None,
+    pgbouncer: PoolMode | None,
+) -> Literal["local", "docker"]:
+    """The backend of a topology: ``auto`` prefers local binaries, else as `choose_backend`.
+
+    A topology is several servers: from local binaries they start in about a
+    second, each container takes several, and ``pgbouncer`` needs an image
+    that has it (`DEFAULT_IMAGE` does not). So ``auto`` takes the local
+    binaries when they are installed (with ``pgbouncer`` when it is asked
+    for), as before Docker topologies existed, and otherwise decides as
+    `choose_backend` does: Docker when an engine answers.
+    """
+    checked = check_backend(backend)
+    if checked != "auto":
+        return checked
+    local_ready = _local_available() is None
+    if local_ready and pgbouncer is not None:
+        try:
+            find_pgbouncer()
+        except BackendUnavailableError:
+            local_ready = False
+    if local_ready:
+        return "local"
+    chosen = choose_backend("auto", image_tag, context=context)
+    log.info(
+        "backend='auto': a topology in %s (no local binaries or pgbouncer)", chosen
+    )
+    return chosen
+
+
 @contextlib.contextmanager
 def database_cluster(
     image_tag: str | None = None,
@@ -180,12 +240,15 @@ def database_cluster(
 ) -> Iterator[Database]:
     """Start a throwaway PostgreSQL cluster and yield a `Database` connected to it.
 
-    With ``standbys`` or ``pgbouncer`` (local backend only) the cluster is a
-    `local_topology`: a primary with that many hot standbys and/or PgBouncer
-    in front; the `Database` connects through PgBouncer when there is one
-    (with server-side prepared statements off where PgBouncer cannot carry
-    them), else to the primary. Use `local_topology` itself to reach the
-    standbys.
+    With ``standbys`` or ``pgbouncer`` the cluster is a topology
+    (`local_topology` or `docker_topology`): a primary with that many hot
+    standbys and/or PgBouncer in front; the `Database` connects through
+    PgBouncer when there is one (with server-side prepared statements off
+    where PgBouncer cannot carry them), else to the primary. Use the topology
+    functions themselves to reach the standbys. For a topology ``auto``
+    prefers local binaries (they start several servers in about a second):
+    local when the server binaries (and ``pgbouncer``, when asked for) are
+    installed, else as `choose_backend`.
 
     On exit (normal, exception or ``KeyboardInterrupt``) the database's engine is
     disposed and the cluster is stopped and removed: no server process, container
@@ -211,29 +274,28 @@ def database_cluster(
             whatever this says).
         docker_client: (docker) the client to use.
         extensions: extensions to create in ``database``, e.g. ``("postgis",)``.
-        standbys: hot standbys to start beside the primary (local backend).
+        standbys: hot standbys to start beside the primary.
         pgbouncer: ``"transaction"`` or ``"session"``: put PgBouncer in front
-            in that pooling mode (local backend).
+            in that pooling mode (with Docker, the image must have
+            ``pgbouncer``, as ``scripts/build-test-images``' do).
         synchronous: with standbys, commits wait for the first one.
         **kwargs: for docker, options of testcontainers' ``PostgresContainer``
             (e.g. ``password``); for local, ``password``, ``run_as``,
             ``start_timeout``, ``version`` or ``binaries``.
 
     Raises:
-        TypeError: an option the chosen backend does not know.
+        ValueError: ``standbys`` below 0 or an unknown ``pgbouncer`` mode.
+        TypeError: an option the chosen backend does not know, or a
+            ``data_volume`` with a topology.
         BackendUnavailableError: the chosen backend cannot run here.
         ClusterStartError: the server did not start; carries its log's last lines.
     """
     extensions = tuple(extensions)
     if standbys or pgbouncer is not None:
-        if backend == "docker":
-            raise BackendUnavailableError(
-                "standbys and pgbouncer need the local backend (server binaries "
-                "on this machine); the Docker backend runs one server"
-            )
+        check_topology_options(standbys, pgbouncer)
         if data_volume is not None:
             raise TypeError("data_volume cannot be combined with standbys or pgbouncer")
-        with local_topology(
+        options: dict[str, Any] = dict(
             standbys=standbys,
             pgbouncer=pgbouncer,
             synchronous=synchronous,
@@ -245,13 +307,25 @@ def database_cluster(
             in_memory=in_memory,
             environment=environment,
             **kwargs,
-        ) as topology:
+        )
+        topology: contextlib.AbstractContextManager[TopologyLike]
+        if _topology_backend(backend, image_tag, context, pgbouncer) == "local":
+            topology = local_topology(**options)
+        else:
+            topology = docker_topology(
+                image=resolve_image(image_tag),
+                build=build,
+                context=context,
+                docker_client=docker_client,
+                **options,
+            )
+        with topology as servers:
             prepared = (
-                topology.pgbouncer is None
-                or topology.pgbouncer.supports_prepared_statements
+                servers.pgbouncer is None
+                or servers.pgbouncer.supports_prepared_statements
             )
             with Database(
-                topology.url(driver=driver), server_prepared_statements=prepared
+                servers.url(driver=driver), server_prepared_statements=prepared
             ) as db:
                 yield db
         return

@@ -20,12 +20,13 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
 
 from ..errors import BackendUnavailableError, ClusterError, ClusterStartError
+from ._roles import PoolMode, parse_pgbouncer_version
 from .local import LocalCluster, _free_port, _tail
 
 __all__ = ["PGBOUNCER_ENV", "LocalPgBouncer", "PoolMode", "find_pgbouncer"]
@@ -33,8 +34,6 @@ __all__ = ["PGBOUNCER_ENV", "LocalPgBouncer", "PoolMode", "find_pgbouncer"]
 log = logging.getLogger(__name__)
 
 _START_ATTEMPTS = 3
-
-PoolMode = Literal["session", "transaction"]
 
 PGBOUNCER_ENV = "MACROSTRAT_PGBOUNCER"
 """Environment variable naming the ``pgbouncer`` executable to run."""
@@ -63,12 +62,7 @@ def pgbouncer_version(executable: Path) -> tuple[int, int]:
     out = subprocess.run(
         [str(executable), "--version"], capture_output=True, text=True, check=False
     ).stdout
-    first = out.split()[1] if len(out.split()) > 1 else ""
-    parts = first.split(".")
-    try:
-        return int(parts[0]), int(parts[1])
-    except (IndexError, ValueError):
-        raise ClusterError(f"cannot read PgBouncer's version from {out!r}") from None
+    return parse_pgbouncer_version(out)
 
 
 class LocalPgBouncer:

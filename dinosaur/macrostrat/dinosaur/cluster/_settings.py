@@ -6,7 +6,12 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["TESTING_SETTINGS", "build_postgres_command", "render_setting"]
+__all__ = [
+    "REPLICATION_SETTINGS",
+    "TESTING_SETTINGS",
+    "build_postgres_command",
+    "render_setting",
+]
 
 TESTING_SETTINGS: dict[str, str] = {
     "fsync": "off",
@@ -17,6 +22,15 @@ TESTING_SETTINGS: dict[str, str] = {
     "checkpoint_completion_target": "0.9",
 }
 """Settings that trade crash safety for speed; for throwaway test clusters only."""
+
+REPLICATION_SETTINGS: dict[str, str] = {
+    "wal_level": "replica",
+    "max_wal_senders": "10",
+    "max_replication_slots": "10",
+    "hot_standby": "on",
+    "wal_keep_size": "64MB",
+}
+"""Settings a primary needs to feed standbys (they override the testing ones)."""
 
 
 def render_setting(value: Any) -> str:

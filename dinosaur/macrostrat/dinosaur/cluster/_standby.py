@@ -10,34 +10,15 @@ read-only queries while it replays (``hot_standby``), and can be promoted.
 from __future__ import annotations
 
 import logging
-import re
-import time
-from typing import Any
 
-import psycopg
-
-from ..errors import ClusterError, ClusterStartError
+from . import _replication
+from ._roles import slot_name as _slot_name
+from ._settings import REPLICATION_SETTINGS
 from .local import LocalCluster
 
 __all__ = ["REPLICATION_SETTINGS", "LocalStandby"]
 
 log = logging.getLogger(__name__)
-
-REPLICATION_SETTINGS: dict[str, str] = {
-    "wal_level": "replica",
-    "max_wal_senders": "10",
-    "max_replication_slots": "10",
-    "hot_standby": "on",
-    "wal_keep_size": "64MB",
-}
-"""Settings a primary needs to feed standbys (they override the testing ones)."""
-
-
-def _slot_name(name: str) -> str:
-    slot = re.sub(r"[^a-z0-9_]", "_", name.lower())[:60]
-    if not slot:
-        raise ClusterError(f"cannot make a replication slot name from {name!r}")
-    return slot
 
 
 class LocalStandby(LocalCluster):
@@ -117,33 +98,11 @@ class LocalStandby(LocalCluster):
             ClusterStartError: not caught up within ``timeout`` seconds
                 (default: ``start_timeout``).
         """
-        with self.primary.connect() as conn:
-            # A transaction that writes WAL (a transactional logical message)
-            # and commits with a local flush flushes everything written before
-            # it, even with synchronous_commit off; the standby is sent only
-            # flushed WAL, so the flush position is the target.
-            conn.execute("SET synchronous_commit = local")
-            conn.execute("SELECT pg_logical_emit_message(true, 'macrostrat', 'sync')")
-            row = conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
-        assert row is not None
-        target = row[0]
-        deadline = time.monotonic() + (timeout or self.start_timeout)
-        replayed: Any = None
-        while time.monotonic() < deadline:
-            with self.connect("postgres") as conn:
-                row = conn.execute(
-                    "SELECT pg_last_wal_replay_lsn()::text, "
-                    "pg_last_wal_replay_lsn() >= %s::pg_lsn",
-                    (target,),
-                ).fetchone()
-            assert row is not None
-            replayed, done = row
-            if done:
-                return
-            time.sleep(0.02)
-        raise ClusterStartError(
-            f"standby {self.slot} did not replay up to {target} within the timeout "
-            f"(it is at {replayed})"
+        _replication.wait_for_replay(
+            self.primary,
+            self,
+            name=self.slot,
+            timeout=timeout or self.start_timeout,
         )
 
     def wait_until_synchronous(self, timeout: float | None = None) -> None:
@@ -152,28 +111,15 @@ class LocalStandby(LocalCluster):
         Raises:
             ClusterStartError: not so within ``timeout`` seconds.
         """
-        deadline = time.monotonic() + (timeout or self.start_timeout)
-        name = self.settings.get("cluster_name")
-        while time.monotonic() < deadline:
-            with self.primary.connect() as conn:
-                row = conn.execute(
-                    "SELECT 1 FROM pg_stat_replication "
-                    "WHERE application_name = %s AND sync_state = 'sync'",
-                    (name,),
-                ).fetchone()
-            if row is not None:
-                return
-            time.sleep(0.02)
-        raise ClusterStartError(f"standby {name} did not become synchronous in time")
+        _replication.wait_until_synchronous(
+            self.primary,
+            self.settings.get("cluster_name"),
+            timeout=timeout or self.start_timeout,
+        )
 
     def promote(self, timeout: float = 60.0) -> None:
         """Promote this standby to a primary (``pg_promote``) and wait for it."""
-        with self.connect("postgres") as conn:
-            row = conn.execute(
-                "SELECT pg_promote(true, %s)", (max(1, int(timeout)),)
-            ).fetchone()
-        if row is None or not row[0]:
-            raise ClusterError(f"standby {self.slot} was not promoted in {timeout:g} s")
+        _replication.promote(self, name=self.slot, timeout=timeout)
         log.info("standby %s promoted on port %s", self.slot, self.port)
 
     def stop(self) -> None:
@@ -181,24 +127,4 @@ class LocalStandby(LocalCluster):
         super().stop()
         if not self.primary.running:
             return
-        deadline = time.monotonic() + 5.0
-        try:
-            with self.primary.connect("postgres") as conn:
-                while True:
-                    row = conn.execute(
-                        "SELECT active FROM pg_replication_slots WHERE slot_name = %s",
-                        (self.slot,),
-                    ).fetchone()
-                    if row is None:
-                        return
-                    if not row[0]:  # its walsender has gone with the standby
-                        conn.execute(
-                            "SELECT pg_drop_replication_slot(%s)", (self.slot,)
-                        )
-                        return
-                    if time.monotonic() > deadline:
-                        log.warning("replication slot %s stayed active", self.slot)
-                        return
-                    time.sleep(0.05)
-        except psycopg.Error as exc:  # the primary may be going away too
-            log.debug("could not drop replication slot %s: %s", self.slot, exc)
+        _replication.drop_inactive_slot(self.primary, self.slot)

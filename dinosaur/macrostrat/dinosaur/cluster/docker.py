@@ -34,16 +34,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATA_DIR",
+    "DEFAULT_IMAGE",
     "docker_client_or_none",
     "docker_cluster_url",
     "docker_engine_available",
     "image_available",
+    "resolve_image",
 ]
 
 log = logging.getLogger(__name__)
 
 DATA_DIR = "/var/lib/postgresql/data"
 """Where the data directory lives in the container (``PGDATA`` is set to it)."""
+
+DEFAULT_IMAGE = "postgis/postgis:15-3.3"
+"""The image the Docker backend runs when none is named and ``$POSTGRES_IMAGE`` is unset."""
 
 _CONFIG_DIR = "/etc/postgresql/macrostrat"
 # The data-directory tmpfs belongs to uid/gid 999: the postgres user of the
@@ -57,6 +62,11 @@ _MISSING_EXTRA = (
     "The Docker backend needs the 'docker' extra: "
     "pip install 'macrostrat.dinosaur[docker]'"
 )
+
+
+def resolve_image(image_tag: str | None = None) -> str:
+    """The Docker image to run: ``image_tag``, else ``$POSTGRES_IMAGE``, else `DEFAULT_IMAGE`."""
+    return image_tag or os.environ.get("POSTGRES_IMAGE") or DEFAULT_IMAGE
 
 
 def _import_docker() -> Any:
@@ -283,16 +293,20 @@ def docker_cluster_url(
     docker_client: DockerClient | None = None,
     extensions: Iterable[str] = (),
     start_timeout: float = 120.0,
+    server_settings: Mapping[str, Any] | None = None,
     **kwargs: Any,
 ) -> Iterator[str]:
     """Run PostgreSQL in a container and yield its connection URL.
 
     The container (and its anonymous volumes) is removed on exit, also when the
-    body or the start fails. Parameters are those of `database_cluster`;
+    body or the start fails. Parameters are those of `database_cluster`, and
+    ``server_settings``: settings put on the server's command line after the
+    testing settings and a ``config`` mapping (so they win, also over a
+    ``config`` file); `docker_topology` passes the replication settings so.
     ``kwargs`` go to testcontainers' ``PostgresContainer`` (e.g. ``password``,
-    ``port``). The host authentication method defaults to ``scram-sha-256``
-    with a random password; pass ``environment={"POSTGRES_HOST_AUTH_METHOD":
-    "trust"}`` to change it. testcontainers talks to the engine named by
+    ``port``, ``name``, ``network``). The host authentication method defaults
+    to ``scram-sha-256`` with a random password; pass
+    ``environment={"POSTGRES_HOST_AUTH_METHOD": "trust"}`` to change it. testcontainers talks to the engine named by
     ``DOCKER_HOST`` (or the default socket), whatever ``docker_client`` is.
     """
     client = _require_client(docker_client)
@@ -323,6 +337,8 @@ def docker_cluster_url(
         if not config_file.is_file():
             raise ClusterError(f"config file {config_file} does not exist")
         settings["config_file"] = f"{_CONFIG_DIR}/postgresql.conf"
+    if server_settings:
+        settings.update({k: render_setting(v) for k, v in server_settings.items()})
 
     env = dict(environment or {})
     _container_credentials(env, kwargs, user, database)

@@ -16,9 +16,9 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
-from ._pgbouncer import LocalPgBouncer, PoolMode
+from ._pgbouncer import LocalPgBouncer
+from ._roles import PoolMode, format_multi_host_url
 from ._standby import REPLICATION_SETTINGS, LocalStandby
 from .local import LocalCluster
 
@@ -58,17 +58,17 @@ class Topology:
         of them accepts writes: the primary, or a standby once promoted.
         """
         primary = self.primary
-        assert primary.port is not None
-        hosts = ",".join(
-            f"127.0.0.1:{server.port}" for server in (primary, *self.standbys)
-        )
-        scheme = f"postgresql+{driver}" if driver else "postgresql"
-        user = quote(primary.user, safe="")
-        password = quote(primary.password, safe="")
-        name = quote(database or primary.database, safe="")
-        return (
-            f"{scheme}://{user}:{password}@{hosts}/{name}"
-            f"?target_session_attrs={quote(target_session_attrs)}"
+        hosts: list[tuple[str, int]] = []
+        for server in (primary, *self.standbys):
+            assert server.port is not None  # set once started
+            hosts.append(("127.0.0.1", server.port))
+        return format_multi_host_url(
+            hosts,
+            user=primary.user,
+            password=primary.password,
+            database=database or primary.database,
+            driver=driver,
+            target_session_attrs=target_session_attrs,
         )
 
     def wait_for_replay(self, timeout: float = 30.0) -> None:
