@@ -168,14 +168,18 @@ def test_corpus_is_realistic_in_size() -> None:
 def test_empty_to_full_converges(name: str, build: Builder) -> None:
     full = build(name, len(files(name)))
     live = build(name, 0)
-    m = create_migration(live, full)
+    m = create_migration(live, full, privileges=True)
     assert m.statements
+    ddl = "\n".join(f.read_text() for f in files(name))
+    for kind in ("GRANT ", "ALTER DEFAULT PRIVILEGES"):
+        # grants and default privileges are planned like everything else
+        assert (kind in ddl) == any(kind in s for s in m.statements), kind
     unsafe = {h.value for p in m.plan for h in p.unsafe_hazards()}
     # creating everything from nothing touches no data; only grants and
     # row-level security need allowing
     assert unsafe <= {"AUTHZ_UPDATE"}, [p for p in m.plan if p.unsafe]
     m.apply(allow_hazards=unsafe, check_convergence=True)
-    check_convergence(live, full)
+    check_convergence(live, full, privileges=True)
     assert tables(live) == tables(full)
 
 
@@ -183,14 +187,14 @@ def test_empty_to_full_converges(name: str, build: Builder) -> None:
 def test_prefix_to_full_converges(name: str, k: int, build: Builder) -> None:
     full = build(name, len(files(name)))
     live = build(name, k)
-    m = create_migration(live, full)
+    m = create_migration(live, full, privileges=True)
     if k == len(files(name)):
         assert m.statements == []
         return
     unsafe = {h.value for p in m.plan for h in p.unsafe_hazards()}
     assert "DELETES_DATA" not in unsafe
     m.apply(allow_hazards=unsafe, check_convergence=True)
-    check_convergence(live, full)
+    check_convergence(live, full, privileges=True)
 
 
 @pytest.mark.parametrize("name", SCHEMAS)
@@ -203,7 +207,7 @@ def test_full_with_data_to_reduced(name: str, build: Builder) -> None:
     before = snapshot(live, kept_columns)
     assert any(before.values()), "the kept tables have rows"
 
-    m = create_migration(live, reduced)
+    m = create_migration(live, reduced, privileges=True)
     unsafe = sorted({h.value for p in m.plan for h in p.unsafe_hazards()})
     assert "DELETES_DATA" in unsafe
     with pytest.raises(UnsafeMigrationError) as refused:
@@ -212,6 +216,6 @@ def test_full_with_data_to_reduced(name: str, build: Builder) -> None:
     assert tables(live) == before_tables  # nothing was applied
 
     m.apply(allow_hazards=unsafe, check_convergence=True)
-    check_convergence(live, reduced)
+    check_convergence(live, reduced, privileges=True)
     assert tables(live) == tables(reduced)
     assert snapshot(live, kept_columns) == before

@@ -128,7 +128,7 @@ def test_rich_output_in_a_terminal(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "\x1b[" in out  # styled
     assert "UNSAFE DELETES_DATA" in out
-    assert "runs outside the transaction" in out
+    assert "runs after the transaction" in out
 
 
 def test_apply_with_concurrent_indexes(live, tmp_path, database_template):
@@ -147,4 +147,48 @@ def test_apply_with_concurrent_indexes(live, tmp_path, database_template):
     )
     assert result.exit_code == 0, result.output
     assert "CREATE INDEX CONCURRENTLY" in result.output
-    assert "-- runs outside the transaction" in result.output
+    assert "-- runs after the transaction, on its own" in result.output
+
+
+@pytest.fixture(scope="module")
+def reader_role(database_url: str):
+    """A role of this module's own (dropped once the test databases are gone)."""
+    import secrets
+
+    from psycopg import sql
+
+    name = f"cli_reader_{secrets.token_hex(3)}"
+    with psycopg.connect(conninfo(database_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
+    yield name
+    with psycopg.connect(conninfo(database_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def test_privileges_are_planned_and_applied_when_asked(
+    live, tmp_path, database_template, reader_role
+):
+    app = create_cli(template=database_template)
+    granted = schema_file(
+        tmp_path, BEFORE + f"\nGRANT SELECT ON sample TO {reader_role};"
+    )
+    plan = ["plan", "--database", live, "--schema-file", granted]
+    assert invoke(app, *plan).exit_code == EXIT_NOTHING  # the upstream default
+    asked = invoke(app, *plan, "--privileges")
+    assert asked.exit_code == EXIT_UNSAFE, asked.output
+    assert f'GRANT SELECT ON TABLE public.sample TO "{reader_role}";' in asked.output
+    assert "AUTHZ_UPDATE" in asked.output
+    # an application may make it the default
+    by_default = create_cli(template=database_template, privileges=True)
+    assert invoke(by_default, *plan).exit_code == EXIT_UNSAFE
+    assert invoke(by_default, *plan, "--no-privileges").exit_code == EXIT_NOTHING
+    args = ["apply", "--database", live, "--schema-file", granted, "--privileges"]
+    done = invoke(app, *args, "--allow-hazard", "AUTHZ_UPDATE")
+    assert done.exit_code == 0, done.output
+    assert "dry run on a schema-only clone converged" in done.output
+    with psycopg.connect(conninfo(live)) as conn:
+        allowed = conn.execute(
+            "SELECT has_table_privilege(%s, 'public.sample', 'SELECT')", (reader_role,)
+        ).fetchone()
+    assert allowed == (True,)
+    assert invoke(app, *plan, "--privileges").exit_code == EXIT_NOTHING

@@ -218,3 +218,18 @@ def test_domains_outside_the_search_path_are_planned(pair) -> None:
     back = create_migration(live, target)
     assert back.statements == ['alter domain "geo"."depth" drop constraint "small";']
     back.apply(check_convergence=True)
+
+
+def test_a_recreated_view_keeps_its_comment(pair) -> None:
+    """A view whose column type changes is dropped and created again."""
+    live, target = pair
+    view = "CREATE VIEW v AS SELECT id, {} AS code FROM site;"
+    comment = "COMMENT ON VIEW v IS 'sites by code';"
+    run(live, SITE + view.format("code") + comment)
+    run(target, SITE + view.format("code::varchar(20)") + comment)
+    m = create_migration(live, target)
+    assert any(s.lower().startswith("drop view") for s in m.statements), m.statements
+    m.apply(check_convergence=True)
+    assert scalar(live, "SELECT obj_description('v'::regclass, 'pg_class')") == (
+        "sites by code"
+    )

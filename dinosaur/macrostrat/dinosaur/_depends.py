@@ -13,6 +13,8 @@ transaction, what ``results``' inspection does not give or gets wrong:
   which a plan must never create or drop on its own;
 - the partitioned tables and the definitions of their constraints;
 - domains in every schema (``results`` only sees those on the search path);
+- composite types in every schema, with their attributes (``results`` only
+  sees those on the search path, and never changes their attributes);
 - estimated row counts, for the hazards of dropping tables.
 
 Object keys are plain strings ``kind:identity`` with unquoted names:
@@ -30,7 +32,14 @@ from typing import Any
 
 import psycopg
 
-__all__ = ["Catalog", "Domain", "ObjectKey", "read_catalog"]
+__all__ = [
+    "Catalog",
+    "Composite",
+    "Domain",
+    "ObjectKey",
+    "in_scope",
+    "read_catalog",
+]
 
 ObjectKey = str
 """``kind:identity``, see the module documentation."""
@@ -154,7 +163,8 @@ WHERE n.nspname NOT IN {_SYSTEM}
 
 _DOMAINS = f"""
 SELECT n.nspname, t.typname, format_type(t.typbasetype, t.typtypmod),
-       (SELECT quote_ident(co.collname) FROM pg_collation co
+       (SELECT format('%I.%I', cn.nspname, co.collname)
+         FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
          WHERE co.oid = t.typcollation AND t.typcollation <> b.typcollation),
        t.typdefault, t.typnotnull,
        coalesce((SELECT array_agg(array[c.conname::text, pg_get_constraintdef(c.oid)]
@@ -168,6 +178,117 @@ WHERE t.typtype = 'd' AND n.nspname NOT IN {_SYSTEM}
                   AND d.objid = t.oid AND d.deptype = 'e')
 ORDER BY 1, 2
 """
+
+_COMPOSITES = f"""
+WITH RECURSIVE composite AS (
+  SELECT t.oid, t.typarray, n.nspname, t.typname, c.oid AS relid
+  FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+  JOIN pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
+  WHERE n.nspname NOT IN {_SYSTEM}
+    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
+                    AND d.objid = t.oid AND d.deptype = 'e')
+), edge(inner_type, outer_type) AS (
+  -- arrays, domains and ranges over a type; composite types and views with
+  -- an attribute of it (PostgreSQL follows the same links)
+  SELECT d.refobjid, d.objid FROM pg_depend d
+  WHERE d.classid = 'pg_type'::regclass AND d.refclassid = 'pg_type'::regclass
+  UNION
+  SELECT a.atttypid, r.reltype FROM pg_attribute a JOIN pg_class r ON r.oid = a.attrelid
+  WHERE r.relkind IN ('c', 'v') AND r.reltype <> 0 AND a.attnum > 0
+    AND NOT a.attisdropped
+), holder(root, typ) AS (
+  SELECT oid, oid FROM composite
+  UNION
+  SELECT h.root, e.outer_type FROM holder h JOIN edge e ON e.inner_type = h.typ
+), pin(root, what) AS (
+  -- what makes PostgreSQL refuse ALTER ATTRIBUTE ... TYPE: a column of a
+  -- holder (not a view's, not a composite type's), or an expression using
+  -- one (rule, default, constraint, policy, index, function body)
+  SELECT h.root, pg_describe_object(d.classid, d.objid, d.objsubid)
+  FROM holder h JOIN pg_depend d ON d.refclassid = 'pg_type'::regclass
+    AND d.refobjid = h.typ AND d.deptype IN ('n', 'a')
+  LEFT JOIN pg_class r ON d.classid = 'pg_class'::regclass AND r.oid = d.objid
+  LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid
+  WHERE d.classid <> 'pg_type'::regclass
+    AND NOT (d.classid = 'pg_proc'::regclass AND to_jsonb(p) ->> 'prosqlbody' IS NULL)
+    AND NOT (d.classid = 'pg_class'::regclass AND (r.relkind IN ('c', 'v')
+         OR (d.objsubid = 0 AND NOT EXISTS (
+             SELECT FROM pg_attribute a WHERE a.attrelid = r.oid AND a.attnum > 0
+               AND NOT a.attisdropped AND a.atttypid = h.typ))))
+)
+SELECT c.nspname, c.typname, obj_description(c.oid, 'pg_type'),
+       coalesce((SELECT array_agg(array[
+           a.attname::text, format_type(a.atttypid, a.atttypmod),
+           (SELECT format('%I.%I', cn.nspname, co.collname)
+            FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
+            WHERE co.oid = a.attcollation
+              AND a.attcollation <> (SELECT typcollation FROM pg_type
+                                     WHERE oid = a.atttypid))] ORDER BY a.attnum)
+         FROM pg_attribute a
+         WHERE a.attrelid = c.relid AND a.attnum > 0 AND NOT a.attisdropped), '{{}}'),
+       ARRAY(SELECT DISTINCT what FROM pin WHERE pin.root = c.oid ORDER BY 1),
+       coalesce((SELECT array_agg(DISTINCT array[a.attname::text,
+                    pg_describe_object(d.classid, d.objid, d.objsubid)])
+         FROM pg_depend d JOIN pg_attribute a
+           ON a.attrelid = c.relid AND a.attnum = d.refobjsubid
+         WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = c.relid
+           AND d.refobjsubid > 0 AND d.deptype IN ('n', 'a')), '{{}}'),
+       coalesce((SELECT array_agg(array[rn.nspname::text, r.relname::text,
+                                        a.attname::text] ORDER BY 1)
+         FROM pg_attribute a JOIN pg_class r ON r.oid = a.attrelid
+         JOIN pg_namespace rn ON rn.oid = r.relnamespace
+         WHERE a.atttypid IN (c.oid, c.typarray) AND a.attnum > 0
+           AND NOT a.attisdropped AND r.relkind <> 'c'), '{{}}'),
+       ARRAY(SELECT rn.nspname || '.' || r.relname FROM pg_class r
+             JOIN pg_namespace rn ON rn.oid = r.relnamespace
+             WHERE r.reloftype = c.oid ORDER BY 1)
+FROM composite c
+ORDER BY 1, 2
+"""
+
+
+@dataclass(frozen=True)
+class Composite:
+    """A composite type (``CREATE TYPE … AS (…)``) as the catalog describes it.
+
+    Attributes:
+        schema: its schema.
+        name: its name.
+        comment: its comment, or None.
+        attributes: ``(name, type, collation or None)`` in declared order;
+            the type as ``format_type`` spells it, the collation (quoted,
+            with its schema) only when it differs from the type's.
+        pinned_by: what makes PostgreSQL refuse ``ALTER ATTRIBUTE … TYPE``
+            (``pg_describe_object``'s words, sorted): the columns of tables,
+            materialized views, foreign tables and indexes holding its values
+            (of the type, an array of it, a domain over it, or a composite
+            type or view holding one, at any depth), and the rules, defaults,
+            constraints, policies and ``BEGIN ATOMIC`` function bodies using
+            it or such a type.  Empty: the type is in use nowhere.
+        attribute_users: ``(attribute, what)`` for each object that uses one
+            attribute by name (``(p).a`` in a view, a default, a constraint...),
+            which PostgreSQL refuses to drop or change the type of.
+        columns: ``(schema, relation, column)`` of the columns (of tables,
+            views, materialized views, foreign tables) of the type itself or
+            an array of it.
+        typed_tables: ``schema.name`` of the tables made ``OF`` the type
+            (their columns follow its attributes: ``ALTER TYPE`` needs
+            ``CASCADE``).
+    """
+
+    schema: str
+    name: str
+    comment: str | None
+    attributes: tuple[tuple[str, str, str | None], ...]
+    pinned_by: tuple[str, ...] = ()
+    attribute_users: tuple[tuple[str, str], ...] = ()
+    columns: tuple[tuple[str, str, str], ...] = ()
+    typed_tables: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> ObjectKey:
+        """The type's object key."""
+        return f"type:{self.schema}.{self.name}"
 
 
 @dataclass(frozen=True)
@@ -214,6 +335,7 @@ class Catalog:
         constraint_defs: ``pg_get_constraintdef`` of every constraint.
         constraint_types: ``contype`` of every constraint.
         domains: every domain, by key.
+        composites: every composite type, by key.
         owners: the table that owns each index and sequence (``schema.name``
             both sides), for the hazards of dropping a table.
         backing: each primary key, unique and exclusion constraint's index and
@@ -229,6 +351,7 @@ class Catalog:
     constraint_defs: dict[tuple[str, str, str], str] = field(default_factory=dict)
     constraint_types: dict[tuple[str, str, str], str] = field(default_factory=dict)
     domains: dict[ObjectKey, Domain] = field(default_factory=dict)
+    composites: dict[ObjectKey, Composite] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)
     backing: dict[ObjectKey, ObjectKey] = field(default_factory=dict)
 
@@ -249,18 +372,29 @@ class Catalog:
         return out
 
 
-def read_catalog(conninfo: str) -> Catalog:
+def in_scope(schema: str, only: str | None, exclude: str | None) -> bool:
+    """Whether a plan limited to ``only`` (or leaving out ``exclude``) covers ``schema``."""
+    if only is not None:
+        return schema == only
+    return schema != exclude
+
+
+def read_catalog(source: str | psycopg.Connection[Any]) -> Catalog:
     """Read the dependency graph and partition facts of one database.
 
-    The catalog is read on a new connection in one transaction (the temporary
-    helper function lives in that session only), rolled back and closed
-    before returning.
+    Given a connection string, the catalog is read on a new connection in one
+    transaction, rolled back and closed before returning; given an open
+    connection, it is read in that connection's transaction, which is left
+    to the caller.
 
     Parameters:
-        conninfo: a libpq connection string.
+        source: a libpq connection string, or an open psycopg connection.
     """
     cat = Catalog()
-    with psycopg.connect(conninfo) as conn:
+    if not isinstance(source, str):
+        _read(source, cat)
+        return cat
+    with psycopg.connect(source) as conn:
         try:
             _read(conn, cat)
         finally:
@@ -351,3 +485,16 @@ def _read(conn: psycopg.Connection[Any], cat: Catalog) -> None:
             checks=tuple((c[0], c[1]) for c in checks),
         )
         cat.domains[d.key] = d
+    for row in conn.execute(_COMPOSITES):
+        schema, name, comment, attributes, pins, users, columns, typed = row
+        c = Composite(
+            schema=schema,
+            name=name,
+            comment=comment,
+            attributes=tuple((a[0], a[1], a[2]) for a in attributes),
+            pinned_by=tuple(pins),
+            attribute_users=tuple(sorted((u[0], u[1]) for u in users)),
+            columns=tuple((k[0], k[1], k[2]) for k in columns),
+            typed_tables=tuple(typed),
+        )
+        cat.composites[c.key] = c

@@ -1,4 +1,4 @@
-"""Corrections to what ``results`` inspects and plans.
+"""Corrections to what ``results`` inspects and plans for tables and views.
 
 - `prune_inherited`: the objects PostgreSQL makes by itself on partitions
   (indexes attached to a partitioned index, constraints cloned from the
@@ -9,8 +9,18 @@
   parent is invalid), a foreign key cannot be ``NOT VALID``, and an index must
   be made on the whole tree (not ``ON ONLY``) to reach the partitions; those
   statements are replaced.
-- `domain_statements`: domains in every schema (``results`` sees only those on
-  the search path), created, altered constraint by constraint, and dropped.
+- `comment_only_changes`: a view, materialized view or function whose only
+  change is its comment gets a ``COMMENT`` statement, not ``results``' drop
+  and recreation.
+- `recreated_view_indexes`: a materialized view the plan drops and creates
+  again gets back the indexes ``results`` does not recreate.
+- `order_added_columns`: the columns ``results`` adds (in name order) are
+  added in the target's order.
+
+Types are corrected elsewhere: domains in `macrostrat.dinosaur._domains`,
+enums in `macrostrat.dinosaur._enums`, composite types in
+`macrostrat.dinosaur._composites`; so are the functions PostgreSQL cannot
+replace in place (`macrostrat.dinosaur._functions`).
 """
 
 from __future__ import annotations
@@ -21,15 +31,15 @@ from typing import Any
 
 from psycopg import sql
 
-from ._depends import Catalog, Domain
-from .hazards import _IDENT, _QNAME, _norm_name, _strip_comments
+from ._depends import Catalog
+from .hazards import _IDENT, _QNAME, _bare, _norm_name, _strip_comments
 
 __all__ = [
     "comment_only_changes",
-    "domain_statements",
     "fix_partitioned",
     "order_added_columns",
     "prune_inherited",
+    "recreated_view_comments",
     "recreated_view_indexes",
 ]
 
@@ -86,10 +96,6 @@ _ADD_NOT_VALID = re.compile(
 _VALIDATE = re.compile(
     rf"^alter\s+table\s+({_QNAME})\s+validate\s+constraint\s+({_IDENT})\s*;?\s*$", _I
 )
-
-
-def _bare(name: str) -> str:
-    return _norm_name(name).split(".")[-1]
 
 
 def _qualified(name: str) -> sql.Composed:
@@ -164,117 +170,6 @@ def fix_partitioned(statements: Sequence[str], target: Catalog) -> list[str]:
     return result
 
 
-def _domain_create(d: Domain) -> str:
-    parts: list[sql.Composable] = [
-        sql.SQL("create domain {}.{} as {}").format(
-            sql.Identifier(d.schema), sql.Identifier(d.name), sql.SQL(d.base_type)
-        )
-    ]
-    if d.collation:
-        parts.append(sql.SQL("collate {}").format(sql.SQL(d.collation)))
-    if d.default is not None:
-        parts.append(sql.SQL("default {}").format(sql.SQL(d.default)))
-    if d.not_null:
-        parts.append(sql.SQL("not null"))
-    for name, definition in d.checks:
-        parts.append(
-            sql.SQL("constraint {} {}").format(
-                sql.Identifier(name), sql.SQL(definition)
-            )
-        )
-    return sql.SQL(" ").join(parts).as_string(None) + ";"
-
-
-def _domain_alters(old: Domain, new: Domain) -> list[str]:
-    name = sql.SQL("{}.{}").format(sql.Identifier(new.schema), sql.Identifier(new.name))
-    out: list[sql.Composable] = []
-    if old.default != new.default:
-        if new.default is None:
-            out.append(sql.SQL("alter domain {} drop default").format(name))
-        else:
-            out.append(
-                sql.SQL("alter domain {} set default {}").format(
-                    name, sql.SQL(new.default)
-                )
-            )
-    if old.not_null != new.not_null:
-        verb = "set" if new.not_null else "drop"
-        out.append(sql.SQL("alter domain {} " + verb + " not null").format(name))
-    before = dict(old.checks)
-    after = dict(new.checks)
-    for cname, definition in before.items():
-        if after.get(cname) != definition:
-            out.append(
-                sql.SQL("alter domain {} drop constraint {}").format(
-                    name, sql.Identifier(cname)
-                )
-            )
-    for cname, definition in after.items():
-        if before.get(cname) != definition:
-            out.append(
-                sql.SQL("alter domain {} add constraint {} {}").format(
-                    name, sql.Identifier(cname), sql.SQL(definition)
-                )
-            )
-    return [s.as_string(None) + ";" for s in out]
-
-
-def domain_statements(
-    source: Catalog,
-    target: Catalog,
-    *,
-    schema: str | None = None,
-    exclude_schema: str | None = None,
-) -> tuple[list[str], list[str]]:
-    """The statements that bring the live database's domains to the target's.
-
-    A domain whose base type or collation changed is dropped and created again
-    (which PostgreSQL refuses while a column uses it: change such a domain by
-    hand); otherwise its default, ``NOT NULL`` and checks are altered.
-
-    Parameters:
-        source: the live catalog.
-        target: the target catalog.
-        schema: only this schema.
-        exclude_schema: every schema but this one.
-
-    Returns:
-        ``(creations and alterations, drops)``: the first go before the
-        tables, the drops after them.
-    """
-
-    def wanted(d: Domain) -> bool:
-        if schema is not None:
-            return d.schema == schema
-        return d.schema != exclude_schema
-
-    before = {k: d for k, d in source.domains.items() if wanted(d)}
-    after = {k: d for k, d in target.domains.items() if wanted(d)}
-    creates: list[str] = []
-    drops: list[str] = []
-    for key, d in after.items():
-        old = before.get(key)
-        if old is None:
-            creates.append(_domain_create(d))
-        elif (old.base_type, old.collation) != (d.base_type, d.collation):
-            creates.append(_drop_domain(old))
-            creates.append(_domain_create(d))
-        else:
-            creates.extend(_domain_alters(old, d))
-    for key, d in before.items():
-        if key not in after:
-            drops.append(_drop_domain(d))
-    return creates, drops
-
-
-def _drop_domain(d: Domain) -> str:
-    return (
-        sql.SQL("drop domain {}.{};")
-        .format(sql.Identifier(d.schema), sql.Identifier(d.name))
-        .as_string(None)
-    )
-
-
 _COMMENT_KINDS = {"v": "VIEW", "m": "MATERIALIZED VIEW", "f": "FUNCTION"}
 
 
@@ -341,6 +236,53 @@ def recreated_view_indexes(statements: Sequence[str], i_target: Any) -> list[str
             stmt = ix.create_statement
             if stmt not in present:
                 out.append(stmt)
+    return out
+
+
+_DROP_VIEW = re.compile(
+    rf"^drop\s+(materialized\s+view|view)\s+(?:if\s+exists\s+)?({_QNAME})", _I
+)
+
+
+def recreated_view_comments(statements: Sequence[str], i_target: Any) -> list[str]:
+    """The target's comments on the views and materialized views the plan drops.
+
+    A view ``results`` drops and creates again (its columns changed) loses its
+    comment, and ``results`` sets comments only on new objects; those of the
+    re-created views are set here (unless the plan sets them already).
+
+    Parameters:
+        statements: the plan.
+        i_target: the target inspection.
+    """
+    dropped: dict[str, str] = {}
+    for raw in statements:
+        m = _DROP_VIEW.match(_strip_comments(raw))
+        if m:
+            materialized = "materialized" in m.group(1).lower()
+            dropped[_norm_name(m.group(2))] = (
+                "MATERIALIZED VIEW" if materialized else "VIEW"
+            )
+    if not dropped:
+        return []
+    present = "\n".join(statements).lower()
+    out = []
+    for view in getattr(i_target, "selectables", {}).values():
+        found = dropped.get(f"{view.schema}.{view.name}")
+        if found is None or view.comment is None:
+            continue
+        statement = (
+            sql.SQL("COMMENT ON {} {}.{} IS {};")
+            .format(
+                sql.SQL(found),
+                sql.Identifier(view.schema),
+                sql.Identifier(view.name),
+                sql.Literal(view.comment),
+            )
+            .as_string(None)
+        )
+        if statement.lower() not in present:
+            out.append(statement)
     return out
 
 

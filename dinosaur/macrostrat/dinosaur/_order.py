@@ -10,6 +10,8 @@ Each statement is read for the objects it creates, drops and changes
   keys before foreign keys);
 - an object is dropped after every object that depends on it in the *live*
   catalog has been dropped or changed (drops in reverse dependency order);
+- a composite type loses or changes attributes after the live objects that
+  depend on it and are dropped have been dropped (a view reading ``(p).c``);
 - the statements about one object keep their relative order (a drop before the
   creation that replaces it, a table before its constraints);
 - otherwise the input order is kept: among the statements that may run, the
@@ -33,7 +35,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ._depends import Catalog, ObjectKey
-from .hazards import _IDENT, _QNAME, _norm_name, _split_top_level, _strip_comments
+from .hazards import (
+    _IDENT,
+    _QNAME,
+    _bare,
+    _norm_name,
+    _split_top_level,
+    _strip_comments,
+)
 
 __all__ = ["StatementInfo", "describe", "order_statements"]
 
@@ -68,10 +77,6 @@ def _rel(name: str) -> ObjectKey:
 
 def _schema_of(qualified: str) -> str:
     return qualified.split(".", 1)[0]
-
-
-def _bare(name: str) -> str:
-    return _norm_name(name).split(".")[-1]
 
 
 _RELKIND = r"(?:table|view|materialized\s+view|sequence|foreign\s+table)"
@@ -388,6 +393,11 @@ def _add_edge(
         indegree[after] += 1
 
 
+_RESHAPE_TYPE = re.compile(
+    rf"^\s*alter\s+type\s+({_QNAME})\s+(?:drop|alter)\s+attribute\b", _I
+)
+
+
 def order_statements(
     statements: Sequence[str],
     *,
@@ -444,6 +454,16 @@ def order_statements(
                 for j in by_key.get(dependent, ()):
                     if j != i and dependent not in infos[j].creates:
                         _add_edge(edges, indegree, j, i)
+
+    # a type's attributes dropped or changed after its dependents' drops
+    for i, item in enumerate(items):
+        m = _RESHAPE_TYPE.match(item)
+        if not m:
+            continue
+        for dependent in dependents.get("type:" + _norm_name(m.group(1)), ()):
+            for j in by_key.get(dependent, ()):
+                if j != i and dependent in infos[j].drops:
+                    _add_edge(edges, indegree, j, i)
 
     ready = [i for i in range(n) if indegree[i] == 0]
     heapq.heapify(ready)

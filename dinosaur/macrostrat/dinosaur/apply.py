@@ -2,6 +2,11 @@
 
 - Unsafe statements are refused unless every unsafe hazard they carry is
   allowed by name; the refusal lists the statements and hazards.
+- ``ALTER TYPE ... ADD VALUE`` statements (`PlannedStatement.before_transaction`)
+  run first, each committed on its own: PostgreSQL refuses to use a new enum
+  value in the transaction that adds it.  They are written ``ADD VALUE IF NOT
+  EXISTS``, so if the transaction then fails, the values stay and applying the
+  plan again is harmless.
 - The transactional statements run in one transaction: if one fails, nothing is
   kept, and the error names the statement.
 - Statements PostgreSQL refuses inside a transaction (``CREATE INDEX
@@ -113,12 +118,14 @@ def apply_plan(
             `use_concurrent_indexes`), so writes do not wait for the builds.
 
     Returns:
-        the statements that ran, transactional ones first.
+        the statements that ran: those run before the transaction, then the
+        transactional ones, then those run after it.
 
     Raises:
         UnsafeMigrationError: unsafe hazards were not allowed; nothing ran.
         MigrationStatementError: a statement failed.  Nothing of the
-            transaction is kept; the driver's error is the ``__cause__``.
+            transaction is kept (enum values added before it stay); the
+            driver's error is the ``__cause__``.
     """
     plan = plan_statements(statements)
     if concurrent_indexes:
@@ -126,12 +133,19 @@ def apply_plan(
     refused = refused_statements(plan, allow_hazards)
     if refused:
         raise UnsafeMigrationError(refused)
+    first = [(i, p) for i, p in enumerate(plan) if p.before_transaction]
     in_tx = [(i, p) for i, p in enumerate(plan) if p.transactional]
-    outside = [(i, p) for i, p in enumerate(plan) if not p.transactional]
+    outside = [
+        (i, p)
+        for i, p in enumerate(plan)
+        if not p.transactional and not p.before_transaction
+    ]
     ran: list[PlannedStatement] = []
     if not plan:
         return ran
     with psycopg.connect(conninfo(target)) as conn:
+        if first:
+            ran.extend(_run_first(conn, first, lock_timeout, statement_timeout))
         if in_tx:
             try:
                 with conn.transaction():
@@ -152,6 +166,41 @@ def apply_plan(
                     _drop_invalid_index(conn, p)
                     raise
                 ran.append(p)
+    return ran
+
+
+def _run_first(
+    conn: psycopg.Connection[Any],
+    statements: Sequence[tuple[int, PlannedStatement]],
+    lock_timeout: str | None,
+    statement_timeout: str | None,
+) -> list[PlannedStatement]:
+    """Run the statements that commit before the transaction, each on its own.
+
+    The connection is left out of autocommit again, with the session's
+    timeouts reset, for the transaction that follows.
+    """
+    ran: list[PlannedStatement] = []
+    conn.autocommit = True
+    try:
+        _set_timeouts(conn, lock_timeout, statement_timeout, local=False)
+        for i, p in statements:
+            try:
+                _run(conn, i, p)
+            except MigrationStatementError:
+                if ran:
+                    log.error(
+                        "%d enum value(s) added before the failure stay "
+                        "(applying the plan again is harmless)",
+                        len(ran),
+                    )
+                raise
+            ran.append(p)
+        conn.execute("RESET lock_timeout")
+        conn.execute("RESET statement_timeout")
+    finally:
+        if not conn.closed:
+            conn.autocommit = False
     return ran
 
 

@@ -19,7 +19,9 @@ The ideal schema comes from ``--target URL`` (a database that has it),
 ``--initializer module:function`` (a `DatabaseInitializer`); the throwaway
 database is created on the live server, or in a throwaway cluster with
 ``--target-cluster local|docker|auto`` (for a role without ``CREATEDB``).
-Output is Rich in a terminal and plain text when piped.
+A plan is printed as `format_plan`'s text: on a terminal its SQL is
+highlighted (Rich's ``Syntax``, Pygments' PostgreSQL lexer), piped or redirected (or
+with ``NO_COLOR`` set) it is plain, byte for byte.
 
 Mistakes are reported before anything is created, as a usage error (exit
 code 2: a missing schema file, a bad option value) or a short ``Error:``
@@ -30,6 +32,7 @@ traceback.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from importlib.metadata import version as installed_version
 from pathlib import Path
@@ -44,7 +47,14 @@ from .diff import AutoMigration, DatabaseInitializer, format_plan
 from .errors import UnsafeMigrationError
 from .hazards import PlannedStatement, parse_hazards
 
-__all__ = ["EXIT_CHANGES", "EXIT_NOTHING", "EXIT_UNSAFE", "create_cli", "main"]
+__all__ = [
+    "EXIT_CHANGES",
+    "EXIT_NOTHING",
+    "EXIT_UNSAFE",
+    "create_cli",
+    "highlighted_plan",
+    "main",
+]
 
 EXIT_NOTHING = 0
 EXIT_CHANGES = 2
@@ -85,6 +95,16 @@ TargetClusterOpt = Annotated[
         case_sensitive=False,
     ),
 ]
+PrivilegesOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--privileges/--no-privileges",
+        help="Also plan grants, default privileges and the owners the ideal "
+        "schema states (roles are not created: they must exist on the live "
+        "server)",
+        show_default=False,
+    ),
+]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", help="Show the traceback of an error.")
 ]
@@ -113,24 +133,92 @@ def _set_verbose(ctx: typer.Context, verbose: bool) -> None:
         ctx.meta[VERBOSE_KEY] = True
 
 
+# the lines of `format_plan` that name hazards, and the transaction note
+_PLAN_LINE_STYLES = (
+    (r"(?m)^--\s+UNSAFE\b.*$", "bold not dim red"),
+    (r"(?m)^--\s+note\b.*$", "not dim yellow"),
+    (r"(?m)^-- runs (?:before|after) the transaction\b.*$", "not dim cyan"),
+)
+
+
+def _wants_plain(console: Any) -> bool:
+    """True when the plan goes out as plain text: not a terminal, or ``NO_COLOR``.
+
+    ``NO_COLOR`` counts when it is set and not empty (https://no-color.org);
+    a dumb terminal (``TERM=dumb``) gets plain text too.
+
+    Parameters:
+        console: the Rich console that would print it.
+    """
+    if os.environ.get("NO_COLOR", "") != "":
+        return True
+    return not console.is_terminal or console.is_dumb_terminal
+
+
+# Characters the highlighter would change (Pygments expands tabs, turns
+# carriage returns into newlines and drops a byte order mark; Rich's ``Text``
+# strips bell, backspace, vertical tab, form feed and carriage return): each
+# is highlighted as a space, and put back afterwards.
+_SHADOW = str.maketrans(dict.fromkeys("\t\r\ufeff\a\b\v\f", " "))
+
+
+def highlighted_plan(plan: list[PlannedStatement]) -> Any:
+    """`format_plan`'s text as a Rich ``Text``, the SQL highlighted.
+
+    The characters are exactly `format_plan`'s (``.plain`` equals it, tabs,
+    carriage returns and all); the SQL is coloured by Pygments'
+    ``postgresql`` lexer (its generic ``sql`` lexer marks dollar-quoted
+    bodies as errors) through Rich's ``Syntax``, in the terminal's own ANSI
+    colours; the unsafe hazards are bold red, the notes yellow, and the
+    statements that run outside the transaction say so in cyan.
+
+    Parameters:
+        plan: the classified plan.
+    """
+    from rich.syntax import Syntax
+    from rich.text import Text
+
+    text = format_plan(plan)
+    # the highlighter sees a copy of the same length (see _SHADOW), so its
+    # styles fit the plan's own characters
+    shadow = text.translate(_SHADOW)
+    rich_text = Syntax(
+        shadow, "postgresql", theme="ansi_dark", background_color="default"
+    ).highlight(shadow)
+    # Syntax ends the code with a newline when it has none; keep the text's own
+    extra = len(rich_text.plain) - len(shadow)
+    if extra > 0:
+        rich_text.right_crop(extra)
+    if rich_text.plain != shadow:  # never seen: the plan's text, unhighlighted
+        rich_text = Text(shadow)
+    if shadow != text:
+        # Text strips control characters from whatever it is given: the
+        # plan's own characters go back in place, one for one
+        rich_text._text[:] = [text]
+    for pattern, style in _PLAN_LINE_STYLES:
+        rich_text.highlight_regex(pattern, style)
+    return rich_text
+
+
 def _print_plan(plan: list[PlannedStatement]) -> None:
+    """Print a plan: highlighted on a terminal, `format_plan`'s text otherwise.
+
+    Piped or redirected output (and ``NO_COLOR``, see `_wants_plain`) is
+    `format_plan`'s text, byte for byte; on a terminal the same characters
+    are printed with the SQL highlighted (`highlighted_plan`): never wrapped,
+    cropped or justified by Rich, and tabs are not expanded.
+    """
     from rich.console import Console
+    from rich.segment import Segments
 
     console = Console()
-    if not console.is_terminal:
+    if _wants_plain(console):
         typer.echo(format_plan(plan), nl=False)
         return
-    from rich.syntax import Syntax
-
-    for p in plan:
-        for hazard, reason in zip(p.hazards, p.reasons, strict=True):
-            style = "bold red" if hazard.unsafe else "yellow"
-            label = "UNSAFE" if hazard.unsafe else "note"
-            console.print(f"[{style}]{label} {hazard.value}[/]: {reason}", markup=True)
-        if not p.transactional:
-            console.print("[cyan]runs outside the transaction[/]")
-        console.print(Syntax(p.sql.strip(), "sql", word_wrap=True))
-        console.print()
+    # printing the Text itself would expand its tabs; its segments are printed
+    # as they are
+    segments = Segments(highlighted_plan(plan).render(console))
+    console.print(segments, soft_wrap=True, end="")
 
 
 def create_cli(
@@ -139,6 +227,7 @@ def create_cli(
     *,
     template: str | None = None,
     schema: str | None = None,
+    privileges: bool = False,
 ) -> typer.Typer:
     """A Typer app with ``plan``, ``apply`` and ``dump-schema``.
 
@@ -157,6 +246,8 @@ def create_cli(
             otherwise ``--database`` or ``$MACROSTRAT_DATABASE_URL``.
         template: the database the throwaway target is created from.
         schema: limit the diff to this schema by default.
+        privileges: plan grants, default privileges and stated owners by
+            default (``--privileges``/``--no-privileges`` decide per run).
     """
     app = typer.Typer(
         help="Diff-based schema migrations that never destroy data unasked.",
@@ -201,6 +292,7 @@ def create_cli(
         template_: TemplateOpt = None,
         schema_: SchemaOpt = None,
         target_cluster: TargetClusterOpt = None,
+        privileges_: PrivilegesOpt = None,
     ) -> None:
         """Show the statements and their hazards (exit 0 none, 2 changes, 3 unsafe)."""
         with reported_errors(ctx):
@@ -211,7 +303,7 @@ def create_cli(
             preflight(live, source, command="plan")
             with build_target(live, source) as tgt:
                 m = AutoMigration(live, tgt, schema=schema_ or schema)
-                m.add_all_changes()
+                m.add_all_changes(privileges=_chosen(privileges_, privileges))
         if not m.statements:
             typer.echo("-- no changes")
             raise typer.Exit(EXIT_NOTHING)
@@ -228,6 +320,7 @@ def create_cli(
         template_: TemplateOpt = None,
         schema_: SchemaOpt = None,
         target_cluster: TargetClusterOpt = None,
+        privileges_: PrivilegesOpt = None,
         allow_hazard: Annotated[
             list[str] | None,
             typer.Option(
@@ -283,6 +376,7 @@ def create_cli(
                 target, schema_file, initializer_, template_, target_cluster
             )
             sch = schema_ or schema
+            manage = _chosen(privileges_, privileges)
             preflight(
                 live,
                 source,
@@ -294,7 +388,11 @@ def create_cli(
                 if dry_run:
                     with create_schema_clone(live, cluster=rehearsal_cluster) as clone:
                         rehearsal = AutoMigration(clone, tgt, schema=sch)
-                        rehearsal.add_all_changes()
+                        # a throwaway cluster lacks the live server's roles:
+                        # privileges are rehearsed on the live server only
+                        rehearsal.add_all_changes(
+                            privileges=manage and rehearsal_cluster is None
+                        )
                         rehearsal.apply(
                             quiet=True,
                             allow_hazards=allowed,
@@ -304,7 +402,7 @@ def create_cli(
                         )
                     typer.echo("-- dry run on a schema-only clone converged")
                 m = AutoMigration(live, tgt, schema=sch)
-                m.add_all_changes()
+                m.add_all_changes(privileges=manage)
                 if not m.statements:
                     typer.echo("-- no changes")
                     return
@@ -329,6 +427,11 @@ def create_cli(
             typer.echo(dump_schema(live_url(database)), nl=False)
 
     return app
+
+
+def _chosen(flag: bool | None, default: bool) -> bool:
+    """A ``--flag/--no-flag`` option's value, or the app's default when not given."""
+    return default if flag is None else flag
 
 
 def _show_version(value: bool) -> None:

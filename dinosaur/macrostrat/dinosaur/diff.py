@@ -13,12 +13,14 @@ ordered statements, hazards and safe plans) and the functions that build it
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import re
 import secrets
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TextIO
 
 import psycopg
@@ -28,20 +30,27 @@ from sqlalchemy import URL
 from sqlalchemy.engine import make_url
 
 from . import _targets
+from ._acls import PrivilegeState, read_privileges
+from ._composites import composite_statements, without_typed_column_changes
 from ._depends import Catalog, read_catalog
+from ._domains import domain_statements
+from ._enums import enum_additions, fix_enum_recreations
 from ._fixes import (
     comment_only_changes,
-    domain_statements,
     fix_partitioned,
     order_added_columns,
     prune_inherited,
+    recreated_view_comments,
     recreated_view_indexes,
 )
+from ._functions import fix_function_recreations
 from ._order import describe, order_statements
+from ._privileges import PrivilegeChanges, privilege_statements
+from ._recreations import kept_together
 from ._targets import conninfo
 from .apply import apply_plan
 from .errors import ConvergenceError
-from .hazards import Hazard, PlannedStatement, classify_statements
+from .hazards import Hazard, PlannedStatement, _norm_name, classify_statements
 
 if TYPE_CHECKING:
     from macrostrat.database import Database
@@ -85,15 +94,66 @@ def inspect_schema(
         raise ValueError("give schema or exclude_schema, not both")
     with psycopg.connect(conninfo(target)) as conn:
         try:
-            with conn.cursor() as cur:
-                inspected = PostgreSQL(cur)  # type: ignore[no-untyped-call]  # results is untyped
+            return _inspect_on(conn, schema, exclude_schema)
         finally:
             conn.rollback()
+
+
+def _inspect_on(
+    conn: psycopg.Connection[Any], schema: str | None, exclude_schema: str | None
+) -> PostgreSQL:
+    with conn.cursor() as cur:
+        inspected = PostgreSQL(cur)  # type: ignore[no-untyped-call]  # results is untyped
     if schema:
         inspected.one_schema(schema)  # type: ignore[no-untyped-call]  # results is untyped
     elif exclude_schema:
         inspected.exclude_schema(exclude_schema)  # type: ignore[no-untyped-call]  # results is untyped
     return inspected
+
+
+@dataclasses.dataclass
+class _Side:
+    """What is read of one side of a diff up front, from one snapshot."""
+
+    inspection: PostgreSQL
+    catalog: Catalog
+
+
+def _read_side(target: Any, schema: str | None, exclude_schema: str | None) -> _Side:
+    """Inspect ``target`` and read its catalog on one connection.
+
+    One ``REPEATABLE READ`` transaction (one snapshot) with ``search_path``
+    set to ``public`` (as a new database has it), rolled back and closed before
+    returning.  An inspection (no database) has no catalog.
+    """
+    if isinstance(target, PostgreSQL):
+        return _Side(target, Catalog())
+    with psycopg.connect(conninfo(target)) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        try:
+            # type names are spelled relative to the search path: the same
+            # one on both sides, whatever the database or role sets
+            conn.execute("SET LOCAL search_path = public")
+            return _Side(_inspect_on(conn, schema, exclude_schema), read_catalog(conn))
+        finally:
+            conn.rollback()
+
+
+def _privileges_of(target: Any) -> PrivilegeState:
+    """Owners and privileges of ``target``; none for an inspection (no database)."""
+    if isinstance(target, PostgreSQL):
+        return PrivilegeState()
+    return read_privileges(conninfo(target))
+
+
+def _read_sides(
+    source: Any, target: Any, schema: str | None, exclude_schema: str | None
+) -> tuple[_Side, _Side]:
+    """`_read_side` of both databases at once (each on its own connection)."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="dinosaur-diff") as pool:
+        theirs = pool.submit(_read_side, target, schema, exclude_schema)
+        ours = _read_side(source, schema, exclude_schema)
+        return ours, theirs.result()
 
 
 class AutoMigration(Migration):
@@ -122,13 +182,10 @@ class AutoMigration(Migration):
     ) -> None:
         if schema and exclude_schema:
             raise ValueError("give schema or exclude_schema, not both")
-        i_from = inspect_schema(x_from, schema=schema, exclude_schema=exclude_schema)
-        i_target = inspect_schema(
-            x_target, schema=schema, exclude_schema=exclude_schema
-        )
+        source, target = _read_sides(x_from, x_target, schema, exclude_schema)
         super().__init__(  # type: ignore[no-untyped-call]  # results is untyped
-            i_from,
-            i_target,
+            source.inspection,
+            target.inspection,
             schema=schema,
             exclude_schema=exclude_schema,
             ignore_extension_versions=ignore_extension_versions,
@@ -136,28 +193,33 @@ class AutoMigration(Migration):
         self.s_from = x_from
         self.s_target = x_target
         self._plan: list[PlannedStatement] | None = None
-        self.source_catalog = _catalog_of(x_from)
-        self.target_catalog = _catalog_of(x_target)
+        self._restoring: set[str] = set()
+        self.privileges = False
+        self.source_catalog = source.catalog
+        self.target_catalog = target.catalog
+        # read when a plan needs them (see add_all_changes)
+        self._source_privileges: PrivilegeState | None = None
+        self._target_privileges: PrivilegeState | None = None
         prune_inherited(self.changes.i_from, self.source_catalog)
         prune_inherited(self.changes.i_target, self.target_catalog)
 
     # results' own refresh methods assume a connection; ours re-inspect by URL.
     def inspect_from(self) -> None:
         """Inspect the live database again."""
-        self.changes.i_from = inspect_schema(
-            self.s_from, schema=self.schema, exclude_schema=self.exclude_schema
-        )
-        self.source_catalog = _catalog_of(self.s_from)
+        side = _read_side(self.s_from, self.schema, self.exclude_schema)
+        self.changes.i_from = side.inspection
+        self.source_catalog = side.catalog
+        self._source_privileges = None
         prune_inherited(self.changes.i_from, self.source_catalog)
         self._plan = None
 
     def inspect_target(self) -> None:
         """Inspect the target again."""
-        self.changes.i_target = inspect_schema(
-            self.s_target, schema=self.schema, exclude_schema=self.exclude_schema
-        )
+        side = _read_side(self.s_target, self.schema, self.exclude_schema)
+        self.changes.i_target = side.inspection
         if not isinstance(self.s_target, PostgreSQL):
-            self.target_catalog = _catalog_of(self.s_target)
+            self.target_catalog = side.catalog
+            self._target_privileges = None
         prune_inherited(self.changes.i_target, self.target_catalog)
         self._plan = None
 
@@ -165,6 +227,7 @@ class AutoMigration(Migration):
         """Forget the statements collected so far."""
         super().clear()  # type: ignore[no-untyped-call]  # results is untyped
         self._plan = None
+        self._restoring = set()
 
     def add(self, statements: Any) -> None:
         """Append statements."""
@@ -175,15 +238,35 @@ class AutoMigration(Migration):
         """Collect every change, corrected and in dependency order.
 
         ``results``' statements are collected, then: domains in every schema
-        are added (`macrostrat.dinosaur._fixes.domain_statements`), the
+        are added (`macrostrat.dinosaur._domains.domain_statements`), the
         statements ``results`` gets wrong on partitioned tables are replaced
         (`fix_partitioned`), repeated statements are kept once, and the
         whole plan is sorted by the catalogs' dependencies
-        (`macrostrat.dinosaur._order.order_statements`).
+        (`macrostrat.dinosaur._order.order_statements`).  Objects the plan
+        drops and creates again are given back their owner and privileges
+        (`macrostrat.dinosaur._privileges`).
+
+        Parameters:
+            privileges: also plan every difference in privileges (``GRANT``,
+                ``REVOKE``, column privileges), default privileges and the
+                owners the target states (anything but the role that built
+                it); remembered for `apply`'s convergence check.
         """
+        self.privileges = privileges
         comments = comment_only_changes(self.changes.i_from, self.changes.i_target)
-        super().add_all_changes(privileges=privileges)  # type: ignore[no-untyped-call]  # results is untyped
+        # enums that only gain values: ADD VALUE, not results' recreation
+        # composite types are ours too (_composites): results sees only those
+        # on the search path and never alters their attributes
+        with (
+            enum_additions(self.changes.i_from, self.changes.i_target) as added,
+            _without_composite_types(self.changes),
+        ):
+            # results' own privilege diff sees table grants only: ours replaces it
+            super().add_all_changes(privileges=False)  # type: ignore[no-untyped-call]  # results is untyped
         self.statements += recreated_view_indexes(
+            list(self.statements), self.changes.i_target
+        )
+        self.statements += recreated_view_comments(
             list(self.statements), self.changes.i_target
         )
         self.statements += comments
@@ -192,10 +275,34 @@ class AutoMigration(Migration):
             self.target_catalog,
             schema=self.schema,
             exclude_schema=self.exclude_schema,
+            live=self.s_from,
+            i_target=self.changes.i_target,
+            plan=list(self.statements),
         )
+        more_creates, more_drops = composite_statements(
+            self.source_catalog,
+            self.target_catalog,
+            schema=self.schema,
+            exclude_schema=self.exclude_schema,
+            plan=list(self.statements),
+        )
+        creates, drops = [*more_creates, *creates], [*drops, *more_drops]
         fixed = fix_partitioned(list(self.statements), self.target_catalog)
+        fixed = without_typed_column_changes(
+            fixed,
+            self.source_catalog,
+            self.target_catalog,
+            schema=self.schema,
+            exclude_schema=self.exclude_schema,
+        )
         fixed = order_added_columns(fixed, self.changes.i_target)
-        items = [*creates, *fixed, *drops]
+        fixed = fix_enum_recreations(
+            fixed, self.changes.i_from, self.changes.i_target, live=self.s_from
+        )
+        fixed = fix_function_recreations(
+            fixed, self.changes.i_from, self.changes.i_target, live=self.s_from
+        )
+        items = [*added, *creates, *fixed, *drops]
         seen: set[str] = set()
         unique = []
         for st in items:
@@ -208,8 +315,44 @@ class AutoMigration(Migration):
             source=self.source_catalog,
             function_keys=self._function_keys(),
         )
-        self.statements[:] = ordered
+        keys = self._function_keys()
+        dropped = _dropped_by(ordered, keys, self.source_catalog)
+        if privileges or dropped:
+            # privileges are read only for a plan that needs them: one that
+            # manages them, or may re-create objects that must get theirs back
+            changes = self._privilege_changes(dropped, privileges)
+            self.statements[:] = ordered + [
+                st for st in changes.statements if st not in seen
+            ]
+            self._restoring = changes.restoring
+        else:
+            self.statements[:] = ordered
+            self._restoring = set()
         self._plan = None
+
+    @property
+    def source_privileges(self) -> PrivilegeState:
+        """Owners, privileges and default privileges of the live database."""
+        if self._source_privileges is None:
+            self._source_privileges = _privileges_of(self.s_from)
+        return self._source_privileges
+
+    @property
+    def target_privileges(self) -> PrivilegeState:
+        """Owners, privileges and default privileges of the target."""
+        if self._target_privileges is None:
+            self._target_privileges = _privileges_of(self.s_target)
+        return self._target_privileges
+
+    def _privilege_changes(self, dropped: set[str], manage: bool) -> PrivilegeChanges:
+        return privilege_statements(
+            self.source_privileges,
+            self.target_privileges,
+            dropped=dropped,
+            manage=manage,
+            schema=self.schema,
+            exclude_schema=self.exclude_schema,
+        )
 
     def _function_keys(self) -> dict[str, str]:
         """Function keys by the exact text of their create and drop statements."""
@@ -233,6 +376,14 @@ class AutoMigration(Migration):
                 },
                 owners=cat.owners,
             )
+            if self._restoring:
+                # giving a re-created object back what it had changes nothing
+                self._plan = [
+                    dataclasses.replace(p, hazards=(), reasons=())
+                    if p.sql in self._restoring
+                    else p
+                    for p in self._plan
+                ]
         return self._plan
 
     def _view_or_function(self) -> set[str]:
@@ -271,12 +422,23 @@ class AutoMigration(Migration):
         INDEX`` of an index behind a constraint whose ``DROP CONSTRAINT`` is
         left out (and the other way round), and statements that touch an
         object whose creation is left out (``VALIDATE CONSTRAINT`` after an
-        ``ADD CONSTRAINT``, ``USING INDEX`` after a ``CREATE INDEX``).
+        ``ADD CONSTRAINT``, ``USING INDEX`` after a ``CREATE INDEX``).  A
+        recreation is kept or left out as a whole
+        (`macrostrat.dinosaur._recreations.kept_together`): an object's drop
+        and its creation again; an enum's or domain's rename, creation,
+        column conversions (with their defaults) and the drop of its old
+        copy; and the views dropped and created again around them.
         """
         plan = self.plan
         keys = self._function_keys()
         infos = [describe(p.sql, keys) for p in plan]
         backing = self.source_catalog.backing
+        together = kept_together(
+            [p.sql for p in plan],
+            [info.creates for info in infos],
+            [info.drops for info in infos],
+            self.source_catalog.depends,
+        )
         excluded = {i for i, p in enumerate(plan) if p.unsafe}
         pending = list(excluded)
         while pending:
@@ -286,7 +448,7 @@ class AutoMigration(Migration):
                 if j in excluded:
                     continue
                 needs_it = bool(infos[i].creates & (info.touches | info.creates))
-                if needs_it or partners & info.drops:
+                if needs_it or partners & info.drops or j in together[i]:
                     excluded.add(j)
                     pending.append(j)
         return [p for i, p in enumerate(plan) if i not in excluded]
@@ -331,7 +493,7 @@ class AutoMigration(Migration):
         if check_convergence:
             # The target does not change: diff the fresh source against the
             # target's existing inspection.
-            self.add_all_changes()
+            self.add_all_changes(privileges=self.privileges)
             remaining = list(self.statements)
             self.clear()
             if remaining:
@@ -339,11 +501,44 @@ class AutoMigration(Migration):
         return ran
 
 
-def _catalog_of(target: Any) -> Catalog:
-    """The catalog of ``target``, or an empty one for an inspection (no database)."""
-    if isinstance(target, PostgreSQL):
-        return Catalog()
-    return read_catalog(conninfo(target))
+_RENAME = re.compile(
+    r"^\s*alter\s+(type|domain|table|view|materialized\s+view|sequence)\s+"
+    r"(?:if\s+exists\s+)?(.+?)\s+rename\s+to\s+",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _dropped_by(
+    statements: list[str], function_keys: dict[str, str], catalog: Catalog
+) -> set[str]:
+    """The keys of the live objects a plan drops, renames away or drops implicitly.
+
+    Besides ``DROP`` statements: an object renamed away (an enum or domain
+    recreated under its name), and the sequences a dropped table owns.
+    """
+    dropped: set[str] = set()
+    for st in statements:
+        dropped |= describe(st, function_keys).drops
+        m = _RENAME.match(st)
+        if m:
+            kind = "type" if m.group(1).lower() in ("type", "domain") else "rel"
+            name = _norm_name(m.group(2))
+            dropped.add(f"{kind}:{name}")
+    for owned, table in catalog.owners.items():
+        if f"rel:{table}" in dropped:
+            dropped.add(f"rel:{owned}")
+    return dropped
+
+
+@contextlib.contextmanager
+def _without_composite_types(changes: Any) -> Iterator[None]:
+    """Hide both inspections' composite types from ``results`` for the block."""
+    kept = (changes.i_from.types, changes.i_target.types)
+    changes.i_from.types, changes.i_target.types = type(kept[0])(), type(kept[1])()
+    try:
+        yield
+    finally:
+        changes.i_from.types, changes.i_target.types = kept
 
 
 def hazard_summary(plan: list[PlannedStatement]) -> list[tuple[Hazard, int]]:
@@ -380,8 +575,10 @@ def format_plan(plan: list[PlannedStatement]) -> str:
         for hazard, reason in zip(p.hazards, p.reasons, strict=True):
             flag = "UNSAFE" if hazard.unsafe else "note"
             buf.write(f"-- {flag} {hazard.value}: {reason}\n")
-        if not p.transactional:
-            buf.write("-- runs outside the transaction\n")
+        if p.before_transaction:
+            buf.write("-- runs before the transaction, committed on its own\n")
+        elif not p.transactional:
+            buf.write("-- runs after the transaction, on its own\n")
         text = re.sub(r"[ \t]+\n", "\n", p.sql.strip())
         buf.write(re.sub(r"\n{2,}", "\n", text) + "\n\n")
     return buf.getvalue()
@@ -496,6 +693,8 @@ def create_migration(
     redirect: TextIO | None = None,
     template: str | None = None,
     replace_target: bool = False,
+    *,
+    privileges: bool = False,
     **kwargs: Any,
 ) -> AutoMigration:
     """Diff ``database`` against the schema ``initializer`` builds.
@@ -518,12 +717,14 @@ def create_migration(
             `target_database`).
         replace_target: allow ``target_url`` to name an existing database
             (it is replaced, then dropped; refused otherwise).
+        privileges: also plan privileges, default privileges and stated
+            owners (see `AutoMigration.add_all_changes`).
         **kwargs: ``schema``, ``exclude_schema``, ``ignore_extension_versions``.
     """
     if not callable(initializer):
         migration = AutoMigration(database, initializer, **kwargs)
         migration.set_safety(safe)  # type: ignore[no-untyped-call]  # results is untyped
-        migration.add_all_changes()
+        migration.add_all_changes(privileges=privileges)
         return migration
     with target_database(
         database,
@@ -535,7 +736,7 @@ def create_migration(
     ) as url:
         migration = AutoMigration(database, url, **kwargs)
         migration.set_safety(safe)  # type: ignore[no-untyped-call]  # results is untyped
-        migration.add_all_changes()
+        migration.add_all_changes(privileges=privileges)
         # The target is about to be dropped: keep its inspection only.
         migration.s_target = migration.changes.i_target
     return migration
@@ -564,8 +765,17 @@ def check_convergence(
     *,
     schema: str | None = None,
     exclude_schema: str | None = None,
+    privileges: bool = False,
 ) -> None:
     """Diff ``database`` against ``target`` again and require no difference.
+
+    Parameters:
+        database: the live database.
+        target: the database with the ideal schema.
+        schema: only this schema.
+        exclude_schema: every schema but this one.
+        privileges: compare privileges, default privileges and stated owners
+            too.
 
     Raises:
         ConvergenceError: statements are still needed; they are listed.
@@ -573,7 +783,7 @@ def check_convergence(
     again = AutoMigration(
         database, target, schema=schema, exclude_schema=exclude_schema
     )
-    again.add_all_changes()
+    again.add_all_changes(privileges=privileges)
     remaining = list(again.statements)
     if remaining:
         raise ConvergenceError(remaining)

@@ -12,9 +12,14 @@ applied only when the caller allows each one by name:
 
 - ``DELETES_DATA``: rows, columns or stored state are removed (``DROP TABLE``,
   ``DROP COLUMN``, ``DROP SCHEMA``, ``DROP SEQUENCE``, ``DROP EXTENSION``,
-  ``DROP ... CASCADE``, ``TRUNCATE``, ``DELETE``).
-- ``REWRITES_DATA``: stored values are converted (``ALTER COLUMN ... TYPE``),
-  which can lose precision, truncate text or fail.
+  ``DROP ... CASCADE``, ``TRUNCATE``, ``DELETE``, a composite type's ``DROP
+  ATTRIBUTE``).
+- ``REWRITES_DATA``: stored values are converted (``ALTER COLUMN ... TYPE``,
+  a composite type's ``ALTER ATTRIBUTE ... TYPE``), which can lose precision,
+  truncate text or fail; this includes the columns
+  converted to an enum recreated without some of its values (a row holding
+  one fails the cast) and to a domain recreated on a new base type (the
+  table is rewritten).
 - ``MAY_FAIL_ON_EXISTING_DATA``: a new rule is checked against existing rows
   (``SET NOT NULL``, ``ADD CONSTRAINT`` check/unique/foreign/primary/exclusion,
   ``VALIDATE CONSTRAINT``, ``CREATE UNIQUE INDEX``) on a table the plan does not
@@ -32,8 +37,14 @@ The others are reported but never block a plan:
   ``CONCURRENTLY`` on a table that already exists (writes wait for the build).
 
 Harmless statements (``CREATE`` anything, dropping and recreating views and
-functions, ``DROP DEFAULT``, ``DROP NOT NULL``, ``SET DEFAULT``, comments) carry
-no hazard.
+functions, ``DROP DEFAULT``, ``DROP NOT NULL``, ``SET DEFAULT``, comments,
+``ALTER TYPE ... ADD VALUE``, the old copy of a recreated enum or domain)
+carry no hazard.
+
+``ALTER TYPE ... ADD VALUE`` runs *before* the transaction
+(`PlannedStatement.before_transaction`): PostgreSQL refuses to use a new enum
+value in the transaction that adds it, and the rest of the plan may use it (a
+default, a check, a partition bound, a view).
 
 Longer than 400 lines because the classifier's rules (one per statement kind
 and ``ALTER TABLE`` action), the plan-wide context that excuses some of them,
@@ -54,6 +65,7 @@ __all__ = [
     "classify_statements",
     "is_transactional",
     "parse_hazards",
+    "runs_before_transaction",
 ]
 
 
@@ -118,13 +130,18 @@ class PlannedStatement:
         reasons: one human-readable reason per hazard.
         transactional: False for statements PostgreSQL refuses to run inside a
             transaction block (``CREATE INDEX CONCURRENTLY`` and the like); they
-            are run after the transaction, each on its own.
+            are run after the transaction, each on its own.  Also False for
+            the statements that run before it (``before_transaction``).
+        before_transaction: True for ``ALTER TYPE ... ADD VALUE``: it runs and
+            commits before the transaction, so that the plan may use the new
+            value (see `runs_before_transaction`).
     """
 
     sql: str
     hazards: tuple[Hazard, ...] = ()
     reasons: tuple[str, ...] = ()
     transactional: bool = True
+    before_transaction: bool = False
 
     @property
     def unsafe(self) -> bool:
@@ -171,6 +188,11 @@ def _norm_name(name: str) -> str:
     if len(out) == 1:
         out.insert(0, "public")
     return ".".join(out)
+
+
+def _bare(name: str) -> str:
+    """The last part of a name, as `_norm_name` spells it (``"S"."T"`` gives ``T``)."""
+    return _norm_name(name).split(".")[-1]
 
 
 def _split_top_level(text: str) -> list[str]:
@@ -221,6 +243,25 @@ def is_transactional(sql: str) -> bool:
     return _NON_TRANSACTIONAL.match(_strip_comments(sql)) is None
 
 
+_ADD_VALUE = re.compile(rf"^alter\s+type\s+{_QNAME}\s+add\s+value\b", re.IGNORECASE)
+
+
+def runs_before_transaction(sql: str) -> bool:
+    """True for ``ALTER TYPE ... ADD VALUE``, which a plan commits before its transaction.
+
+    PostgreSQL accepts ``ADD VALUE`` inside a transaction block (since 12)
+    but refuses to *use* the new value before that transaction commits
+    ("unsafe use of new value"); a plan adding a value may use it in a
+    default, a check, a partition bound, a view or a function, so the
+    additions are committed first.  A plan writes them ``ADD VALUE IF NOT
+    EXISTS``, so running the plan again after a failure is harmless.
+
+    Parameters:
+        sql: one statement.
+    """
+    return _ADD_VALUE.match(_strip_comments(sql)) is not None
+
+
 # -- plan context ---------------------------------------------------------------
 
 
@@ -232,6 +273,7 @@ class _Context:
     created_indexes: set[str] = field(default_factory=set)
     dropped_tables: set[str] = field(default_factory=set)
     dropped_constraints: set[tuple[str, str]] = field(default_factory=set)
+    replaced_types: set[str] = field(default_factory=set)
     row_estimates: Mapping[str, int] = field(default_factory=dict)
     owners: Mapping[str, str] = field(default_factory=dict)
 
@@ -262,6 +304,17 @@ _CREATE_INDEX = re.compile(
 _ALTER_TABLE = re.compile(
     rf"^alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?({_QNAME})\s+(.*)$",
     re.IGNORECASE | re.DOTALL,
+)
+_OLD_COPY = "__old_version_to_be_dropped"
+# an enum or domain renamed out of the way of its new version
+_RENAME_OLD = re.compile(
+    rf"^alter\s+(?:type|domain)\s+({_QNAME})\s+rename\s+to\s+"
+    rf"(?:\"[^\"]*{_OLD_COPY}\"|\S*{_OLD_COPY})",
+    re.IGNORECASE,
+)
+_TYPE_CHANGE = re.compile(
+    rf"alter\s+(?:column\s+)?({_IDENT})\s+(?:set\s+data\s+)?type\s+({_QNAME})",
+    re.IGNORECASE,
 )
 _DROP = re.compile(
     r"^drop\s+(materialized\s+view|view|function|procedure|aggregate|type|trigger"
@@ -295,6 +348,10 @@ def _scan(
         m = _CREATE_TABLE.match(s)
         if m:
             ctx.created_tables.add(_norm_name(m.group(1)))
+            continue
+        m = _RENAME_OLD.match(s)
+        if m:
+            ctx.replaced_types.add(_norm_name(m.group(1)))
             continue
         m = _CREATE_OBJECT.match(s)
         if m:
@@ -369,7 +426,9 @@ def _alter_table_hazards(
         elif re.match(r"alter (column )?\S+ (set data )?type ", a):
             col = re.sub(r"^alter (column )?", "", a).split(" ")[0]
             if not new_table:
-                out.append((Hazard.REWRITES_DATA, f"changes the type of {table}.{col}"))
+                out.append(
+                    (Hazard.REWRITES_DATA, _type_change_reason(table, col, action, ctx))
+                )
         elif re.match(r"alter (column )?\S+ set not null", a):
             col = re.sub(r"^alter (column )?", "", a).split(" ")[0]
             if not new_table:
@@ -413,13 +472,35 @@ def _alter_table_hazards(
     return out
 
 
+def _type_change_reason(table: str, col: str, action: str, ctx: _Context) -> str:
+    """Why an ``ALTER COLUMN ... TYPE`` rewrites data, naming a recreated type."""
+    m = _TYPE_CHANGE.match(action.strip())
+    new_type = _norm_name(m.group(2)) if m else ""
+    if m:
+        col = _norm_name(m.group(1)).split(".")[-1]
+    if new_type in ctx.replaced_types and ctx.recreated("type", new_type):
+        return (
+            f"changes the type of {table}.{col}: converts it to the recreated "
+            f"enum {new_type} through text (a row holding a value the enum no "
+            "longer has fails)"
+        )
+    if new_type in ctx.replaced_types and ctx.recreated("domain", new_type):
+        return (
+            f"changes the type of {table}.{col}: converts it to domain "
+            f"{new_type} on its new base type (the table is rewritten)"
+        )
+    return f"changes the type of {table}.{col}"
+
+
 def _drop_hazards(kind: str, rest: str, ctx: _Context) -> list[tuple[Hazard, str]]:
     kind = _object_kind(kind)
     name = _first_name(rest)
     cascade = re.search(r"\bcascade\s*;?\s*$", rest, re.IGNORECASE) is not None
     out: list[tuple[Hazard, str]] = []
     if kind in ("table", "foreign table"):
-        if name not in ctx.created_tables:
+        # even when the plan creates it again (say, as a partitioned table):
+        # the new table is empty
+        if kind == "table" or name not in ctx.created_tables:
             rows = ctx.row_estimates.get(name)
             if rows is None or rows < 0:
                 count = "row count unknown: never analysed"
@@ -429,7 +510,9 @@ def _drop_hazards(kind: str, rest: str, ctx: _Context) -> list[tuple[Hazard, str
                 (Hazard.DELETES_DATA, f"drops table {name} and its rows ({count})")
             )
     elif kind == "schema":
-        out.append((Hazard.DELETES_DATA, f"drops schema {name}"))
+        m = re.match(_QNAME, rest.strip())
+        schema = _bare(m.group(0)) if m else name
+        out.append((Hazard.DELETES_DATA, f"drops schema {schema}"))
     elif kind == "sequence":
         if not ctx.recreated("sequence", name) and not ctx.goes_with_dropped_table(
             name
@@ -444,8 +527,8 @@ def _drop_hazards(kind: str, rest: str, ctx: _Context) -> list[tuple[Hazard, str
             out.append((Hazard.IMPACTS_DATABASE_PERFORMANCE, f"drops index {name}"))
     elif kind == "policy":
         out.append((Hazard.AUTHZ_UPDATE, "drops a row level security policy"))
-    elif kind == "type" and name.endswith("__old_version_to_be_dropped"):
-        pass  # the old copy of an enum being changed; its columns were converted
+    elif kind in ("type", "domain") and name.endswith(_OLD_COPY):
+        pass  # the old copy of an enum or domain being changed; its columns were converted
     elif kind in (
         "view",
         "materialized view",
@@ -478,6 +561,42 @@ def _drop_hazards(kind: str, rest: str, ctx: _Context) -> list[tuple[Hazard, str
                 f"drops {kind} {name} with CASCADE (drops dependents)",
             )
         )
+    return out
+
+
+_ALTER_ATTRIBUTE = re.compile(
+    rf"^alter\s+type\s+({_QNAME})\s+((?:add|drop|alter)\s+attribute\b.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _attribute_hazards(type_name: str, actions: str) -> list[tuple[Hazard, str]]:
+    """Hazards of ``ALTER TYPE ... ADD|DROP|ALTER ATTRIBUTE`` on a composite type."""
+    out: list[tuple[Hazard, str]] = []
+    for action in _split_top_level(actions.rstrip().rstrip(";")):
+        m = re.match(
+            rf"(drop|alter)\s+attribute\s+(?:if\s+exists\s+)?({_IDENT})",
+            action.strip(),
+            re.IGNORECASE,
+        )
+        if not m:
+            continue  # ADD ATTRIBUTE: new, empty
+        name = _norm_name(m.group(2)).split(".")[-1]
+        if m.group(1).lower() == "drop":
+            out.append(
+                (
+                    Hazard.DELETES_DATA,
+                    f"drops attribute {name} of type {type_name} "
+                    "(its values in the columns of the type)",
+                )
+            )
+        else:
+            out.append(
+                (
+                    Hazard.REWRITES_DATA,
+                    f"changes the type of attribute {name} of type {type_name}",
+                )
+            )
     return out
 
 
@@ -517,25 +636,26 @@ def _classify_one(raw: str, ctx: _Context) -> PlannedStatement:
     ):
         found.append((Hazard.AUTHZ_UPDATE, "changes privileges or policies"))
     elif re.match(
-        r"^alter\s+(sequence|type|domain|schema|function|view)\b.*\bowner\s+to\b",
+        r"^alter\s+(sequence|type|domain|schema|function|procedure|routine|aggregate"
+        r"|view|materialized\s+view|foreign\s+table)\b.*\bowner\s+to\b",
         low,
         re.DOTALL,
     ):
         found.append((Hazard.AUTHZ_UPDATE, "changes an owner"))
-    elif re.match(
-        r"^alter\s+type\b.*\b(drop\s+attribute|alter\s+attribute)\b", low, re.DOTALL
-    ):
-        found.append((Hazard.REWRITES_DATA, "changes a composite type's attributes"))
+    elif m := _ALTER_ATTRIBUTE.match(s):
+        found = _attribute_hazards(_norm_name(m.group(1)), m.group(2))
     hazards: list[Hazard] = []
     reasons: list[str] = []
     for hazard, reason in found:
         hazards.append(hazard)
         reasons.append(reason)
+    before = runs_before_transaction(raw)
     return PlannedStatement(
         sql=raw,
         hazards=tuple(hazards),
         reasons=tuple(reasons),
-        transactional=is_transactional(raw),
+        transactional=is_transactional(raw) and not before,
+        before_transaction=before,
     )
 
 

@@ -1,0 +1,49 @@
+"""How both sides of a diff are read: one snapshot each, settings pinned."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from macrostrat.dinosaur import create_migration
+from macrostrat.dinosaur.diff import conninfo
+
+
+@pytest.fixture
+def pair(database_url: str, database_template: str):
+    """Two fresh PostGIS databases: (live, target)."""
+    from macrostrat.dinosaur.testing import clone_database
+
+    with (
+        clone_database(database_url, database_template) as live,
+        clone_database(database_url, database_template) as target,
+    ):
+        yield live, target
+
+
+SCHEMA = """
+CREATE SCHEMA app;
+CREATE DOMAIN app.depth AS numeric CHECK (VALUE >= 0);
+CREATE TYPE app.span AS (top app.depth, bottom app.depth);
+CREATE TABLE app.core (id int PRIMARY KEY, s app.span, d app.depth);
+CREATE VIEW app.deep AS SELECT id, (s).bottom FROM app.core;
+"""
+
+
+def test_a_database_search_path_makes_no_difference(pair) -> None:
+    """The live database sets ``search_path = app, public`` (so ``format_type``
+    would spell its types unqualified there); the same schema diffs empty."""
+    live, target = pair
+    for url in (live, target):
+        with psycopg.connect(conninfo(url), autocommit=True) as conn:
+            conn.execute(SCHEMA)  # type: ignore[arg-type]
+    name = live.rsplit("/", 1)[1]
+    with psycopg.connect(conninfo(live), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET search_path = app, public").format(
+                sql.Identifier(name)
+            )
+        )
+    assert create_migration(live, target).statements == []
+    assert create_migration(live, target, privileges=True).statements == []
