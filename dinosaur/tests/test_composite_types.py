@@ -44,18 +44,6 @@ def unsafe_hazards(m) -> list[str]:
     return sorted({h.value for p in m.plan for h in p.unsafe_hazards()})
 
 
-@pytest.fixture
-def pair(database_url: str, database_template: str):
-    """Two fresh PostGIS databases: (live, target)."""
-    from macrostrat.dinosaur.testing import clone_database
-
-    with (
-        clone_database(database_url, database_template) as live,
-        clone_database(database_url, database_template) as target,
-    ):
-        yield live, target
-
-
 TYPES = """
 CREATE SCHEMA geo;
 CREATE DOMAIN geo.depth AS numeric(8, 2) CHECK (VALUE >= 0);

@@ -16,18 +16,6 @@ from macrostrat.dinosaur import MigrationError, create_migration
 from macrostrat.dinosaur.diff import conninfo, format_plan
 
 
-@pytest.fixture
-def pair(database_url: str, database_template: str):
-    """Two fresh PostGIS databases: (live, target)."""
-    from macrostrat.dinosaur.testing import clone_database
-
-    with (
-        clone_database(database_url, database_template) as live,
-        clone_database(database_url, database_template) as target,
-    ):
-        yield live, target
-
-
 def run(url: str, script: str) -> None:
     with psycopg.connect(conninfo(url), autocommit=True) as conn:
         conn.execute(script)  # type: ignore[arg-type]

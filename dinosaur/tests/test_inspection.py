@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 import psycopg
-import pytest
 from psycopg import sql
 
 from macrostrat.dinosaur import create_migration
 from macrostrat.dinosaur.diff import conninfo
-
-
-@pytest.fixture
-def pair(database_url: str, database_template: str):
-    """Two fresh PostGIS databases: (live, target)."""
-    from macrostrat.dinosaur.testing import clone_database
-
-    with (
-        clone_database(database_url, database_template) as live,
-        clone_database(database_url, database_template) as target,
-    ):
-        yield live, target
-
 
 SCHEMA = """
 CREATE SCHEMA app;

@@ -61,18 +61,6 @@ def roles(database_url: str) -> Iterator[dict[str, str]]:
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
-@pytest.fixture
-def pair(database_url: str, database_template: str):
-    """Two fresh PostGIS databases: (live, target)."""
-    from macrostrat.dinosaur.testing import clone_database
-
-    with (
-        clone_database(database_url, database_template) as live,
-        clone_database(database_url, database_template) as target,
-    ):
-        yield live, target
-
-
 def acls(url: str, owner_token: bool = False) -> dict[str, object]:
     """What the server says of schema ``s``: privileges, owners, defaults.
 
