@@ -33,3 +33,23 @@ def test_a_database_search_path_makes_no_difference(pair) -> None:
         )
     assert create_migration(live, target).statements == []
     assert create_migration(live, target, privileges=True).statements == []
+
+
+def test_a_plan_applies_whatever_search_path_the_database_sets(pair) -> None:
+    """Plans are written relative to ``public``: they apply under it too."""
+    live, target = pair
+    table = "CREATE SCHEMA app; CREATE TABLE t (id int);"
+    with psycopg.connect(conninfo(live), autocommit=True) as conn:
+        conn.execute(table)
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET search_path = app").format(
+                sql.Identifier(live.rsplit("/", 1)[1])
+            )
+        )
+    with psycopg.connect(conninfo(target), autocommit=True) as conn:
+        conn.execute(table + "CREATE VIEW v AS SELECT id FROM t;")
+    m = create_migration(live, target)
+    m.apply(check_convergence=True)
+    with psycopg.connect(conninfo(live)) as conn:
+        found = conn.execute("SELECT to_regclass('public.v') IS NOT NULL").fetchone()
+    assert found == (True,)

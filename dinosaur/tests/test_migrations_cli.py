@@ -192,3 +192,11 @@ def test_privileges_are_planned_and_applied_when_asked(
         ).fetchone()
     assert allowed == (True,)
     assert invoke(app, *plan, "--privileges").exit_code == EXIT_NOTHING
+    # the dry run's clone has no grants: a plan without privilege changes
+    # is not refused for the grants the clone lacks
+    more = schema_file(tmp_path, SAFE + f"\nGRANT SELECT ON sample TO {reader_role};")
+    safe = invoke(
+        app, "apply", "--database", live, "--schema-file", more, "--privileges"
+    )
+    assert safe.exit_code == 0, safe.output
+    assert "dry run on a schema-only clone converged" in safe.output

@@ -220,3 +220,20 @@ def test_a_recreated_view_keeps_its_comment(pair) -> None:
     assert scalar(live, "SELECT obj_description('v'::regclass, 'pg_class')") == (
         "sites by code"
     )
+
+
+def test_a_unique_key_is_dropped_after_the_foreign_keys_on_it(pair) -> None:
+    """A foreign key references a unique constraint (through its index)."""
+    live, target = pair
+    run(
+        live,
+        "CREATE SCHEMA c; CREATE TABLE c.models (id serial PRIMARY KEY);"
+        "CREATE TABLE c.plates (id serial PRIMARY KEY, model_id int REFERENCES c.models,"
+        " plate_id int, UNIQUE (model_id, plate_id));"
+        "CREATE TABLE c.rotations (id serial PRIMARY KEY, model_id int, plate_id int,"
+        " FOREIGN KEY (model_id, plate_id) REFERENCES c.plates (model_id, plate_id));",
+    )
+    m = create_migration(live, target)
+    m.apply(
+        allow_hazards=["DELETES_DATA", "REMOVES_CONSTRAINT"], check_convergence=True
+    )

@@ -449,7 +449,10 @@ def order_statements(
     # drops after the statements that drop or change what depends on them
     dependents = source.dependents_of()
     for i, info in enumerate(infos):
-        for key in info.drops:
+        # a key or unique constraint goes with its index, which the foreign
+        # keys referencing it depend on
+        backed = {source.backing[k] for k in info.drops if k in source.backing}
+        for key in info.drops | backed:
             for dependent in dependents.get(key, ()):
                 for j in by_key.get(dependent, ()):
                     if j != i and dependent not in infos[j].creates:

@@ -9,7 +9,8 @@ module plans the statements that bring the live database's to the target's
 
 - ``GRANT``/``REVOKE`` (with ``GRANT OPTION``) on schemas, tables, views,
   materialized views, foreign tables, sequences, functions, procedures,
-  aggregates, types and domains, and on columns;
+  types and domains, and on columns (not aggregates, which ``results``
+  does not plan);
 - ``ALTER DEFAULT PRIVILEGES`` (global and per schema, for any role);
 - ``ALTER … OWNER TO`` for owners the target *states*.
 
@@ -171,7 +172,17 @@ class _Planner:
         recreated = live is not None and (
             live.key in self.dropped or want.key in self.dropped
         )
-        if not self.manage and not recreated:
+        # columns the plan drops and adds again: they start without privileges
+        redone = (
+            {
+                c
+                for c in want.column_names or ()
+                if f"column:{live.key[4:]}.{c}" in self.dropped
+            }
+            if live is not None and not recreated and live.key.startswith("rel:")
+            else set()
+        )
+        if not self.manage and not recreated and not redone:
             return
         fresh = live is None or recreated
         # owner and privileges right now (a fresh object: as it is created)
@@ -182,6 +193,8 @@ class _Planner:
             else set(live.acl)
         )
         have_columns = {} if fresh or live is None else dict(live.columns)
+        for column in redone:
+            have_columns.pop(column, None)
         # the owner to give: the target's, when it states one; else a
         # re-created object's live owner (kept); else none (left alone)
         kept = (
@@ -226,12 +239,21 @@ class _Planner:
             if want.column_names is not None and column not in want.column_names:
                 continue  # a column the plan drops takes its privileges with it
             col = sql.Identifier(column).as_string(None)
+            given_back = (
+                column in redone
+                and live is not None
+                and want_columns.get(column, set()) == live.columns.get(column, set())
+            )
+            column_statements = []
             for verb, privs, grantee, option in _acl_changes(
                 have_columns.get(column, set()), want_columns.get(column, set())
             ):
                 privilege = ", ".join(f"{p} ({col})" for p in privs.split(", "))
                 change = (verb, privilege, grantee, option)
-                statements.append(_change_sql(sql.SQL(""), change, what, owner))
+                column_statements.append(_change_sql(sql.SQL(""), change, what, owner))
+            if given_back:
+                self.out.restoring.update(column_statements)
+            statements += column_statements
         self.add(statements, restoring=restores, to=self.changes)
 
 

@@ -13,7 +13,8 @@
   CONCURRENTLY``, ...) run afterwards, each on its own, in plan order.
 - Every statement runs under ``lock_timeout`` (and, when given,
   ``statement_timeout``), so a migration waits briefly for locks instead of
-  blocking an application forever.
+  blocking an application forever, and under ``search_path = public``
+  (`PLAN_SEARCH_PATH`), as plans are read, whatever the database or role sets.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .errors import MigrationStatementError, UnsafeMigrationError
 from .hazards import Hazard, PlannedStatement, classify_statements, parse_hazards
 
 __all__ = [
+    "PLAN_SEARCH_PATH",
     "apply_plan",
     "plan_statements",
     "refused_statements",
@@ -94,6 +96,10 @@ def _run(
         raise MigrationStatementError(statement.sql, index, exc) from exc
 
 
+PLAN_SEARCH_PATH = "public"
+"""The ``search_path`` plans are read and applied under."""
+
+
 def apply_plan(
     target: Any,
     statements: Iterable[str | PlannedStatement],
@@ -144,11 +150,18 @@ def apply_plan(
     if not plan:
         return ran
     with psycopg.connect(conninfo(target)) as conn:
+        # plans are written under the search path they were read with
+        # (macrostrat.dinosaur.diff reads both sides with it), whatever the
+        # database or role sets
+        conn.autocommit = True
+        conn.execute(f"SET search_path = {PLAN_SEARCH_PATH}")
+        conn.autocommit = False
         if first:
             ran.extend(_run_first(conn, first, lock_timeout, statement_timeout))
         if in_tx:
             try:
                 with conn.transaction():
+                    conn.execute(f"SET LOCAL search_path = {PLAN_SEARCH_PATH}")
                     _set_timeouts(conn, lock_timeout, statement_timeout, local=True)
                     for i, p in in_tx:
                         _run(conn, i, p)

@@ -388,11 +388,10 @@ def create_cli(
                 if dry_run:
                     with create_schema_clone(live, cluster=rehearsal_cluster) as clone:
                         rehearsal = AutoMigration(clone, tgt, schema=sch)
-                        # a throwaway cluster lacks the live server's roles:
-                        # privileges are rehearsed on the live server only
-                        rehearsal.add_all_changes(
-                            privileges=manage and rehearsal_cluster is None
-                        )
+                        # the clone is made without privileges or owners
+                        # (pg_dump --no-owner --no-privileges): the rehearsal
+                        # checks everything else
+                        rehearsal.add_all_changes()
                         rehearsal.apply(
                             quiet=True,
                             allow_hazards=allowed,

@@ -48,7 +48,7 @@ from ._order import describe, order_statements
 from ._privileges import PrivilegeChanges, privilege_statements
 from ._recreations import kept_together
 from ._targets import conninfo
-from .apply import apply_plan
+from .apply import PLAN_SEARCH_PATH, apply_plan
 from .errors import ConvergenceError
 from .hazards import Hazard, PlannedStatement, _norm_name, classify_statements
 
@@ -133,7 +133,7 @@ def _read_side(target: Any, schema: str | None, exclude_schema: str | None) -> _
         try:
             # type names are spelled relative to the search path: the same
             # one on both sides, whatever the database or role sets
-            conn.execute("SET LOCAL search_path = public")
+            conn.execute(f"SET LOCAL search_path = {PLAN_SEARCH_PATH}")
             return _Side(_inspect_on(conn, schema, exclude_schema), read_catalog(conn))
         finally:
             conn.rollback()
@@ -508,13 +508,23 @@ _RENAME = re.compile(
 )
 
 
+_DROP_COLUMN = re.compile(
+    r"^\s*alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?"
+    r'((?:"(?:[^"]|"")*"|[^\s."]+)(?:\.(?:"(?:[^"]|"")*"|[^\s."]+))?)'
+    r'\s+drop\s+column\s+(?:if\s+exists\s+)?("(?:[^"]|"")*"|[^\s;,]+)',
+    re.IGNORECASE,
+)
+
+
 def _dropped_by(
     statements: list[str], function_keys: dict[str, str], catalog: Catalog
 ) -> set[str]:
     """The keys of the live objects a plan drops, renames away or drops implicitly.
 
     Besides ``DROP`` statements: an object renamed away (an enum or domain
-    recreated under its name), and the sequences a dropped table owns.
+    recreated under its name), the sequences a dropped table owns, and the
+    columns dropped (``column:schema.table.name``; added again, they start
+    without privileges).
     """
     dropped: set[str] = set()
     for st in statements:
@@ -524,6 +534,10 @@ def _dropped_by(
             kind = "type" if m.group(1).lower() in ("type", "domain") else "rel"
             name = _norm_name(m.group(2))
             dropped.add(f"{kind}:{name}")
+        m = _DROP_COLUMN.match(st)
+        if m:
+            column = _norm_name(m.group(2)).split(".")[-1]
+            dropped.add(f"column:{_norm_name(m.group(1))}.{column}")
     for owned, table in catalog.owners.items():
         if f"rel:{table}" in dropped:
             dropped.add(f"rel:{owned}")
