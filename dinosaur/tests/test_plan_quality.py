@@ -237,3 +237,20 @@ def test_a_unique_key_is_dropped_after_the_foreign_keys_on_it(pair) -> None:
     m.apply(
         allow_hazards=["DELETES_DATA", "REMOVES_CONSTRAINT"], check_convergence=True
     )
+
+
+def test_safe_only_leaves_out_new_views_on_what_it_leaves_out(pair) -> None:
+    """A new view on a column whose type change is unsafe is left out too."""
+    live, target = pair
+    run(live, "CREATE TABLE m (id int, depth int);")
+    run(
+        target,
+        "CREATE TABLE m (id int, depth bigint); CREATE TABLE other (id int);"
+        "CREATE VIEW deep AS SELECT id, depth + 1 AS below FROM m;",
+    )
+    m = create_migration(live, target)
+    safe = [p.sql for p in m.safe_plan()]
+    assert any("other" in s for s in safe)
+    assert not any("deep" in s for s in safe)
+    m.apply(safe_only=True)  # applies on its own
+    assert scalar(live, "SELECT to_regclass('other') IS NOT NULL") is True

@@ -309,6 +309,7 @@ def composite_statements(
             continue
         why = _why_not_in_place(old, c)
         if why is None:
+            _refuse_views_on_typed_tables(old, c, source)
             early, late = _alters(old, c)
             creates += early
             drops += late
@@ -326,6 +327,49 @@ def composite_statements(
             ]
             refuse("composite type", f"{old.schema}.{old.name}", why, blockers)
     return creates, drops
+
+
+def _refuse_views_on_typed_tables(
+    old: Composite, new: Composite, source: Catalog
+) -> None:
+    """Refuse an attribute's type change while a view reads a typed table of the type.
+
+    ``ALTER TYPE … ALTER ATTRIBUTE … TYPE … CASCADE`` changes the column of
+    each typed table, which PostgreSQL refuses while a view uses the table's
+    column; the plan would run it before it drops the views.  The views are
+    read per table (the catalog does not say which column a view reads).
+    """
+    before = {a[0]: a[1:] for a in old.attributes}
+    changed = [a[0] for a in new.attributes if a[0] in before and before[a[0]] != a[1:]]
+    if not changed or not old.typed_tables:
+        return
+    users = source.dependents_of()
+    type_name = f"{old.schema}.{old.name}"
+    views = []
+    for table in old.typed_tables:
+        for key in sorted(users.get(f"rel:{table}", ())):
+            kind, _, ident = key.partition(":")
+            relkind = source.relkinds.get(key)
+            if kind == "rel" and relkind in ("v", "m"):
+                schema, _, rest = ident.partition(".")
+                word = _RELKIND_WORDS[relkind]
+                views.append(
+                    _dependent(
+                        type_name,
+                        "pg_class",
+                        f"{word} {ident} (on typed table {table})",
+                        relation=(schema, rest),
+                        relkind=relkind,
+                    )
+                )
+    refuse(
+        "composite type",
+        type_name,
+        f"the type of attribute(s) {', '.join(changed)} changes, which "
+        "changes the columns of its typed tables, refused by PostgreSQL while "
+        "a view uses them",
+        views,
+    )
 
 
 _ALTER_TABLE = re.compile(

@@ -19,13 +19,18 @@ from ._depends import Catalog, Domain, in_scope
 from ._type_users import (
     Dependent,
     PlanDrops,
-    dependent_views,
-    described_view,
+    column_obstacles,
+    drops_of,
     refuse,
     results_key,
     type_dependents,
+)
+from ._view_users import (
+    dependent_views,
+    described_view,
     view_creations,
     view_drops,
+    view_obstacles,
 )
 from .hazards import _OLD_COPY
 
@@ -240,6 +245,13 @@ def _domain_swap(
             defaults.add((d.rel, d.column))
             continue
         blockers.append(d)
+    covered: list[Dependent] = []
+    blockers += view_obstacles(live, views, drops, covered)
+    blockers += column_obstacles(
+        live,
+        [(*d.relation, d.column) for d in columns if d.relation and d.column],
+        drops,
+    )
     name = f"{old.schema}.{old.name}"
     refuse(
         "domain",
@@ -255,6 +267,9 @@ def _domain_swap(
     before: list[str] = []
     after: list[str] = []
     tables = getattr(i_target, "tables", {})
+    # the plan's drops of the functions... using the views' row types come
+    # first (the plan keeps a statement's first place)
+    before.extend(drops_of(plan, covered))
     before.extend(view_drops(views))
     before.append(
         sql.SQL("alter domain {} rename to {};")

@@ -23,12 +23,16 @@ from psycopg import sql
 from ._type_users import (
     Dependent,
     PlanDrops,
-    dependent_views,
-    described_view,
+    column_obstacles,
     refuse,
     type_dependents,
+)
+from ._view_users import (
+    dependent_views,
+    described_view,
     view_creations,
     view_drops,
+    view_obstacles,
 )
 
 __all__ = ["enum_additions", "fix_enum_recreations"]
@@ -164,7 +168,8 @@ def fix_enum_recreations(
 
     inherited: set[tuple[str, str]] = set()
     checks: dict[str, list[Dependent]] = {}  # by table
-    blockers = []
+    blockers: list[Dependent] = []
+    columns_of: dict[str, list[tuple[str, str, str]]] = {}  # by enum
     outside: dict[str, list[str]] = {}  # by enum: what the plan does not see
     for d in dependents:
         if drops.covers(d) or (d.catalog == "pg_attrdef" and not d.generated):
@@ -176,6 +181,8 @@ def fix_enum_recreations(
         if d.is_plain_column:
             if d.inherited and d.rel and d.column:
                 inherited.add((d.rel, d.column))
+            if d.relation is not None and d.column is not None:
+                columns_of.setdefault(d.type_name, []).append((*d.relation, d.column))
         elif d.catalog == "pg_constraint" and d.contype == "c" and d.rel:
             if not d.inherited:  # a partition's copy goes and comes with its parent's
                 checks.setdefault(d.rel, []).append(d)
@@ -211,12 +218,17 @@ def fix_enum_recreations(
         "values removed, renamed or reordered: the enum is recreated and its "
         "columns converted"
     )
-    for type_name in names:
+    for type_name, (tschema, tname) in names.items():
+        views = dependent_views(live, (tschema, tname)) if live is not None else []
         refuse(
             "enum",
             type_name,
             why,
-            [d for d in blockers if d.type_name == type_name],
+            [d for d in blockers if d.type_name == type_name]
+            + view_obstacles(live, views, drops)
+            + column_obstacles(
+                live, columns_of.get(type_name, []), drops, foreign_keys=True
+            ),
             outside=outside.get(type_name, ()),
         )
     out = list(statements)

@@ -22,12 +22,15 @@ from typing import Any
 from ._type_users import (
     Dependent,
     PlanDrops,
-    dependent_views,
-    described_view,
     function_dependents,
     refuse,
+)
+from ._view_users import (
+    dependent_views,
+    described_view,
     view_creations,
     view_drops,
+    view_obstacles,
 )
 
 __all__ = ["fix_function_recreations"]
@@ -143,4 +146,12 @@ def fix_function_recreations(
         for v in [*views, *(v for v in above if v not in views)]
         if f"{v[0]}.{v[1]}" not in drops.relations
     ]
+    refuse(
+        "function",
+        ", ".join(
+            f"{o.schema}.{o.name}({o.identity_arguments})" for o, _, _ in recreated
+        ),
+        "it is dropped and created again, with the views using it",
+        view_obstacles(live, [*views, *(v for v in above if v not in views)], drops),
+    )
     return [*view_drops(every), *out, *view_creations(every, i_target)]

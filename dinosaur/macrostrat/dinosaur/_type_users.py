@@ -9,19 +9,20 @@ would refuse the rest mid-migration.
 - `type_dependents`: the live objects that depend on a type or its array
   type (`Dependent`: columns, defaults, constraints, functions, types,
   policies, triggers...); `function_dependents`: the same for functions;
-- `dependent_views`: the views on a type's table columns (or on given
-  relations), and the views on those; `view_drops` and `view_creations`
-  drop them around a conversion and create them again from the target;
-- `PlanDrops`: what the plan drops already (no obstacle); `refuse`: the
-  `MigrationError` naming the dependents a conversion cannot carry, and
-  those outside the schemas the plan covers (`described_view` names a
-  view there).
+  `column_obstacles`: the generated columns and foreign keys that stop a
+  column's conversion;
+- `PlanDrops`: what the plan drops already (no obstacle; `drops_of` picks
+  those statements); `refuse`: the `MigrationError` naming the dependents a
+  conversion cannot carry, and those outside the schemas the plan covers.
+
+The views dropped and created again around a recreation are
+`macrostrat.dinosaur._view_users`, which builds on these lookups.
 
 The queries run, on a connection of their own, only for the plans that
 recreate a type, so they stay out of the catalog graph every plan reads
 (`macrostrat.dinosaur._depends`).
 
-Longer than 400 lines because its two catalog queries (about 90 lines of
+Longer than 400 lines because its two catalog queries (about 120 lines of
 SQL) and the reading of their rows and of the plan's drops are one lookup,
 shared by the enum, domain, composite type and function recreations, so it
 sits in a layer below them.
@@ -54,14 +55,15 @@ from .hazards import (
 __all__ = [
     "Dependent",
     "PlanDrops",
-    "dependent_views",
-    "described_view",
+    "column_obstacles",
+    "drops_of",
     "function_dependents",
+    "live_conninfo",
+    "plain_dependent",
+    "read_live",
     "refuse",
     "results_key",
     "type_dependents",
-    "view_creations",
-    "view_drops",
 ]
 
 _I = re.IGNORECASE | re.DOTALL
@@ -124,37 +126,30 @@ ORDER BY 1, 2, 5
 # The views and materialized views on the table columns of a type (or on the
 # given relations), and the views on those, with their depth (1: on the
 # columns or relations).
-_VIEWS_ON = """
-WITH RECURSIVE cols AS (
-  SELECT a.attrelid, a.attnum
-  FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-  JOIN pg_namespace n ON n.oid = t.typnamespace
-  JOIN pg_class c ON c.oid = a.attrelid
-  WHERE n.nspname = %(schema)s AND t.typname = %(name)s
-    AND c.relkind IN ('r', 'p') AND NOT a.attisdropped
-), rels AS (
-  SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  JOIN unnest(%(schemas)s::text[], %(names)s::text[]) AS w(nspname, relname)
-    ON w.nspname = n.nspname AND w.relname = c.relname
-), views(oid, depth) AS (
-  SELECT DISTINCT rw.ev_class, 1
-  FROM pg_depend d JOIN pg_rewrite rw ON rw.oid = d.objid
-  WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass
-    AND rw.ev_class <> d.refobjid
-    AND ((d.refobjid, d.refobjsubid) IN (SELECT attrelid, attnum FROM cols)
-         OR d.refobjid IN (SELECT oid FROM rels))
-  UNION
-  SELECT rw.ev_class, v.depth + 1
-  FROM views v JOIN pg_depend d
-    ON d.refclassid = 'pg_class'::regclass AND d.refobjid = v.oid
-  JOIN pg_rewrite rw ON d.classid = 'pg_rewrite'::regclass AND rw.oid = d.objid
-  WHERE rw.ev_class <> v.oid AND v.depth < 50
+_COLUMN_OBSTACLES = """
+WITH cols AS (
+  SELECT c.oid AS rel, a.attnum, n.nspname, c.relname, a.attname
+  FROM unnest(%(schemas)s::text[], %(rels)s::text[], %(cols)s::text[])
+    AS w(nspname, relname, attname)
+  JOIN pg_namespace n ON n.nspname = w.nspname
+  JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.relname
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = w.attname
 )
-SELECT n.nspname, c.relname, c.relkind, max(v.depth)
-FROM views v JOIN pg_class c ON c.oid = v.oid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-GROUP BY 1, 2, 3
-ORDER BY 4, 1, 2
+SELECT DISTINCT pg_describe_object(d.classid, d.objid, d.objsubid),
+       rn.nspname, rel.relname, rel.relkind, ga.attname, con.conname,
+       con.contype, cols.nspname || '.' || cols.relname || '.' || cols.attname
+FROM cols JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass
+  AND d.refobjid = cols.rel AND d.refobjsubid = cols.attnum
+  AND d.deptype IN ('n', 'a')
+LEFT JOIN pg_attrdef ad ON d.classid = 'pg_attrdef'::regclass AND ad.oid = d.objid
+LEFT JOIN pg_attribute ga ON ga.attrelid = ad.adrelid AND ga.attnum = ad.adnum
+LEFT JOIN pg_constraint con
+  ON d.classid = 'pg_constraint'::regclass AND con.oid = d.objid
+LEFT JOIN pg_class rel ON rel.oid = coalesce(ad.adrelid, con.conrelid)
+LEFT JOIN pg_namespace rn ON rn.oid = rel.relnamespace
+WHERE (ga.attgenerated <> '' AND ga.attnum <> cols.attnum)
+   OR (%(fkeys)s AND con.contype = 'f')
+ORDER BY 1
 """
 
 
@@ -238,7 +233,7 @@ class Dependent:
         )
 
 
-def _live_conninfo(live: Any) -> str | None:
+def live_conninfo(live: Any) -> str | None:
     """The live database's connection string; None when it is not a database."""
     if live is None or hasattr(live, "selectables"):  # a results inspection
         return None
@@ -284,7 +279,7 @@ def _dependents(
     types: Iterable[tuple[str, str]],
     functions: Iterable[tuple[str, str, str]],
 ) -> list[Dependent] | None:
-    info = _live_conninfo(live)
+    info = live_conninfo(live)
     if info is None:
         return None
     pairs = list(types)
@@ -345,72 +340,98 @@ def _dependents(
     return out
 
 
-def dependent_views(
+def plain_dependent(
+    type_name: str,
+    catalog: str,
+    description: str,
+    *,
+    relation: tuple[str, str] | None = None,
+    relkind: str | None = None,
+    column: str | None = None,
+    name: str | None = None,
+    contype: str | None = None,
+) -> Dependent:
+    return Dependent(
+        type_name=type_name,
+        via_array=False,
+        catalog=catalog,
+        description=description,
+        relation=relation,
+        relkind=relkind,
+        column=column,
+        generated=False,
+        inherited=False,
+        partition_key=False,
+        name=name,
+        contype=contype,
+        definition=None,
+    )
+
+
+def read_live(live: Any, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    info = live_conninfo(live)
+    if info is None:
+        return []
+    with psycopg.connect(info) as conn:
+        try:
+            return conn.execute(query, params).fetchall()
+        finally:
+            conn.rollback()
+
+
+def drops_of(plan: Sequence[str], dependents: Sequence[Dependent]) -> list[str]:
+    """The statements of ``plan`` that drop ``dependents`` (to run them first)."""
+    return [
+        st for st in plan if any(PlanDrops.read([st]).covers(d) for d in dependents)
+    ]
+
+
+def column_obstacles(
     live: Any,
-    type_name: tuple[str, str] | None = None,
-    relations: Iterable[tuple[str, str]] = (),
-) -> list[tuple[str, str, str]]:
-    """The views on the table columns of a type or on relations, and the views on those.
+    columns: Iterable[tuple[str, str, str]],
+    drops: PlanDrops,
+    *,
+    foreign_keys: bool = False,
+) -> list[Dependent]:
+    """What keeps ``ALTER COLUMN ... TYPE`` on ``columns`` from running.
+
+    The generated columns computed from them (PostgreSQL refuses to change
+    the type of a column a generated column uses) and, with
+    ``foreign_keys``, the foreign keys on them (between the columns of an
+    enum recreated, the old and the new enum cannot be compared), but
+    those the plan drops.
 
     Parameters:
         live: the live database.
-        type_name: ``(schema, name)`` of the type whose columns are meant.
-        relations: ``(schema, name)`` of the relations (views) meant.
-
-    Returns:
-        ``(schema, name, relkind)`` of each, nearest first.
+        columns: ``(schema, table, column)`` of the converted columns.
+        drops: what the plan drops already.
+        foreign_keys: name the foreign keys too.
     """
-    info = _live_conninfo(live)
-    if info is None:
+    cols = list(columns)
+    if not cols:
         return []
-    pairs = list(relations)
     params = {
-        "schema": type_name[0] if type_name else None,
-        "name": type_name[1] if type_name else None,
-        "schemas": [p[0] for p in pairs],
-        "names": [p[1] for p in pairs],
+        "schemas": [c[0] for c in cols],
+        "rels": [c[1] for c in cols],
+        "cols": [c[2] for c in cols],
+        "fkeys": foreign_keys,
     }
-    with psycopg.connect(info) as conn:
-        try:
-            rows = conn.execute(_VIEWS_ON, params).fetchall()
-        finally:
-            conn.rollback()
-    return [(r[0], r[1], r[2]) for r in rows]
-
-
-def view_drops(views: Sequence[tuple[str, str, str]]) -> list[str]:
-    """``DROP VIEW`` statements for ``views`` (as ``results`` writes them), farthest first."""
     out = []
-    for schema, rel, kind in reversed(views):
-        word = "materialized view" if kind == "m" else "view"
-        out.append(
-            sql.SQL("drop " + word + " if exists {}.{};")
-            .format(sql.Identifier(schema), sql.Identifier(rel))
-            .as_string(None)
+    for row in read_live(live, _COLUMN_OBSTACLES, params):
+        description, rschema, relname, relkind, column, conname, contype, of = row
+        relation = (rschema, relname) if relname is not None else None
+        d = plain_dependent(
+            of,
+            "pg_constraint" if conname is not None else "pg_attrdef",
+            description + f" (on {of})",
+            relation=relation,
+            relkind=relkind,
+            column=column,
+            name=conname,
+            contype=contype,
         )
-    return out
-
-
-def view_creations(views: Sequence[tuple[str, str, str]], i_target: Any) -> list[str]:
-    """The target's definitions of ``views``, comments and materialized views' indexes.
-
-    A view the target does not have is left out (it is only dropped).
-    """
-    selectables = getattr(i_target, "selectables", {})
-    indexes = list(getattr(i_target, "indexes", {}).values())
-    out: list[str] = []
-    for schema, rel, _kind in views:
-        view = selectables.get(results_key(schema, rel))
-        if view is None:
-            continue
-        out.append(view.create_statement)
-        if view.comment is not None and view.comment_statement:
-            out.append(view.comment_statement)
-        out.extend(
-            ix.create_statement
-            for ix in indexes
-            if (ix.schema, ix.table_name) == (schema, rel)
-        )
+        if not drops.covers(d):
+            out.append(d)
     return out
 
 
@@ -530,9 +551,3 @@ def refuse(
         + "; and ".join(parts)
         + ", or make this change by hand in a SchemaMigration"
     )
-
-
-def described_view(view: tuple[str, str, str]) -> str:
-    """``view s.v`` or ``materialized view s.v``, for an error message."""
-    schema, rel, kind = view
-    return ("materialized view " if kind == "m" else "view ") + f"{schema}.{rel}"

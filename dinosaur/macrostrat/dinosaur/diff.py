@@ -422,7 +422,10 @@ class AutoMigration(Migration):
         INDEX`` of an index behind a constraint whose ``DROP CONSTRAINT`` is
         left out (and the other way round), and statements that touch an
         object whose creation is left out (``VALIDATE CONSTRAINT`` after an
-        ``ADD CONSTRAINT``, ``USING INDEX`` after a ``CREATE INDEX``).  A
+        ``ADD CONSTRAINT``, ``USING INDEX`` after a ``CREATE INDEX``), and
+        the statements creating objects that use, in the target, an object
+        a left-out statement creates or changes (a new view on a table whose
+        column change is left out).  A
         recreation is kept or left out as a whole
         (`macrostrat.dinosaur._recreations.kept_together`): an object's drop
         and its creation again; an enum's or domain's rename, creation,
@@ -439,16 +442,36 @@ class AutoMigration(Migration):
             [info.drops for info in infos],
             self.source_catalog.depends,
         )
+        # what each statement's new objects use in the target
+        uses = [
+            {
+                dep
+                for key in info.creates
+                for dep in self.target_catalog.depends.get(key, ())
+            }
+            for info in infos
+        ]
         excluded = {i for i, p in enumerate(plan) if p.unsafe}
         pending = list(excluded)
         while pending:
             i = pending.pop()
             partners = {backing[k] for k in infos[i].drops if k in backing}
+            left_out = infos[i].creates | (
+                infos[i].touches if _CHANGES_COLUMNS.search(plan[i].sql) else set()
+            )
             for j, info in enumerate(infos):
                 if j in excluded:
                     continue
                 needs_it = bool(infos[i].creates & (info.touches | info.creates))
-                if needs_it or partners & info.drops or j in together[i]:
+                # a new object on one whose change is left out (a view on a
+                # column whose type change is left out)
+                builds_on_it = bool(left_out & uses[j])
+                if (
+                    needs_it
+                    or builds_on_it
+                    or partners & info.drops
+                    or j in together[i]
+                ):
                     excluded.add(j)
                     pending.append(j)
         return [p for i, p in enumerate(plan) if i not in excluded]
@@ -500,6 +523,12 @@ class AutoMigration(Migration):
                 raise ConvergenceError(remaining)
         return ran
 
+
+# statements that change which columns a relation has, or their types
+_CHANGES_COLUMNS = re.compile(
+    r"\b(?:add|drop)\s+column\b|\balter\s+column\b.*\btype\b|\battribute\b",
+    re.IGNORECASE | re.DOTALL,
+)
 
 _RENAME = re.compile(
     r"^\s*alter\s+(type|domain|table|view|materialized\s+view|sequence)\s+"
