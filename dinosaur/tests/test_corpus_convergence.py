@@ -6,6 +6,8 @@ each schema:
 
 - empty → full: the plan applies in one transaction and a new diff is empty;
 - every prefix of its files → full: the same;
+- full with rows → every prefix of its files: the drop direction, with every
+  hazard allowed, applies and converges;
 - full with rows → reduced (the first ``REDUCED[name]`` files): the plan is
   refused while its unsafe hazards are not allowed (and nothing changes),
   applies once they are allowed by name, converges, and the rows of the
@@ -27,6 +29,7 @@ import pytest
 from psycopg import sql
 
 from macrostrat.dinosaur import (
+    Hazard,
     UnsafeMigrationError,
     check_convergence,
     create_migration,
@@ -195,6 +198,18 @@ def test_prefix_to_full_converges(name: str, k: int, build: Builder) -> None:
     assert "DELETES_DATA" not in unsafe
     m.apply(allow_hazards=unsafe, check_convergence=True)
     check_convergence(live, full, privileges=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "k"),
+    [c for c in prefix_cases() if c.values[1] < len(files(c.values[0]))],  # type: ignore[attr-defined]
+)
+def test_full_to_every_prefix_converges(name: str, k: int, build: Builder) -> None:
+    """The drop direction: every object of the later files goes, in order."""
+    live = build(name, len(files(name)), True)  # a fresh copy, with rows
+    m = create_migration(live, build(name, k), privileges=True)
+    assert m.statements
+    m.apply(allow_hazards=list(Hazard), check_convergence=True)
 
 
 @pytest.mark.parametrize("name", SCHEMAS)
