@@ -51,7 +51,7 @@ from ._docker_servers import (
     remove_container,
 )
 from ._docker_standby import DockerStandby, create_standby_container
-from ._roles import PoolMode, check_topology_options, format_multi_host_url
+from ._roles import PoolMode, TopologyURLs, check_topology_options
 from ._settings import REPLICATION_SETTINGS, TESTING_SETTINGS, render_setting
 from .docker import (
     _CONFIG_DIR,
@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class DockerTopology:
+class DockerTopology(TopologyURLs):
     """The servers of a `docker_topology`.
 
     Attributes:
@@ -90,38 +90,9 @@ class DockerTopology:
         """The ``key=value`` label of its containers (a ``docker ps --filter label=``)."""
         return f"{TOPOLOGY_LABEL}={self.topology_id}"
 
-    def url(self, *, driver: str | None = None, database: str | None = None) -> str:
-        """Where applications connect: through PgBouncer if there is one, else the primary."""
-        if self.pgbouncer is not None:
-            return self.pgbouncer.url(driver=driver, database=database)
-        return self.primary.url(driver=driver, database=database)
-
-    def multi_host_url(
-        self,
-        *,
-        driver: str | None = None,
-        database: str | None = None,
-        target_session_attrs: str = "read-write",
-    ) -> str:
-        """A libpq multi-host URL listing the primary, then every standby.
-
-        With ``target_session_attrs=read-write`` libpq connects to whichever
-        of them accepts writes: the primary, or a standby once promoted.
-        """
-        primary = self.primary
-        return format_multi_host_url(
-            [(server.host, server.port) for server in (primary, *self.standbys)],
-            user=primary.user,
-            password=primary.password,
-            database=database or primary.database,
-            driver=driver,
-            target_session_attrs=target_session_attrs,
-        )
-
-    def wait_for_replay(self, timeout: float = 30.0) -> None:
-        """Block until every standby has replayed what the primary wrote so far."""
-        for standby in self.standbys:
-            standby.wait_for_replay(timeout)
+    def server_address(self, server: Any) -> tuple[str, int]:
+        """Where testcontainers told this machine to reach the container."""
+        return (server.host, server.port)
 
 
 def _remove_everything(client: Any, topology_id: str) -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "ServerLike",
     "StandbyLike",
     "TopologyLike",
+    "TopologyURLs",
     "check_topology_options",
     "format_multi_host_url",
     "parse_pgbouncer_version",
@@ -170,6 +171,56 @@ class TopologyLike(Protocol):
     def wait_for_replay(self, timeout: float = 30.0) -> None:
         """Block until every standby has replayed what the primary wrote so far."""
         ...
+
+
+class TopologyURLs:
+    """`TopologyLike`'s URLs and replay wait, from ``primary``, ``standbys``, ``pgbouncer``.
+
+    Both topologies (``Topology`` and ``DockerTopology``, dataclasses with
+    those three attributes) inherit these; each says where this machine
+    reaches its servers (`server_address`).
+    """
+
+    primary: Any
+    standbys: Sequence[Any]
+    pgbouncer: Any
+
+    def server_address(self, server: Any) -> tuple[str, int]:
+        """``(host, port)`` where this machine reaches ``server``."""
+        raise NotImplementedError
+
+    def url(self, *, driver: str | None = None, database: str | None = None) -> str:
+        """Where applications connect: through PgBouncer if there is one, else the primary."""
+        if self.pgbouncer is not None:
+            return str(self.pgbouncer.url(driver=driver, database=database))
+        return str(self.primary.url(driver=driver, database=database))
+
+    def multi_host_url(
+        self,
+        *,
+        driver: str | None = None,
+        database: str | None = None,
+        target_session_attrs: str = "read-write",
+    ) -> str:
+        """A libpq multi-host URL listing the primary, then every standby.
+
+        With ``target_session_attrs=read-write`` libpq connects to whichever
+        of them accepts writes: the primary, or a standby once promoted.
+        """
+        primary = self.primary
+        return format_multi_host_url(
+            [self.server_address(s) for s in (primary, *self.standbys)],
+            user=primary.user,
+            password=primary.password,
+            database=database or primary.database,
+            driver=driver,
+            target_session_attrs=target_session_attrs,
+        )
+
+    def wait_for_replay(self, timeout: float = 30.0) -> None:
+        """Block until every standby has replayed what the primary wrote so far."""
+        for standby in self.standbys:
+            standby.wait_for_replay(timeout)
 
 
 def check_topology_options(standbys: int, pgbouncer: str | None) -> None:

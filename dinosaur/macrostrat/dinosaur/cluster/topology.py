@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._pgbouncer import LocalPgBouncer
-from ._roles import PoolMode, format_multi_host_url
+from ._roles import PoolMode, TopologyURLs
 from ._standby import REPLICATION_SETTINGS, LocalStandby
 from .local import LocalCluster
 
@@ -26,7 +26,7 @@ __all__ = ["Topology", "local_topology"]
 
 
 @dataclass
-class Topology:
+class Topology(TopologyURLs):
     """The servers of a `local_topology`.
 
     Attributes:
@@ -39,42 +39,10 @@ class Topology:
     standbys: list[LocalStandby] = field(default_factory=list)
     pgbouncer: LocalPgBouncer | None = None
 
-    def url(self, *, driver: str | None = None, database: str | None = None) -> str:
-        """Where applications connect: through PgBouncer if there is one, else the primary."""
-        if self.pgbouncer is not None:
-            return self.pgbouncer.url(driver=driver, database=database)
-        return self.primary.url(driver=driver, database=database)
-
-    def multi_host_url(
-        self,
-        *,
-        driver: str | None = None,
-        database: str | None = None,
-        target_session_attrs: str = "read-write",
-    ) -> str:
-        """A libpq multi-host URL listing the primary, then every standby.
-
-        With ``target_session_attrs=read-write`` libpq connects to whichever
-        of them accepts writes: the primary, or a standby once promoted.
-        """
-        primary = self.primary
-        hosts: list[tuple[str, int]] = []
-        for server in (primary, *self.standbys):
-            assert server.port is not None  # set once started
-            hosts.append(("127.0.0.1", server.port))
-        return format_multi_host_url(
-            hosts,
-            user=primary.user,
-            password=primary.password,
-            database=database or primary.database,
-            driver=driver,
-            target_session_attrs=target_session_attrs,
-        )
-
-    def wait_for_replay(self, timeout: float = 30.0) -> None:
-        """Block until every standby has replayed what the primary wrote so far."""
-        for standby in self.standbys:
-            standby.wait_for_replay(timeout)
+    def server_address(self, server: Any) -> tuple[str, int]:
+        """Local servers listen on the loopback address."""
+        assert server.port is not None  # set once started
+        return ("127.0.0.1", server.port)
 
 
 @contextlib.contextmanager
