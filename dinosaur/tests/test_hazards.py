@@ -246,3 +246,36 @@ def test_dropped_trigger_not_recreated_is_noted():
         "EXECUTE FUNCTION touch();",
     )
     assert plan == [{H.HAS_UNTRACKABLE_DEPENDENCIES}, set()]
+
+
+@pytest.mark.parametrize(
+    ("plan", "expected"),
+    [
+        (
+            [
+                'alter domain "s"."d" drop constraint "d_check";',
+                'alter domain "s"."d" add constraint "d_check" CHECK ((VALUE > 5));',
+            ],
+            [[], ["MAY_FAIL_ON_EXISTING_DATA"]],
+        ),
+        (['alter domain "s"."d" set not null;'], [["MAY_FAIL_ON_EXISTING_DATA"]]),
+        (['alter domain "s"."d" drop constraint "d_check";'], [["REMOVES_CONSTRAINT"]]),
+        (
+            ['alter domain "s"."d" add constraint "c" CHECK ((VALUE > 5)) NOT VALID;'],
+            [[]],
+        ),
+        (
+            [
+                'create domain "s"."d" as integer;',
+                'alter domain "s"."d" add constraint "c" CHECK ((VALUE > 5));',
+            ],
+            [[], []],
+        ),
+    ],
+)
+def test_domain_rules_on_live_values_are_hazards(
+    plan: list[str], expected: list[list[str]]
+) -> None:
+    """A new domain rule checks every value of every column of the domain."""
+    planned = classify_statements(plan)
+    assert [[h.value for h in p.hazards] for p in planned] == expected

@@ -39,8 +39,11 @@ __all__ = [
     "fix_partitioned",
     "order_added_columns",
     "prune_inherited",
+    "readded_column_dependents",
+    "readded_columns",
     "recreated_view_comments",
     "recreated_view_indexes",
+    "synced_identities",
 ]
 
 _I = re.IGNORECASE | re.DOTALL
@@ -283,6 +286,111 @@ def recreated_view_comments(statements: Sequence[str], i_target: Any) -> list[st
         )
         if statement.lower() not in present:
             out.append(statement)
+    return out
+
+
+_DROP_COLUMN = re.compile(
+    rf"^alter\s+table\s+(?:only\s+)?({_QNAME})\s+drop\s+column\s+"
+    rf"(?:if\s+exists\s+)?({_IDENT})",
+    _I,
+)
+_ADD_COLUMN_AGAIN = re.compile(
+    rf"^alter\s+table\s+(?:only\s+)?({_QNAME})\s+add\s+column\s+"
+    rf"(?:if\s+not\s+exists\s+)?({_IDENT})",
+    _I,
+)
+
+
+def readded_columns(statements: Sequence[str]) -> set[tuple[str, str]]:
+    """``(schema.table, column)`` of the columns the plan drops and adds again."""
+    dropped: set[tuple[str, str]] = set()
+    added: set[tuple[str, str]] = set()
+    for raw in statements:
+        text = _strip_comments(raw)
+        if m := _DROP_COLUMN.match(text):
+            dropped.add((_norm_name(m.group(1)), _bare(m.group(2))))
+        elif m := _ADD_COLUMN_AGAIN.match(text):
+            added.add((_norm_name(m.group(1)), _bare(m.group(2))))
+    return dropped & added
+
+
+def readded_column_dependents(statements: Sequence[str], i_target: Any) -> list[str]:
+    """The target's indexes and constraints on the columns the plan drops and adds again.
+
+    A generated column whose expression changes is dropped and added again;
+    the indexes and constraints on it go with the drop, and ``results``
+    plans only the ones that changed.  Those the target has on such a column
+    (named in their definition) are created again here.
+
+    Parameters:
+        statements: the plan.
+        i_target: the target inspection.
+    """
+    redone = readded_columns(statements)
+    if not redone:
+        return []
+    present = set(statements)
+    out: list[str] = []
+
+    def uses(definition: str, table: str) -> bool:
+        return any(
+            t == table
+            and re.search(
+                rf'(?<![\w"]){re.escape(c)}(?![\w"])|"{re.escape(c)}"', definition
+            )
+            for t, c in redone
+        )
+
+    for ix in getattr(i_target, "indexes", {}).values():
+        table = f"{ix.schema}.{ix.table_name}"
+        if uses(ix.definition, table) and ix.create_statement not in present:
+            out.append(ix.create_statement)
+    for con in getattr(i_target, "constraints", {}).values():
+        table = f"{con.schema}.{con.table_name}"
+        if uses(con.definition, table) and con.create_statement not in present:
+            out.append(con.create_statement)
+    return out
+
+
+_ADD_IDENTITY = re.compile(
+    rf"^alter\s+table\s+(?:only\s+)?({_QNAME})\s+alter\s+column\s+({_IDENT})\s+"
+    r"add\s+generated\s+(?:always|by\s+default)\s+as\s+identity\b",
+    _I,
+)
+
+
+def synced_identities(statements: Sequence[str]) -> list[str]:
+    """``ADD GENERATED ... AS IDENTITY`` on a live column, followed by a ``setval``.
+
+    A new identity starts at 1 whatever the column holds, so the next insert
+    would reuse the existing values (a duplicate key).  The statement is kept
+    as it is, with ``SELECT setval(...)`` of the identity's sequence to just
+    past the column's largest value appended to the same plan item, so the
+    two always run together.
+
+    Parameters:
+        statements: the plan.
+    """
+    out = []
+    for raw in statements:
+        m = _ADD_IDENTITY.match(_strip_comments(raw))
+        if not m:
+            out.append(raw)
+            continue
+        table = _norm_name(m.group(1))
+        schema, _, name = table.partition(".")
+        column = _bare(m.group(2))
+        relation = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+        sync = sql.SQL(
+            "SELECT setval(pg_get_serial_sequence({}, {}), "
+            "coalesce(max({}), 0) + 1, false) FROM {};"
+        ).format(
+            sql.Literal(relation.as_string(None)),
+            sql.Literal(column),
+            sql.Identifier(column),
+            relation,
+        )
+        out.append(raw.rstrip() + "\n" + sync.as_string(None))
     return out
 
 

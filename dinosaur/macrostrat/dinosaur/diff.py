@@ -40,8 +40,11 @@ from ._fixes import (
     fix_partitioned,
     order_added_columns,
     prune_inherited,
+    readded_column_dependents,
+    readded_columns,
     recreated_view_comments,
     recreated_view_indexes,
+    synced_identities,
 )
 from ._functions import fix_function_recreations
 from ._order import describe, order_statements
@@ -269,6 +272,9 @@ class AutoMigration(Migration):
         self.statements += recreated_view_comments(
             list(self.statements), self.changes.i_target
         )
+        self.statements += readded_column_dependents(
+            list(self.statements), self.changes.i_target
+        )
         self.statements += comments
         creates, drops = domain_statements(
             self.source_catalog,
@@ -296,6 +302,7 @@ class AutoMigration(Migration):
             exclude_schema=self.exclude_schema,
         )
         fixed = order_added_columns(fixed, self.changes.i_target)
+        fixed = synced_identities(fixed)
         fixed = fix_enum_recreations(
             fixed, self.changes.i_from, self.changes.i_target, live=self.s_from
         )
@@ -451,6 +458,21 @@ class AutoMigration(Migration):
             }
             for info in infos
         ]
+        # a column dropped and added again (a generated column's new
+        # expression) is kept or left out with its drop
+        # (with the indexes and constraints created on it again)
+        redone = readded_columns([p.sql for p in plan])
+        column_of = [_column_change(p.sql) for p in plan]
+        rebuilt = set(
+            readded_column_dependents([p.sql for p in plan], self.changes.i_target)
+        )
+        for i, ci in enumerate(column_of):
+            if ci is not None and ci in redone:
+                together[i] = set(together[i]) | {
+                    j
+                    for j, cj in enumerate(column_of)
+                    if j != i and (cj == ci or plan[j].sql in rebuilt)
+                }
         excluded = {i for i, p in enumerate(plan) if p.unsafe}
         pending = list(excluded)
         while pending:
@@ -529,6 +551,22 @@ _CHANGES_COLUMNS = re.compile(
     r"\b(?:add|drop)\s+column\b|\balter\s+column\b.*\btype\b|\battribute\b",
     re.IGNORECASE | re.DOTALL,
 )
+
+_COLUMN_CHANGE = re.compile(
+    r'^\s*alter\s+table\s+(?:only\s+)?((?:"(?:[^"]|"")*"|[^\s."]+)'
+    r'(?:\.(?:"(?:[^"]|"")*"|[^\s."]+))?)\s+(?:add|drop)\s+column\s+'
+    r'(?:if\s+(?:not\s+)?exists\s+)?("(?:[^"]|"")*"|[^\s;,]+)',
+    re.IGNORECASE,
+)
+
+
+def _column_change(statement: str) -> tuple[str, str] | None:
+    """``(schema.table, column)`` a statement adds or drops, or None."""
+    m = _COLUMN_CHANGE.match(statement)
+    if m is None:
+        return None
+    return _norm_name(m.group(1)), _norm_name(m.group(2)).split(".")[-1]
+
 
 _RENAME = re.compile(
     r"^\s*alter\s+(type|domain|table|view|materialized\s+view|sequence)\s+"

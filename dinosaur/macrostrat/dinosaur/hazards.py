@@ -361,6 +361,14 @@ def _scan(
                 # built from its query: its indexes check no existing rows
                 ctx.created_tables.add(_norm_name(m.group(2)))
             continue
+        m = _ALTER_DOMAIN.match(s)
+        if m:
+            c = re.match(rf"add\s+constraint\s+({_IDENT})", m.group(2), re.IGNORECASE)
+            if c:
+                ctx.added_constraints.add(
+                    ("domain " + _norm_name(m.group(1)), _bare(c.group(1)))
+                )
+            continue
         m = _DROP.match(s)
         if m and _object_kind(m.group(1)) in ("table", "foreign table"):
             rest = re.sub(
@@ -564,6 +572,50 @@ def _drop_hazards(kind: str, rest: str, ctx: _Context) -> list[tuple[Hazard, str
     return out
 
 
+_ALTER_DOMAIN = re.compile(
+    rf"^alter\s+domain\s+({_QNAME})\s+(.*)$", re.IGNORECASE | re.DOTALL
+)
+
+
+def _domain_hazards(name: str, action: str, ctx: _Context) -> list[tuple[Hazard, str]]:
+    """``ALTER DOMAIN`` checks existing values when it adds a rule to a live domain."""
+    low = action.lower()
+    if ctx.recreated("domain", name):
+        return []  # created by this plan: no value uses it yet
+    if re.match(r"add\s+constraint\b", low) and not re.search(r"\bnot\s+valid\b", low):
+        return [
+            (
+                Hazard.MAY_FAIL_ON_EXISTING_DATA,
+                f"checks the existing values of domain {name} against a new constraint",
+            )
+        ]
+    if re.match(r"set\s+not\s+null\b", low):
+        return [
+            (
+                Hazard.MAY_FAIL_ON_EXISTING_DATA,
+                f"checks that no existing value of domain {name} is null",
+            )
+        ]
+    if re.match(r"validate\s+constraint\b", low):
+        return [
+            (
+                Hazard.MAY_FAIL_ON_EXISTING_DATA,
+                f"validates a constraint of domain {name} on existing values",
+            )
+        ]
+    m = re.match(
+        rf"drop\s+constraint\s+(?:if\s+exists\s+)?({_IDENT})", action, re.IGNORECASE
+    )
+    if m and ("domain " + name, _bare(m.group(1))) not in ctx.added_constraints:
+        return [
+            (
+                Hazard.REMOVES_CONSTRAINT,
+                f"drops constraint {_bare(m.group(1))} of domain {name}",
+            )
+        ]
+    return []
+
+
 _ALTER_ATTRIBUTE = re.compile(
     rf"^alter\s+type\s+({_QNAME})\s+((?:add|drop|alter)\s+attribute\b.*)$",
     re.IGNORECASE | re.DOTALL,
@@ -644,6 +696,8 @@ def _classify_one(raw: str, ctx: _Context) -> PlannedStatement:
         found.append((Hazard.AUTHZ_UPDATE, "changes an owner"))
     elif m := _ALTER_ATTRIBUTE.match(s):
         found = _attribute_hazards(_norm_name(m.group(1)), m.group(2))
+    elif m := _ALTER_DOMAIN.match(s):
+        found = _domain_hazards(_norm_name(m.group(1)), m.group(2), ctx)
     hazards: list[Hazard] = []
     reasons: list[str] = []
     for hazard, reason in found:
