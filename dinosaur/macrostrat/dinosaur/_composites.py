@@ -53,7 +53,7 @@ from collections.abc import Sequence
 from psycopg import sql
 
 from ._depends import Catalog, Composite, ObjectKey, in_scope
-from ._type_users import Dependent, PlanDrops, refuse
+from ._type_users import Dependent, PlanDrops, plain_dependent, refuse
 from .hazards import _IDENT, _QNAME, _norm_name, _split_top_level, _strip_comments
 
 __all__ = ["composite_statements", "without_typed_column_changes"]
@@ -165,33 +165,6 @@ def _alters(old: Composite, new: Composite) -> tuple[list[str], list[str]]:
     return statements, late
 
 
-def _dependent(
-    type_name: str,
-    catalog: str,
-    description: str,
-    *,
-    relation: tuple[str, str] | None = None,
-    relkind: str | None = None,
-    column: str | None = None,
-    name: str | None = None,
-) -> Dependent:
-    return Dependent(
-        type_name=type_name,
-        via_array=False,
-        catalog=catalog,
-        description=description,
-        relation=relation,
-        relkind=relkind,
-        column=column,
-        generated=False,
-        inherited=False,
-        partition_key=False,
-        name=name,
-        contype=None,
-        definition=None,
-    )
-
-
 def _dependents(
     old: Composite, source: Catalog, users: dict[ObjectKey, set[ObjectKey]]
 ) -> list[Dependent]:
@@ -210,7 +183,7 @@ def _dependents(
             word = _RELKIND_WORDS.get(relkind or "", "relation")
             columns = [c for s, r, c in old.columns if (s, r) == (schema, rest)]
             out += [
-                _dependent(
+                plain_dependent(
                     type_name,
                     "pg_class",
                     f"column {column} of {word} {ident}",
@@ -220,7 +193,7 @@ def _dependents(
                 )
                 for column in columns
             ] or [
-                _dependent(
+                plain_dependent(
                     type_name,
                     "pg_class",
                     f"{word} {ident}",
@@ -230,7 +203,7 @@ def _dependents(
             ]
         elif kind == "index":
             out.append(
-                _dependent(
+                plain_dependent(
                     type_name,
                     "pg_class",
                     f"index {ident}",
@@ -240,14 +213,18 @@ def _dependents(
             )
         elif kind == "type":
             word = "domain" if key in source.domains else "type"
-            out.append(_dependent(type_name, "pg_type", f"{word} {ident}", name=ident))
+            out.append(
+                plain_dependent(type_name, "pg_type", f"{word} {ident}", name=ident)
+            )
         elif kind == "function":
             name = ident.partition("(")[0]
-            out.append(_dependent(type_name, "pg_proc", f"function {ident}", name=name))
+            out.append(
+                plain_dependent(type_name, "pg_proc", f"function {ident}", name=name)
+            )
         elif kind in ("constraint", "trigger", "policy"):
             table, _, bare = rest.rpartition(".")
             out.append(
-                _dependent(
+                plain_dependent(
                     type_name,
                     f"pg_{kind}",
                     f"{kind} {bare} on {schema}.{table}",
@@ -256,7 +233,7 @@ def _dependents(
                 )
             )
         else:
-            out.append(_dependent(type_name, "", key.replace(":", " ", 1)))
+            out.append(plain_dependent(type_name, "", key.replace(":", " ", 1)))
     return out
 
 
@@ -354,7 +331,7 @@ def _refuse_views_on_typed_tables(
                 schema, _, rest = ident.partition(".")
                 word = _RELKIND_WORDS[relkind]
                 views.append(
-                    _dependent(
+                    plain_dependent(
                         type_name,
                         "pg_class",
                         f"{word} {ident} (on typed table {table})",
