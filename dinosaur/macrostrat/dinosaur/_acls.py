@@ -26,7 +26,6 @@ __all__ = [
     "DEFAULT_NOUNS",
     "OWNER",
     "PUBLIC",
-    "Acl",
     "Entry",
     "PrivilegeState",
     "SecuredObject",
@@ -41,7 +40,6 @@ PUBLIC = "PUBLIC"
 Entry = tuple[str, str, bool]
 """``(grantee, privilege, grantable)``; grantee is a role name, `OWNER` or `PUBLIC`."""
 
-Acl = frozenset[Entry]
 
 _SYSTEM = (
     "('pg_catalog', 'information_schema', 'pg_toast')"

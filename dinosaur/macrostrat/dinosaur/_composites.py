@@ -52,7 +52,7 @@ from collections.abc import Sequence
 
 from psycopg import sql
 
-from ._depends import Catalog, Composite, ObjectKey, in_scope
+from ._depends import Catalog, Composite, ObjectKey, in_scope, scoped
 from ._type_users import Dependent, PlanDrops, plain_dependent, refuse
 from .hazards import _IDENT, _QNAME, _norm_name, _split_top_level, _strip_comments
 
@@ -266,16 +266,8 @@ def composite_statements(
             module documentation) while other objects of the live database,
             which the plan keeps, depend on it.
     """
-    before = {
-        k: c
-        for k, c in source.composites.items()
-        if in_scope(c.schema, schema, exclude_schema)
-    }
-    after = {
-        k: c
-        for k, c in target.composites.items()
-        if in_scope(c.schema, schema, exclude_schema)
-    }
+    before = scoped(source.composites, schema, exclude_schema)
+    after = scoped(target.composites, schema, exclude_schema)
     creates: list[str] = []
     drops: list[str] = []
     recreated: list[tuple[Composite, str]] = []

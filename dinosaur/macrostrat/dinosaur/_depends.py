@@ -27,8 +27,9 @@ composite types), ``function:schema.name(identity arguments)``,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import psycopg
 
@@ -39,10 +40,19 @@ __all__ = [
     "ObjectKey",
     "in_scope",
     "read_catalog",
+    "scoped",
 ]
 
 ObjectKey = str
 """``kind:identity``, see the module documentation."""
+
+
+class _InSchema(Protocol):
+    @property
+    def schema(self) -> str: ...
+
+
+_Named = TypeVar("_Named", bound=_InSchema)
 
 _SYSTEM = "('pg_catalog', 'information_schema', 'pg_toast')"
 
@@ -377,6 +387,13 @@ def in_scope(schema: str, only: str | None, exclude: str | None) -> bool:
     if only is not None:
         return schema == only
     return schema != exclude
+
+
+def scoped(
+    objects: Mapping[ObjectKey, _Named], only: str | None, exclude: str | None
+) -> dict[ObjectKey, _Named]:
+    """The ``objects`` (domains, composite types...) whose schema `in_scope` covers."""
+    return {k: o for k, o in objects.items() if in_scope(o.schema, only, exclude)}
 
 
 def read_catalog(source: str | psycopg.Connection[Any]) -> Catalog:

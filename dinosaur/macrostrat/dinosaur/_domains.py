@@ -15,7 +15,7 @@ from typing import Any
 
 from psycopg import sql
 
-from ._depends import Catalog, Domain, in_scope
+from ._depends import Catalog, Domain, in_scope, scoped
 from ._type_users import (
     Dependent,
     PlanDrops,
@@ -135,16 +135,8 @@ def domain_statements(
             generated column, a partition key...); the message names them.
     """
 
-    before = {
-        k: d
-        for k, d in source.domains.items()
-        if in_scope(d.schema, schema, exclude_schema)
-    }
-    after = {
-        k: d
-        for k, d in target.domains.items()
-        if in_scope(d.schema, schema, exclude_schema)
-    }
+    before = scoped(source.domains, schema, exclude_schema)
+    after = scoped(target.domains, schema, exclude_schema)
     creates: list[str] = []
     drops: list[str] = []
     for key, d in after.items():

@@ -140,8 +140,6 @@ def _object_noun(obj: SecuredObject) -> str:
     """The keyword naming ``obj`` in ``GRANT … ON``."""
     if obj.kind in ("VIEW", "MATERIALIZED VIEW", "FOREIGN TABLE"):
         return "TABLE"
-    if obj.kind == "AGGREGATE":
-        return "ROUTINE"
     return obj.kind
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ._targets import conninfo
+from ._targets import PLAN_SEARCH_PATH, conninfo, pin_search_path
 from .errors import MigrationStatementError, UnsafeMigrationError
 from .hazards import Hazard, PlannedStatement, classify_statements, parse_hazards
 
@@ -96,10 +96,6 @@ def _run(
         raise MigrationStatementError(statement.sql, index, exc) from exc
 
 
-PLAN_SEARCH_PATH = "public"
-"""The ``search_path`` plans are read and applied under."""
-
-
 def apply_plan(
     target: Any,
     statements: Iterable[str | PlannedStatement],
@@ -154,14 +150,14 @@ def apply_plan(
         # (macrostrat.dinosaur.diff reads both sides with it), whatever the
         # database or role sets
         conn.autocommit = True
-        conn.execute(f"SET search_path = {PLAN_SEARCH_PATH}")
+        pin_search_path(conn, local=False)
         conn.autocommit = False
         if first:
             ran.extend(_run_first(conn, first, lock_timeout, statement_timeout))
         if in_tx:
             try:
                 with conn.transaction():
-                    conn.execute(f"SET LOCAL search_path = {PLAN_SEARCH_PATH}")
+                    pin_search_path(conn)
                     _set_timeouts(conn, lock_timeout, statement_timeout, local=True)
                     for i, p in in_tx:
                         _run(conn, i, p)

@@ -50,8 +50,8 @@ from ._functions import fix_function_recreations
 from ._order import describe, order_statements
 from ._privileges import PrivilegeChanges, privilege_statements
 from ._recreations import kept_together
-from ._targets import conninfo
-from .apply import PLAN_SEARCH_PATH, apply_plan
+from ._targets import conninfo, pin_search_path
+from .apply import apply_plan
 from .errors import ConvergenceError
 from .hazards import Hazard, PlannedStatement, _norm_name, classify_statements
 
@@ -105,6 +105,8 @@ def inspect_schema(
 def _inspect_on(
     conn: psycopg.Connection[Any], schema: str | None, exclude_schema: str | None
 ) -> PostgreSQL:
+    # names are spelled relative to the search path: the same one everywhere
+    pin_search_path(conn)
     with conn.cursor() as cur:
         inspected = PostgreSQL(cur)  # type: ignore[no-untyped-call]  # results is untyped
     if schema:
@@ -134,9 +136,6 @@ def _read_side(target: Any, schema: str | None, exclude_schema: str | None) -> _
     with psycopg.connect(conninfo(target)) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         try:
-            # type names are spelled relative to the search path: the same
-            # one on both sides, whatever the database or role sets
-            conn.execute(f"SET LOCAL search_path = {PLAN_SEARCH_PATH}")
             return _Side(_inspect_on(conn, schema, exclude_schema), read_catalog(conn))
         finally:
             conn.rollback()
@@ -146,7 +145,12 @@ def _privileges_of(target: Any) -> PrivilegeState:
     """Owners and privileges of ``target``; none for an inspection (no database)."""
     if isinstance(target, PostgreSQL):
         return PrivilegeState()
-    return read_privileges(conninfo(target))
+    with psycopg.connect(conninfo(target)) as conn:
+        try:
+            pin_search_path(conn)
+            return read_privileges(conn)
+        finally:
+            conn.rollback()
 
 
 def _read_sides(
